@@ -1,0 +1,832 @@
+/*
+ * config.c - batchd configuration: one table of keys.
+ *
+ * keys[] below is the only place a key is described.  config_defaults(),
+ * the file parser, config_set() (which also serves "--key value"
+ * overrides), config_known() and config_dump() (the sample
+ * etc/batchd.conf) all walk it, so a key added there is defaulted, parsed,
+ * range-checked and documented at once.
+ *
+ * File syntax: one "key = value" per line, split at the first '='; blank
+ * lines are ignored and both sides are trimmed.  '#' starts a comment when
+ * it begins a line or follows whitespace; a '#' inside a word is part of
+ * the value, so token secrets and paths may contain one
+ * ("token = s3#cr3t ws1" is the secret "s3#cr3t").  A key given twice
+ * keeps its last value, the way a command-line override replaces a file
+ * value; only "token" is repeatable and adds one token per line.
+ *
+ * Token secrets never appear in an error message: a bad token line is
+ * reported as "token line: ..." without the secret, and without workspace
+ * names either, since a secret written in the wrong place would be one.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+enum key_type {
+	KEY_LONG,	/* long: decimal, k_min..k_max */
+	KEY_BOOL,	/* int: on|off (also true|false, yes|no, 1|0) */
+	KEY_STRING,	/* char[]: 1..k_max bytes */
+	KEY_LOGLEVEL,	/* enum log_level: error|warn|info|debug */
+	KEY_LISTEN,	/* listen_host (no brackets) + listen_port */
+	KEY_TOKEN	/* appends to tokens; no default, k_def is an example */
+};
+
+#define KEY_POW2	0x01	/* KEY_LONG: must be a power of two */
+#define KEY_MUL64	0x02	/* KEY_LONG: must be a multiple of 64 */
+
+struct config_key {
+	const char	*k_name;
+	enum key_type	 k_type;
+	size_t		 k_off;		/* the field in struct config */
+	const char	*k_def;		/* default, as the file would say it */
+	long		 k_min;		/* KEY_LONG: smallest value */
+	long		 k_max;		/* KEY_LONG: largest; strings: length */
+	int		 k_flags;	/* KEY_POW2, KEY_MUL64 */
+	const char	*k_doc;		/* one line for the sample config */
+};
+
+/*
+ * Offset of field f, which must have type T (arrays as pointers): a row
+ * whose type does not match its field fails to compile instead of writing
+ * a long over an int.
+ */
+#define FIELD(f, T)	_Generic(((struct config *)0)->f,		\
+			    T: offsetof(struct config, f))
+#define STRMAX(f)	((long)sizeof(((struct config *)0)->f) - 1)
+
+static const struct config_key keys[] = {
+	{ "listen", KEY_LISTEN, FIELD(listen_host, char *),
+	    "127.0.0.1:8080", 0, STRMAX(listen_host), 0,
+	    "Address to serve HTTP on, HOST:PORT or [IPV6]:PORT; port 0 picks "
+	    "a free one." },
+	{ "workers", KEY_LONG, FIELD(workers, long),
+	    "4", 1, 256, 0,
+	    "Worker processes; SIGHUP applies a new count." },
+	{ "db_path", KEY_STRING, FIELD(db_path, char *),
+	    "./data", 1, STRMAX(db_path), 0,
+	    "Directory of the LMDB data store." },
+	{ "db_map_size_mb", KEY_LONG, FIELD(db_map_size_mb, long),
+	    "1024", 1, 1048576, 0,
+	    "Largest size the data store may reach, in MiB." },
+	{ "db_sync", KEY_BOOL, FIELD(db_sync, int),
+	    "on", 0, 1, 0,
+	    "Sync the data store at each commit; off is faster, a crash may "
+	    "lose writes." },
+	{ "ring_slots", KEY_LONG, FIELD(ring_slots, long),
+	    "4096", 16, 1048576, KEY_POW2,
+	    "Slots of the shared-memory ring that carries items to workers." },
+	{ "ring_slot_bytes", KEY_LONG, FIELD(ring_slot_bytes, long),
+	    "4096", 256, 1048576, KEY_MUL64,
+	    "Bytes per ring slot; the whole ring must hold max_body_bytes + "
+	    "64 KiB." },
+	{ "max_batch_items", KEY_LONG, FIELD(max_batch_items, long),
+	    "100", 1, 100000, 0,
+	    "Most items in one synchronous batch (POST /v1/$batch)." },
+	{ "max_async_items", KEY_LONG, FIELD(max_async_items, long),
+	    "10000", 1, 10000000, 0,
+	    "Most items in one asynchronous batch (POST /v1/batches)." },
+	{ "max_body_bytes", KEY_LONG, FIELD(max_body_bytes, long),
+	    "4194304", 1024, 1073741824, 0,
+	    "Largest request body, in bytes." },
+	{ "max_result_bytes", KEY_LONG, FIELD(max_result_bytes, long),
+	    "8388608", 4096, 1073741824, 0,
+	    "Largest result of one item, in bytes; at least max_body_bytes + "
+	    "64 KiB." },
+	{ "max_pending_items", KEY_LONG, FIELD(max_pending_items, long),
+	    "100000", 1, 100000000, 0,
+	    "Most items accepted and not yet finished; beyond it, 503." },
+	{ "item_timeout_ms", KEY_LONG, FIELD(item_timeout_ms, long),
+	    "5000", 1, 86400000, 0,
+	    "An item running longer is answered 504 and its worker replaced." },
+	{ "worker_memory_mb", KEY_LONG, FIELD(worker_memory_mb, long),
+	    "1024", 0, 1048576, 0,
+	    "Address-space limit of each worker, in MiB; 0 means unlimited." },
+	{ "worker_max_items", KEY_LONG, FIELD(worker_max_items, long),
+	    "0", 0, LONG_MAX, 0,
+	    "Recycle a worker after this many items; 0 means never." },
+	{ "query_max_rows_scanned", KEY_LONG,
+	    FIELD(query_max_rows_scanned, long),
+	    "10000000", 1, LONG_MAX, 0,
+	    "A query that scans more rows is answered 422." },
+	{ "query_max_result_rows", KEY_LONG,
+	    FIELD(query_max_result_rows, long),
+	    "10000", 1, LONG_MAX, 0,
+	    "A query that returns more rows is answered 422." },
+	{ "async_result_ttl_s", KEY_LONG, FIELD(async_result_ttl_s, long),
+	    "3600", 1, LONG_MAX, 0,
+	    "Seconds an asynchronous batch's results are kept after it ends." },
+	{ "debug_ops", KEY_BOOL, FIELD(debug_ops, int),
+	    "off", 0, 1, 0,
+	    "Enable the /debug/sleep, /debug/crash and /debug/alloc items." },
+	{ "log_level", KEY_LOGLEVEL, FIELD(log_level, enum log_level),
+	    "info", 0, 0, 0,
+	    "Least severe log lines written." },
+	{ "token", KEY_TOKEN, FIELD(tokens, struct config_token *),
+	    "SECRET ws1,ws2", 0, 0, 0,
+	    "Bearer tokens, one per line, with the workspaces each may use; "
+	    "none: no auth." },
+};
+#define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+
+static const char *const log_levels[] = {
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+#define KEY_NAME_MAX	64	/* longer than any key: cannot be one */
+#define WS_NAME_MAX	64	/* SPEC 1: [A-Za-z0-9_-]{1,64} */
+/* Room the ring and a result need beyond the body itself. */
+#define CONFIG_ITEM_SLACK	65536
+
+static void	seterr(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * The table row for key, '-' and '_' alike; NULL if there is none.  Key
+ * names are compared exactly otherwise (lower case, as documented).
+ */
+static const struct config_key *
+key_find(const char *key)
+{
+	char	 norm[KEY_NAME_MAX + 1];
+	size_t	 i, n;
+
+	if ((n = strlen(key)) > KEY_NAME_MAX)
+		return NULL;
+	for (i = 0; i < n; i++)
+		norm[i] = key[i] == '-' ? '_' : key[i];
+	norm[n] = '\0';
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].k_name, norm) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* "1..256", or "at least 0" when there is no useful upper bound (and the
+ * sample config stays the same on 32- and 64-bit hosts). */
+static void
+range_text(const struct config_key *k, char *buf, size_t len)
+{
+	if (k->k_max == LONG_MAX)
+		snprintf(buf, len, "at least %ld", k->k_min);
+	else
+		snprintf(buf, len, "%ld..%ld", k->k_min, k->k_max);
+}
+
+/*
+ * Strict decimal: an optional '-' then digits only, nothing after.  Returns
+ * 0, -1 if s is not a decimal integer, -2 if it does not fit in a long.
+ */
+static int
+parse_long(const char *s, long *out)
+{
+	const char	*p = s;
+	unsigned long	 v = 0, lim;
+	int		 neg = 0, d;
+
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	lim = neg ? (unsigned long)LONG_MAX + 1 : (unsigned long)LONG_MAX;
+	for (; *p != '\0'; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		d = *p - '0';
+		if (v > (lim - (unsigned long)d) / 10)
+			return -2;
+		v = v * 10 + (unsigned long)d;
+	}
+	if (neg)
+		*out = v == (unsigned long)LONG_MAX + 1 ? LONG_MIN :
+		    -(long)v;
+	else
+		*out = (long)v;
+	return 0;
+}
+
+static int
+set_long(const struct config_key *k, long *field, const char *value,
+    char *err, size_t errlen)
+{
+	char	 range[64];
+	long	 v;
+	int	 rc;
+
+	range_text(k, range, sizeof(range));
+	if ((rc = parse_long(value, &v)) == -1) {
+		seterr(err, errlen, "%s: \"%.64s\" is not a decimal integer "
+		    "(%s)", k->k_name, value, range);
+		return -1;
+	}
+	if (rc == -2 || v < k->k_min || v > k->k_max) {
+		seterr(err, errlen, "%s: %.64s is out of range (%s)",
+		    k->k_name, value, range);
+		return -1;
+	}
+	if ((k->k_flags & KEY_POW2) && (v & (v - 1)) != 0) {
+		seterr(err, errlen, "%s: %ld is not a power of two",
+		    k->k_name, v);
+		return -1;
+	}
+	if ((k->k_flags & KEY_MUL64) && v % 64 != 0) {
+		seterr(err, errlen, "%s: %ld is not a multiple of 64",
+		    k->k_name, v);
+		return -1;
+	}
+	*field = v;
+	return 0;
+}
+
+static int
+set_bool(const struct config_key *k, int *field, const char *value,
+    char *err, size_t errlen)
+{
+	static const char *const yes[] = { "on", "true", "yes", "1" };
+	static const char *const no[] = { "off", "false", "no", "0" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			*field = 1;
+			return 0;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			*field = 0;
+			return 0;
+		}
+	}
+	seterr(err, errlen, "%s: \"%.64s\" is not on or off", k->k_name,
+	    value);
+	return -1;
+}
+
+static int
+set_string(const struct config_key *k, char *field, const char *value,
+    char *err, size_t errlen)
+{
+	if (strlen(value) > (size_t)k->k_max) {
+		seterr(err, errlen, "%s: longer than %ld bytes", k->k_name,
+		    k->k_max);
+		return -1;
+	}
+	strcpy(field, value);
+	return 0;
+}
+
+static int
+set_loglevel(const struct config_key *k, enum log_level *field,
+    const char *value, char *err, size_t errlen)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++) {
+		if (strcasecmp(value, log_levels[i]) == 0) {
+			*field = (enum log_level)i;
+			return 0;
+		}
+	}
+	seterr(err, errlen, "%s: \"%.64s\" is not error, warn, info or debug",
+	    k->k_name, value);
+	return -1;
+}
+
+/*
+ * A host name: dot-separated labels of 1..63 letters, digits and '-', no
+ * label starting or ending with '-'.  A name of digits and dots only is
+ * meant as an IPv4 address, so it must be one ("999.1.1.1" is refused).
+ */
+static int
+host_valid(const char *h)
+{
+	unsigned char	 addr[4];
+	size_t		 label = 0;
+	char		 prev = '.';
+	const char	*p;
+
+	if (h[strspn(h, "0123456789.")] == '\0')
+		return inet_pton(AF_INET, h, addr) == 1;
+	for (p = h; *p != '\0'; prev = *p, p++) {
+		if (*p == '.') {
+			if (label == 0 || prev == '-')
+				return 0;
+			label = 0;
+		} else if (isalnum((unsigned char)*p) ||
+		    (*p == '-' && label > 0)) {
+			if (++label > 63)
+				return 0;
+		} else
+			return 0;
+	}
+	return prev != '-';
+}
+
+/*
+ * HOST:PORT, [IPV6]:PORT.  The host is stored without brackets, ready for
+ * getaddrinfo(); the port is 0..65535, 0 meaning any free port.
+ */
+static int
+set_listen(const struct config_key *k, struct config *c, const char *value,
+    char *err, size_t errlen)
+{
+	char		 host[sizeof(c->listen_host)];
+	unsigned char	 addr[16];
+	const char	*colon, *port;
+	size_t		 hlen;
+	long		 p;
+	int		 rc;
+
+	if (value[0] == '[') {
+		const char *rb = strchr(value, ']');
+
+		if (rb == NULL || rb[1] != ':') {
+			seterr(err, errlen, "%s: \"%.128s\" is not [IPV6]:PORT",
+			    k->k_name, value);
+			return -1;
+		}
+		hlen = (size_t)(rb - value - 1);
+		if (hlen >= sizeof(host))
+			goto badhost;
+		memcpy(host, value + 1, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, addr) != 1) {
+			seterr(err, errlen, "%s: \"%.128s\" is not an IPv6 "
+			    "address", k->k_name, host);
+			return -1;
+		}
+		port = rb + 2;
+	} else {
+		if ((colon = strrchr(value, ':')) == NULL) {
+			seterr(err, errlen, "%s: \"%.128s\" has no port "
+			    "(HOST:PORT)", k->k_name, value);
+			return -1;
+		}
+		if (memchr(value, ':', (size_t)(colon - value)) != NULL) {
+			seterr(err, errlen, "%s: \"%.128s\": an IPv6 address "
+			    "needs brackets, as in [::1]:8080", k->k_name,
+			    value);
+			return -1;
+		}
+		hlen = (size_t)(colon - value);
+		if (hlen >= sizeof(host))
+			goto badhost;
+		memcpy(host, value, hlen);
+		host[hlen] = '\0';
+		if (!host_valid(host))
+			goto badhost;
+		port = colon + 1;
+	}
+	if ((rc = parse_long(port, &p)) == -1) {
+		seterr(err, errlen, "%s: port \"%.32s\" is not a decimal "
+		    "integer (0..65535)", k->k_name, port);
+		return -1;
+	}
+	if (rc == -2 || p < 0 || p > 65535) {
+		seterr(err, errlen, "%s: port %.32s is out of range (0..65535)",
+		    k->k_name, port);
+		return -1;
+	}
+	memcpy(c->listen_host, host, hlen + 1);
+	c->listen_port = (int)p;
+	return 0;
+
+badhost:
+	seterr(err, errlen, "%s: \"%.128s\" is not a host name or IPv4 address",
+	    k->k_name, value);
+	return -1;
+}
+
+static int
+ws_name_valid(const char *s, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0 || n > WS_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' &&
+		    s[i] != '-')
+			return 0;
+	return 1;
+}
+
+static void
+token_free(struct config_token *t)
+{
+	char	**w;
+
+	free(t->secret);
+	if (t->workspaces != NULL)
+		for (w = t->workspaces; *w != NULL; w++)
+			free(*w);
+	free(t->workspaces);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * "SECRET WS[,WS...]" or "SECRET *" into t.  Spaces around the commas are
+ * allowed.  Messages say "token line" and never quote the line.
+ */
+static int
+token_parse(struct config_token *t, const char *value, char *err,
+    size_t errlen)
+{
+	const char	*p, *s, *e, *list;
+	size_t		 n, nws, i;
+
+	memset(t, 0, sizeof(*t));
+	for (p = value; *p != '\0' && !isspace((unsigned char)*p); p++)
+		if (iscntrl((unsigned char)*p)) {
+			seterr(err, errlen, "token line: the secret has a "
+			    "control character");
+			return -1;
+		}
+	n = (size_t)(p - value);
+	while (isspace((unsigned char)*p))
+		p++;
+	list = p;
+	if (n == 0 || *list == '\0') {
+		seterr(err, errlen, "token line: expected SECRET "
+		    "WORKSPACE[,WORKSPACE...] or SECRET *");
+		return -1;
+	}
+	if ((t->secret = strndup(value, n)) == NULL)
+		goto nomem;
+
+	if (strcmp(list, "*") == 0) {
+		t->all = 1;
+		if ((t->workspaces = calloc(1, sizeof(char *))) == NULL)
+			goto nomem;
+		return 0;
+	}
+	for (nws = 1, p = list; *p != '\0'; p++)
+		if (*p == ',')
+			nws++;
+	if ((t->workspaces = calloc(nws + 1, sizeof(char *))) == NULL)
+		goto nomem;
+	for (i = 0, s = list; i < nws; i++, s = e + 1) {
+		if ((e = strchr(s, ',')) == NULL)
+			e = s + strlen(s);
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		n = (size_t)(e - s);
+		while (n > 0 && isspace((unsigned char)s[n - 1]))
+			n--;
+		if (n == 1 && *s == '*') {
+			seterr(err, errlen, "token line: \"*\" must stand "
+			    "alone");
+			goto fail;
+		}
+		if (!ws_name_valid(s, n)) {
+			seterr(err, errlen, "token line: workspace %zu is not "
+			    "a valid name ([A-Za-z0-9_-]{1,64})", i + 1);
+			goto fail;
+		}
+		if ((t->workspaces[i] = strndup(s, n)) == NULL)
+			goto nomem;
+	}
+	return 0;
+
+nomem:
+	seterr(err, errlen, "token line: out of memory");
+fail:
+	token_free(t);
+	return -1;
+}
+
+static int
+token_add(struct config *c, const char *value, char *err, size_t errlen)
+{
+	struct config_token	 t, *nt;
+	size_t			 i;
+
+	if (token_parse(&t, value, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < c->ntokens; i++) {
+		if (strcmp(c->tokens[i].secret, t.secret) == 0) {
+			seterr(err, errlen, "token line: duplicate secret "
+			    "(same as token %zu)", i + 1);
+			token_free(&t);
+			return -1;
+		}
+	}
+	nt = realloc(c->tokens, (c->ntokens + 1) * sizeof(*nt));
+	if (nt == NULL) {
+		seterr(err, errlen, "token line: out of memory");
+		token_free(&t);
+		return -1;
+	}
+	nt[c->ntokens++] = t;
+	c->tokens = nt;
+	return 0;
+}
+
+/* Set one key from its (trimmed, non-empty) text; c is unchanged on error. */
+static int
+key_set(const struct config_key *k, struct config *c, const char *value,
+    char *err, size_t errlen)
+{
+	void	*field = (char *)c + k->k_off;
+
+	switch (k->k_type) {
+	case KEY_LONG:
+		return set_long(k, field, value, err, errlen);
+	case KEY_BOOL:
+		return set_bool(k, field, value, err, errlen);
+	case KEY_STRING:
+		return set_string(k, field, value, err, errlen);
+	case KEY_LOGLEVEL:
+		return set_loglevel(k, field, value, err, errlen);
+	case KEY_LISTEN:
+		return set_listen(k, c, value, err, errlen);
+	case KEY_TOKEN:
+		return token_add(c, value, err, errlen);
+	}
+	seterr(err, errlen, "%s: unhandled key type", k->k_name);
+	return -1;
+}
+
+void
+config_defaults(struct config *c)
+{
+	char	 err[256];
+	size_t	 i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NKEYS; i++) {
+		if (keys[i].k_type == KEY_TOKEN)
+			continue;
+		/* The defaults are table text: a bad one is a bug here. */
+		if (key_set(&keys[i], c, keys[i].k_def, err, sizeof(err))
+		    == -1) {
+			fprintf(stderr, "config: bad default: %s\n", err);
+			abort();
+		}
+	}
+}
+
+int
+config_set(struct config *c, const char *key, const char *value, char *err,
+    size_t errlen)
+{
+	const struct config_key	*k;
+	char			*v;
+	int			 rc;
+
+	if ((k = key_find(key)) == NULL) {
+		seterr(err, errlen, "unknown key \"%.64s\"", key);
+		return -1;
+	}
+	if (value == NULL) {
+		seterr(err, errlen, "%s: missing value", k->k_name);
+		return -1;
+	}
+	if ((v = strdup(value)) == NULL) {
+		seterr(err, errlen, "%s: out of memory", k->k_name);
+		return -1;
+	}
+	value = trim(v);
+	if (*value == '\0') {
+		seterr(err, errlen, "%s: empty value", k->k_name);
+		rc = -1;
+	} else
+		rc = key_set(k, c, value, err, errlen);
+	free(v);
+	return rc;
+}
+
+/* Cut a comment: '#' at the start of the line or after whitespace. */
+static void
+strip_comment(char *line)
+{
+	char	*p;
+
+	for (p = line; *p != '\0'; p++) {
+		if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+int
+config_load_file(struct config *c, const char *path, char *err,
+    size_t errlen)
+{
+	FILE		*f;
+	char		*line = NULL, *key, *value, *eq, reason[512];
+	size_t		 cap = 0;
+	ssize_t		 n;
+	long		 lineno = 0;
+	int		 rc = -1;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			snprintf(reason, sizeof(reason), "NUL byte in line");
+			goto bad;
+		}
+		strip_comment(line);
+		key = trim(line);
+		if (*key == '\0')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			snprintf(reason, sizeof(reason),
+			    "expected \"key = value\" (no '=')");
+			goto bad;
+		}
+		*eq = '\0';
+		value = trim(eq + 1);
+		key = trim(key);
+		if (*key == '\0') {
+			snprintf(reason, sizeof(reason),
+			    "expected \"key = value\" (no key before '=')");
+			goto bad;
+		}
+		if (config_set(c, key, value, reason, sizeof(reason)) == -1)
+			goto bad;
+	}
+	if (ferror(f)) {
+		seterr(err, errlen, "%s: read error: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+	goto out;
+
+bad:
+	seterr(err, errlen, "%s:%ld: %s", path, lineno, reason);
+out:
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+int
+config_check(const struct config *c, char *err, size_t errlen)
+{
+	long long	 ring, need;
+
+	/* Both at most 2^20 by the table, so the product fits. */
+	ring = (long long)c->ring_slots * c->ring_slot_bytes;
+	need = (long long)c->max_body_bytes + CONFIG_ITEM_SLACK;
+	if (ring < need) {
+		seterr(err, errlen, "ring_slots * ring_slot_bytes (%ld * %ld = "
+		    "%lld) must be at least max_body_bytes + %d (%lld): the "
+		    "ring must hold the largest item", c->ring_slots,
+		    c->ring_slot_bytes, ring, CONFIG_ITEM_SLACK, need);
+		return -1;
+	}
+	if ((long long)c->max_result_bytes < need) {
+		seterr(err, errlen, "max_result_bytes (%ld) must be at least "
+		    "max_body_bytes + %d (%lld): a row read must fit in a "
+		    "result", c->max_result_bytes, CONFIG_ITEM_SLACK, need);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_known(const char *key)
+{
+	return key_find(key) != NULL;
+}
+
+int
+config_copy(struct config *dst, const struct config *src)
+{
+	struct config_token	*t, *s;
+	size_t			 i, j, nws;
+
+	*dst = *src;
+	dst->tokens = NULL;
+	dst->ntokens = 0;
+	if (src->ntokens == 0)
+		return 0;
+	if ((dst->tokens = calloc(src->ntokens, sizeof(*t))) == NULL)
+		return -1;
+	for (i = 0; i < src->ntokens; i++, dst->ntokens++) {
+		s = &src->tokens[i];
+		t = &dst->tokens[i];
+		t->all = s->all;
+		for (nws = 0; s->workspaces[nws] != NULL; nws++)
+			;
+		if ((t->secret = strdup(s->secret)) == NULL ||
+		    (t->workspaces = calloc(nws + 1, sizeof(char *))) == NULL)
+			goto fail;
+		for (j = 0; j < nws; j++)
+			if ((t->workspaces[j] = strdup(s->workspaces[j])) ==
+			    NULL)
+				goto fail;
+	}
+	return 0;
+
+fail:
+	/* The half-built token i is counted so config_free releases it. */
+	dst->ntokens++;
+	config_free(dst);
+	return -1;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->ntokens; i++)
+		token_free(&c->tokens[i]);
+	free(c->tokens);
+	c->tokens = NULL;
+	c->ntokens = 0;
+}
+
+void
+config_dump(FILE *f)
+{
+	const struct config_key	*k;
+	char			 range[64];
+	size_t			 i;
+
+	fputs("# batchd.conf - batchd configuration.\n"
+	    "#\n"
+	    "# Written by \"batchd --dump-config\" from the key table in "
+	    "common/config.c:\n"
+	    "# every key with its default.  One \"key = value\" per line; "
+	    "'#' starts a\n"
+	    "# comment at the start of a line or after a space; blank lines "
+	    "are ignored.\n"
+	    "# '-' and '_' are the same in key names, and every key can also "
+	    "be given\n"
+	    "# on the command line as --key value, which overrides this "
+	    "file.\n", f);
+	for (i = 0; i < NKEYS; i++) {
+		k = &keys[i];
+		fprintf(f, "\n# %s\n", k->k_doc);
+		switch (k->k_type) {
+		case KEY_LONG:
+			range_text(k, range, sizeof(range));
+			fprintf(f, "# Values: %s%s%s\n", range,
+			    k->k_flags & KEY_POW2 ? ", a power of two" : "",
+			    k->k_flags & KEY_MUL64 ? ", a multiple of 64" : "");
+			break;
+		case KEY_BOOL:
+			fputs("# Values: on|off\n", f);
+			break;
+		case KEY_LOGLEVEL:
+			fputs("# Values: error|warn|info|debug\n", f);
+			break;
+		case KEY_STRING:
+		case KEY_LISTEN:
+		case KEY_TOKEN:
+			break;
+		}
+		if (k->k_type == KEY_TOKEN)
+			fprintf(f, "#%s = %s\n#%s = SECRET *\n", k->k_name,
+			    k->k_def, k->k_name);
+		else
+			fprintf(f, "%s = %s\n", k->k_name, k->k_def);
+	}
+}

@@ -1,0 +1,72 @@
+/*
+ * config.h - batchd configuration: one table of keys.
+ *
+ * Every key is a row of the table in config.c (name, type, default, min,
+ * max, doc).  The file parser, the "--key value" command-line overrides,
+ * "-t", "--dump-config" (which writes the documented sample etc/batchd.conf)
+ * and the README's list of keys all come from that one table.
+ */
+#ifndef BATCHD_CONFIG_H
+#define BATCHD_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG };
+
+struct config_token {
+	char	 *secret;
+	char	**workspaces;	/* NULL-terminated; empty when all */
+	int	  all;		/* "*": every workspace */
+};
+
+struct config {
+	char		 listen_host[256];	/* listen = HOST:PORT */
+	int		 listen_port;		/* 0: any free port */
+	long		 workers;
+	char		 db_path[4096];
+	long		 db_map_size_mb;
+	int		 db_sync;		/* on|off */
+	long		 ring_slots;
+	long		 ring_slot_bytes;
+	long		 max_batch_items;
+	long		 max_async_items;
+	long		 max_body_bytes;
+	long		 max_result_bytes;
+	long		 max_pending_items;
+	long		 item_timeout_ms;
+	long		 worker_memory_mb;	/* 0: unlimited */
+	long		 worker_max_items;	/* 0: never recycle */
+	long		 query_max_rows_scanned;
+	long		 query_max_result_rows;
+	long		 async_result_ttl_s;
+	int		 debug_ops;		/* on|off */
+	enum log_level	 log_level;		/* error|warn|info|debug */
+	struct config_token *tokens;
+	size_t		 ntokens;
+};
+
+/* Fill every key with its default. */
+void	config_defaults(struct config *);
+/*
+ * Read "key = value" lines from path into c (keys not in the file keep
+ * their value).  On error returns -1 and writes "FILE:LINE: reason" to err.
+ */
+int	config_load_file(struct config *, const char *path, char *err,
+	    size_t errlen);
+/* Set one key from text (file lines and --key overrides; '-' and '_' are
+ * the same in key names).  -1 with a reason in err. */
+int	config_set(struct config *, const char *key, const char *value,
+	    char *err, size_t errlen);
+/* Checks across keys (e.g. the ring must hold max_body_bytes). */
+int	config_check(const struct config *, char *err, size_t errlen);
+/* Is key a known key (after '-' -> '_')? */
+int	config_known(const char *key);
+/* Deep copy (for reload: parse into a new struct, swap on success). */
+int	config_copy(struct config *dst, const struct config *src);
+void	config_free(struct config *);
+/* Write the documented sample config (every key, its default, its doc). */
+void	config_dump(FILE *);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * item.c - item results.
+ */
+#include "item.h"
+
+void
+item_res_reset(struct item_res *r)
+{
+	r->status = 0;
+	r->etag[0] = '\0';
+	buf_reset(&r->location);
+	buf_reset(&r->body);
+}
+
+void
+item_res_free(struct item_res *r)
+{
+	buf_free(&r->location);
+	buf_free(&r->body);
+}
+
+int
+item_res_error(struct item_res *r, enum err_code code, const char *detail)
+{
+	r->status = err_status(code);
+	r->etag[0] = '\0';
+	buf_reset(&r->location);
+	buf_reset(&r->body);
+	if (err_body(&r->body, code, detail) == -1)
+		buf_reset(&r->body);
+	return 0;
+}
+
+#include <string.h>
+
+#include "shm.h"
+
+static struct route_str *
+item_field(struct item_req *rq, enum item_field f)
+{
+	switch (f) {
+	case IF_WS:		return &rq->ws;
+	case IF_TABLE:		return &rq->table;
+	case IF_KEY:		return &rq->key;
+	case IF_PREFIX:		return &rq->prefix;
+	case IF_AFTER:		return &rq->after;
+	case IF_QUERY:		return &rq->query;
+	case IF_TIMESPAN:	return &rq->timespan;
+	case IF_IF_MATCH:	return &rq->if_match;
+	case IF_IF_NONE_MATCH:	return &rq->if_none_match;
+	default:		return NULL;
+	}
+}
+
+int
+item_encode(const struct item_req *rq, struct buf *out)
+{
+	struct item_wire	 w;
+	struct route_str	*s;
+	int			 f;
+
+	memset(&w, 0, sizeof(w));
+	w.magic = ITEM_MAGIC;
+	w.op = (uint32_t)rq->op;
+	w.body_kind = (uint32_t)rq->body_kind;
+	w.limit = rq->limit;
+	for (f = 0; f < IF__COUNT; f++) {
+		if (f == IF_BODY) {
+			w.flen[f] = rq->body != NULL ? (uint32_t)rq->body_len :
+			    ITEM_ABSENT;
+			continue;
+		}
+		s = item_field((struct item_req *)rq, (enum item_field)f);
+		w.flen[f] = s->p != NULL ? (uint32_t)s->n : ITEM_ABSENT;
+	}
+	buf_reset(out);
+	if (buf_append(out, &w, sizeof(w)) == -1)
+		return -1;
+	for (f = 0; f < IF__COUNT; f++) {
+		if (w.flen[f] == ITEM_ABSENT)
+			continue;
+		if (f == IF_BODY) {
+			if (buf_append(out, rq->body, rq->body_len) == -1)
+				return -1;
+			continue;
+		}
+		s = item_field((struct item_req *)rq, (enum item_field)f);
+		if (buf_append(out, s->p, s->n) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+item_decode(const char *p, size_t n, struct item_req *rq)
+{
+	struct item_wire	 w;
+	struct route_str	*s;
+	size_t			 off = sizeof(w);
+	int			 f;
+
+	if (n < sizeof(w))
+		return -1;
+	memcpy(&w, p, sizeof(w));
+	if (w.magic != ITEM_MAGIC || w.op == OP_NONE || w.op >= OP__COUNT ||
+	    w.body_kind > BODY_OTHER)
+		return -1;
+	memset(rq, 0, sizeof(*rq));
+	rq->op = (enum route_op)w.op;
+	rq->body_kind = (enum item_body)w.body_kind;
+	rq->limit = (long)w.limit;
+	for (f = 0; f < IF__COUNT; f++) {
+		if (w.flen[f] == ITEM_ABSENT)
+			continue;
+		if (w.flen[f] > n - off)
+			return -1;
+		if (f == IF_BODY) {
+			rq->body = p + off;
+			rq->body_len = w.flen[f];
+		} else {
+			s = item_field(rq, (enum item_field)f);
+			s->p = p + off;
+			s->n = w.flen[f];
+		}
+		off += w.flen[f];
+	}
+	return off == n ? 0 : -1;
+}

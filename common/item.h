@@ -1,0 +1,60 @@
+/*
+ * item.h - one operation as a worker executes it, and its result.
+ *
+ * The master encodes a routed request into ring data slots (layout in
+ * shm.h); the worker decodes it into a struct item_req whose strings point
+ * into that memory, executes it and fills a struct item_res, which it then
+ * copies into its completion ring.  Plain requests and batch items share
+ * this path, so a batch item answers exactly what the plain request would.
+ */
+#ifndef BATCHD_ITEM_H
+#define BATCHD_ITEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "errors.h"
+#include "route.h"
+
+enum item_body {
+	BODY_NONE = 0,		/* no body, or GET (body ignored) */
+	BODY_OBJECT,		/* the body is a JSON object */
+	BODY_OTHER		/* valid JSON, but not an object */
+};
+
+struct item_req {
+	enum route_op	 op;
+	struct route_str ws, table, key;
+	struct route_str prefix, after;
+	long		 limit;
+	struct route_str query, timespan;
+	struct route_str if_match, if_none_match;	/* raw header values */
+	enum item_body	 body_kind;	/* already known from the master's parse */
+	const char	*body;		/* compact JSON text, body_len bytes */
+	size_t		 body_len;
+};
+
+#define ITEM_ETAG_MAX	48
+
+struct item_res {
+	int		 status;
+	char		 etag[ITEM_ETAG_MAX];	/* quoted ETag, or "" */
+	struct buf	 location;		/* Location value, or empty */
+	struct buf	 body;			/* raw JSON; empty for 204/304 */
+};
+
+/* Reset a result for reuse (keeps buffers). */
+void	item_res_reset(struct item_res *);
+void	item_res_free(struct item_res *);
+/* Make res an error answer: status from the code, body the error object.
+ * Always returns 0 (on allocation failure the body is left empty). */
+int	item_res_error(struct item_res *, enum err_code, const char *detail);
+
+/* Encode rq as struct item_wire + fields (shm.h) into out; -1 on ENOMEM. */
+int	item_encode(const struct item_req *, struct buf *out);
+/* Decode n bytes at p; rq's strings point into p.  -1 if malformed. */
+int	item_decode(const char *p, size_t n, struct item_req *);
+
+#endif
+

@@ -1,0 +1,179 @@
+/*
+ * shm.h - every byte of memory shared between the master and the workers.
+ *
+ * Two kinds of shared memory exist, both created by the master before it
+ * forks and inherited by every worker:
+ *
+ * 1. The work ring: one POSIX shared-memory object ("/batchd.<master pid>",
+ *    mode 0600, removed at exit; a start-up sweep removes objects whose
+ *    master is dead).  Layout, from offset 0:
+ *
+ *      struct ring_hdr                        (one page)
+ *      struct ring_cell   cells[ring_slots]   (the queue of work)
+ *      uint32_t           slot_next[ring_slots]
+ *      data area          ring_slots * slot_bytes, page aligned
+ *
+ *    The master alone allocates data slots (its free list is private), so
+ *    no shared allocator exists and a dying worker cannot corrupt one.  An
+ *    item is encoded (struct item_wire, below) into a chain of data slots
+ *    linked through slot_next[]; its descriptor goes into the next ring
+ *    cell.  Workers map the data area read-only.
+ *
+ *    Cells form a bounded multi-consumer queue (one producer: the master).
+ *    Each cell has one 64-bit word: high 32 bits = the ring position the
+ *    cell currently stands for, low 32 bits = its state:
+ *      CELL_FREE    the producer may fill it for that position
+ *      CELL_READY   filled; any worker may claim it
+ *      w (< 2^16)   claimed by the worker in slot w
+ *    A worker claims with one CAS READY -> w, so at every instant the
+ *    claim is recorded in shared memory: if the worker dies right after
+ *    the CAS, the master finds the cell still marked w.  The worker then
+ *    copies the descriptor into its own wslot (held_pos, held) and only
+ *    then releases the cell (word -> position + ring_slots, CELL_FREE).
+ *    Either the cell or the wslot names the held item at every instruction.
+ *
+ * 2. One worker area per worker slot: an anonymous MAP_SHARED mapping
+ *    made by the master before the first fork for that slot and reused by
+ *    its replacements.  Layout: struct wslot (one page), then the
+ *    completion ring of res_size bytes (a power of two).  The completion
+ *    ring is single-producer (its worker) single-consumer (the master):
+ *    records (struct comp_rec + ETag + Location + body bytes) are appended
+ *    at res_head and may wrap around the end; the master consumes from
+ *    res_tail.  A record is visible only once res_head moves past it, so a
+ *    worker dying mid-record publishes nothing.
+ *
+ * Wake-ups:
+ *  - master -> workers: after publishing a burst of cells the master bumps
+ *    ring_hdr.wake and, only if some worker sleeps (sleepers > 0), does one
+ *    FUTEX_WAKE for the burst.
+ *  - workers -> master: an eventfd watched by the master's event loop.  The
+ *    master sets master_armed before it goes back to sleep; the first
+ *    worker to publish a completion after that swaps it to 0 and writes the
+ *    eventfd, so a burst of completions costs one write and one wake-up.
+ *  - master -> a worker waiting for completion-ring room: res_waiting /
+ *    res_wake futex in its wslot.
+ */
+#ifndef BATCHD_SHM_H
+#define BATCHD_SHM_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SHM_MAGIC	0x3164686374616242ULL	/* "Batchd1" */
+#define SHM_VERSION	1
+#define SHM_PAGE	4096
+
+#define CELL_FREE	0xffffffffu
+#define CELL_READY	0xfffffffeu
+#define CELL_WORD(pos, st)	(((uint64_t)(uint32_t)(pos) << 32) | (uint32_t)(st))
+#define CELL_POS(word)		((uint32_t)((word) >> 32))
+#define CELL_STATE(word)	((uint32_t)(word))
+
+#define SLOT_NONE	0xffffffffu
+
+/* What a cell carries: written by the master before READY, copied by the
+ * claiming worker. */
+struct ring_desc {
+	uint64_t	 batch_id;	/* master's batch id (never reused) */
+	uint32_t	 item_idx;	/* index of the item in its batch */
+	uint32_t	 first_slot;	/* head of the data-slot chain */
+	uint32_t	 nslots;	/* slots in the chain */
+	uint32_t	 len;		/* encoded item bytes */
+};
+
+struct ring_cell {
+	_Atomic uint64_t word;		/* see above: master and workers */
+	struct ring_desc desc;		/* master writes, worker reads */
+	uint64_t	 pad;		/* 64 bytes: no false sharing of words */
+	uint64_t	 pad2[2];
+};
+
+struct ring_hdr {
+	uint64_t	 magic;		/* master, at creation */
+	uint32_t	 version;
+	uint32_t	 ring_slots;	/* power of two */
+	uint32_t	 slot_bytes;
+	uint32_t	 pad0;
+	pid_t		 master_pid;	/* for the stale-object sweep */
+	uint64_t	 cells_off;	/* offsets from the start of the object */
+	uint64_t	 next_off;
+	uint64_t	 data_off;
+	uint64_t	 total_size;
+	alignas(64) _Atomic uint64_t head; /* master: next position to fill */
+	alignas(64) _Atomic uint64_t tail; /* workers (CAS): next to claim */
+	alignas(64) _Atomic uint32_t wake; /* futex: master bumps on publish */
+	_Atomic uint32_t sleepers;	/* workers in FUTEX_WAIT on wake */
+	_Atomic uint32_t shutdown;	/* master: 1 = finish and exit */
+	alignas(64) _Atomic uint32_t master_armed; /* see "Wake-ups" */
+};
+
+enum wslot_state {
+	WS_EMPTY = 0,			/* no process (master) */
+	WS_STARTING,			/* forked, opening the store (master) */
+	WS_IDLE,			/* waiting for work (worker) */
+	WS_BUSY,			/* running held (worker) */
+	WS_EXITING			/* leaving (worker) */
+};
+
+struct wslot {
+	_Atomic uint32_t state;		/* enum wslot_state; worker, master */
+	_Atomic uint32_t retire;	/* master: 1 = exit before next item */
+	pid_t		 pid;		/* master, before fork */
+	uint32_t	 index;		/* master: this slot's number */
+	_Atomic uint64_t held_pos;	/* worker: ring position + 1 of the
+					 * item it runs, 0 = none */
+	struct ring_desc held;		/* worker: that item's descriptor,
+					 * written before held_pos */
+	_Atomic uint64_t started_ns;	/* worker: CLOCK_MONOTONIC start of
+					 * held; master reads for health */
+	_Atomic uint64_t items_done;	/* worker */
+	uint64_t	 res_size;	/* master: completion ring bytes, 2^n */
+	alignas(64) _Atomic uint64_t res_head; /* worker: bytes published */
+	alignas(64) _Atomic uint64_t res_tail; /* master: bytes consumed */
+	_Atomic uint32_t res_waiting;	/* worker: 1 while waiting for room */
+	_Atomic uint32_t res_wake;	/* futex: master bumps after consuming */
+};
+
+/* Completion record kinds. */
+#define COMP_ITEM	0x4d4f4349u	/* "ICOM" */
+
+/* One completion record, keyed by (batch_id, item_idx); first_slot lets
+ * the master find the item in O(1) and check the key. */
+struct comp_rec {
+	uint32_t	 len;		/* whole record, header included, 8-aligned */
+	uint32_t	 kind;		/* COMP_ITEM */
+	uint64_t	 batch_id;
+	uint32_t	 item_idx;
+	uint32_t	 first_slot;
+	uint16_t	 status;
+	uint16_t	 etag_len;
+	uint32_t	 loc_len;
+	uint32_t	 body_len;
+	uint32_t	 flags;		/* COMP_F_* */
+};
+#define COMP_F_OOM	0x1		/* the worker will exit: memory ran out */
+
+/*
+ * An item as encoded in data slots: this header, then the fields'
+ * bytes back to back in enum item_field order.  A field of length
+ * ITEM_ABSENT is absent (route_str.p == NULL).
+ */
+enum item_field {
+	IF_WS = 0, IF_TABLE, IF_KEY, IF_PREFIX, IF_AFTER, IF_QUERY,
+	IF_TIMESPAN, IF_IF_MATCH, IF_IF_NONE_MATCH, IF_BODY, IF__COUNT
+};
+#define ITEM_ABSENT	0xffffffffu
+
+struct item_wire {
+	uint32_t	 magic;		/* ITEM_MAGIC */
+	uint32_t	 op;		/* enum route_op */
+	uint32_t	 body_kind;	/* enum item_body */
+	uint32_t	 pad;
+	int64_t		 limit;
+	uint32_t	 flen[IF__COUNT];
+};
+#define ITEM_MAGIC	0x4d455449u	/* "ITEM" */
+
+#endif

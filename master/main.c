@@ -1,0 +1,118 @@
+/*
+ * main.c - command line: -c FILE, -t, --key value / --key=value overrides,
+ * --dump-config.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "master.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: batchd [-c FILE] [-t] [--KEY VALUE | --KEY=VALUE ...]\n"
+	    "       batchd --dump-config\n"
+	    "  -c FILE        configuration file (default etc/batchd.conf)\n"
+	    "  -t             check the configuration and exit\n"
+	    "  --KEY VALUE    set any config key, overriding the file\n"
+	    "                 ('-' and '_' alike: --item-timeout-ms 100)\n"
+	    "  --dump-config  print a documented sample configuration\n");
+}
+
+/*
+ * Apply the --key overrides in argv[0..argc) to c.  Also used on SIGHUP,
+ * so the command line keeps winning over the reloaded file.
+ */
+int
+main_apply_overrides(struct config *c, int argc, char **argv, char *err,
+    size_t errlen)
+{
+	char	 key[128];
+	const char *arg, *eq, *val;
+	int	 i;
+
+	for (i = 0; i < argc; i++) {
+		arg = argv[i];
+		if (strncmp(arg, "--", 2) != 0)
+			continue;
+		arg += 2;
+		if ((eq = strchr(arg, '=')) != NULL) {
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - arg), arg);
+			val = eq + 1;
+		} else {
+			snprintf(key, sizeof(key), "%s", arg);
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "--%s: missing value", key);
+				return -1;
+			}
+			val = argv[++i];
+		}
+		if (config_set(c, key, val, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct master	*m;
+	char		 err[512];
+	const char	*conf = "etc/batchd.conf";
+	int		 i, test = 0, nover = 0, conf_given = 0;
+	char		**over;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (over = calloc((size_t)argc + 1, sizeof(char *))) == NULL) {
+		fprintf(stderr, "batchd: out of memory\n");
+		return 1;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			conf = argv[++i];
+			conf_given = 1;
+		} else if (strcmp(argv[i], "-t") == 0) {
+			test = 1;
+		} else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--dump-config") == 0) {
+			config_dump(stdout);
+			return 0;
+		} else if (strncmp(argv[i], "--", 2) == 0) {
+			over[nover++] = argv[i];
+			if (strchr(argv[i], '=') == NULL && i + 1 < argc)
+				over[nover++] = argv[++i];
+		} else {
+			fprintf(stderr, "batchd: unknown argument: %s\n",
+			    argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	config_defaults(&m->cfg);
+	if (conf_given || access(conf, R_OK) == 0) {
+		if (config_load_file(&m->cfg, conf, err, sizeof(err)) == -1) {
+			fprintf(stderr, "batchd: %s\n", err);
+			return 1;
+		}
+		m->conf_path = conf;
+	}
+	if (main_apply_overrides(&m->cfg, nover, over, err, sizeof(err)) == -1 ||
+	    config_check(&m->cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "batchd: %s\n", err);
+		return 1;
+	}
+	if (test) {
+		printf("batchd: configuration %s is ok\n",
+		    m->conf_path ? m->conf_path : "(defaults)");
+		return 0;
+	}
+	m->argc = nover;
+	m->argv = over;
+	return server_run(m);
+}

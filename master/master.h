@@ -1,0 +1,245 @@
+/*
+ * master.h - the master process: one struct of state, and the prototypes
+ * of every master/ file, grouped by file.
+ *
+ * The master never blocks and never executes an item: it parses and
+ * validates requests, encodes items into the ring, and learns of results
+ * through the completion rings when its eventfd fires.
+ */
+#ifndef BATCHD_MASTER_H
+#define BATCHD_MASTER_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "buf.h"
+#include "config.h"
+#include "errors.h"
+#include "item.h"
+#include "ring.h"
+#include "route.h"
+#include "wslot.h"
+
+#define MASTER_MAX_WORKERS	256
+
+enum mitem_state {
+	MI_WAITING = 0,		/* dependencies not finished */
+	MI_PENDING,		/* in the master's queue, not yet in the ring */
+	MI_QUEUED,		/* in the ring or held by a worker */
+	MI_DONE			/* answered */
+};
+
+struct mbatch;
+
+/* One item of a batch (a plain request is a batch of one). */
+struct mitem {
+	struct mbatch		*mi_batch;
+	uint32_t		 mi_idx;
+	enum mitem_state	 mi_state;
+	struct buf		 mi_enc;	/* encoded item until published */
+	uint32_t		 mi_first;	/* data slots while queued */
+	uint32_t		 mi_nslots;
+	int			 mi_status;
+	const char		*mi_id;		/* the item's id (JSON parse) */
+	size_t			 mi_id_len;
+	uint32_t		*mi_deps;	/* indexes this item waits for */
+	uint32_t		 mi_ndeps;
+	uint32_t		 mi_deps_left;
+	uint32_t		*mi_rdeps;	/* items waiting for this one */
+	uint32_t		 mi_nrdeps;
+	uint32_t		 mi_rdeps_cap;
+	struct buf		 mi_out;	/* rendered answer (batch), or
+						 * the body (plain request) */
+	char			 mi_etag[ITEM_ETAG_MAX]; /* plain request */
+	struct buf		 mi_loc;	/* plain request */
+	int			 mi_skipped;	/* stop_on_error: never run */
+	uint64_t		 mi_t_queued;	/* mono ns when published */
+	TAILQ_ENTRY(mitem)	 mi_pending;
+};
+
+enum mbatch_kind {
+	MB_PLAIN = 0,		/* one HTTP request, one item */
+	MB_SYNC			/* POST /v1/$batch */
+};
+
+struct mbatch {
+	uint64_t		 mb_id;
+	enum mbatch_kind	 mb_kind;
+	struct master		*mb_m;
+	struct evhttp_request	*mb_req;
+	uint32_t		 mb_nitems;
+	uint32_t		 mb_ndone;
+	struct mitem		*mb_items;
+	uint32_t		*mb_order;	/* completion order */
+	int			 mb_ordered;
+	int			 mb_stop_on_error;
+	int			 mb_started;	/* batch_start() ran */
+	int			 mb_complete;	/* queued on master.finished */
+	struct mbatch		*mb_next_done;
+	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
+	struct json_object	*mb_json;	/* parsed body (owns ids) */
+	char			 mb_rid[48];	/* request id */
+	uint64_t		 mb_t0;		/* mono ns at arrival */
+	char			 mb_method[8];
+	char			*mb_path;	/* for the log line */
+	TAILQ_ENTRY(mbatch)	 mb_entry;
+};
+TAILQ_HEAD(mbatch_list, mbatch);
+TAILQ_HEAD(mitem_list, mitem);
+
+enum mworker_state {
+	MW_EMPTY = 0,		/* no process */
+	MW_RUNNING,		/* forked */
+	MW_BACKOFF		/* waiting to respawn after failures */
+};
+
+enum mworker_kill {
+	KILL_NONE = 0,
+	KILL_TIMEOUT,		/* item_timeout_ms passed */
+	KILL_CORRUPT,		/* wrote a bad completion record */
+	KILL_SHUTDOWN
+};
+
+/* The worker table: one row per worker slot. */
+struct mworker {
+	struct wslot		*w_slot;	/* shared area, kept for reuse */
+	enum mworker_state	 w_state;
+	pid_t			 w_pid;
+	uint64_t		 w_started_ns;	/* fork time */
+	uint64_t		 w_items_at_start;
+	enum mworker_kill	 w_kill;
+	uint32_t		 w_fails;	/* quick deaths in a row */
+	struct event		*w_respawn;	/* back-off timer */
+	int			 w_wanted;	/* slot < configured workers */
+};
+
+enum restart_cause {
+	RC_CRASH = 0, RC_TIMEOUT, RC_OOM, RC_RECYCLE, RC_EXIT, RC__COUNT
+};
+
+#define LAT_BUCKETS	12
+
+struct metrics {
+	uint64_t	 batches;		/* $batch requests accepted */
+	uint64_t	 requests;		/* all HTTP requests */
+	uint64_t	 items_by_class[6];	/* 1xx..5xx by status/100 */
+	uint64_t	 restarts[RC__COUNT];
+	uint64_t	 lat_bucket[LAT_BUCKETS + 1];	/* +Inf last */
+	double		 lat_sum;
+	uint64_t	 lat_count;
+};
+
+struct master {
+	struct config		 cfg;
+	const char		*conf_path;
+	int			 argc;		/* overrides, re-applied on HUP */
+	char			**argv;
+	struct event_base	*base;
+	struct evhttp		*http;
+	struct evhttp_bound_socket *bound;
+	struct ring		 ring;
+	int			 efd;
+	struct event		*ev_efd;
+	struct event		*ev_tick;
+	struct event		*ev_sig[5];
+	struct mworker		 workers[MASTER_MAX_WORKERS];
+	uint32_t		 nslots;	/* worker table rows in use */
+	struct mitem		**inflight;	/* by first data slot */
+	struct mitem_list	 pending;
+	uint64_t		 npending;
+	struct mbatch_list	 batches;
+	uint64_t		 nbatches;
+	uint64_t		 next_batch_id;
+	uint64_t		 inflight_items;
+	int			 draining;	/* SIGTERM: no new work */
+	int			 stopping;	/* workers told to exit */
+	uint64_t		 drain_deadline; /* mono ns */
+	int			 exit_code;
+	int			 answer_depth;	/* nested answers in progress */
+	struct mbatch		*finished;	/* complete, to be answered */
+	uint64_t		 rid_state;	/* request id generator */
+	struct metrics		 metrics;
+};
+
+/* log.c */
+void	log_init(enum log_level);
+void	log_msg(enum log_level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+#define log_error(...)	log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* main.c */
+int	main_apply_overrides(struct config *, int argc, char **argv,
+	    char *err, size_t errlen);
+
+/* server.c */
+int	server_run(struct master *);
+int	server_reload(struct master *);
+
+/* pool.c */
+int	pool_start(struct master *);
+void	pool_resize(struct master *);
+void	pool_reap(struct master *);
+void	pool_tick(struct master *);
+void	pool_drain(struct master *);
+void	pool_shutdown(struct master *);
+void	pool_stop(struct master *);
+uint32_t pool_live(const struct master *);
+
+/* sched.c */
+/* What a worker (or the master, for errors) answered for one item. */
+struct sched_answer {
+	int			 status;
+	const char		*etag;		/* may be NULL */
+	size_t			 etag_len;
+	const char		*loc;		/* may be NULL */
+	size_t			 loc_len;
+	const char		*body;		/* body bytes in memory, or */
+	const struct wslot	*src;		/* in this completion ring */
+	uint64_t		 body_pos;
+	size_t			 body_len;
+};
+void	sched_submit(struct master *, struct mitem *);
+void	sched_pump(struct master *);
+void	sched_answer(struct master *, struct mitem *,
+	    const struct sched_answer *);
+void	sched_fail(struct master *, struct mitem *, enum err_code,
+	    const char *detail);
+struct mitem *sched_lookup(struct master *, const struct ring_desc *);
+void	sched_release(struct master *, struct mitem *);
+
+/* batch.c */
+struct json_object *batch_json_parse(const char *, size_t, struct err *);
+struct mbatch *batch_new(struct master *, enum mbatch_kind, uint32_t n);
+int	batch_parse(struct master *, struct mbatch *, const char *body,
+	    size_t len, struct err *);
+void	batch_start(struct master *, struct mbatch *);
+/* The item was answered: release dependents, maybe finish the batch. */
+void	batch_item_done(struct master *, struct mitem *);
+void	batch_free(struct master *, struct mbatch *);
+int	batch_item_route(struct master *, struct mitem *,
+	    enum route_method, const char *target, size_t target_len,
+	    const char *if_match, const char *if_none_match,
+	    struct json_object *body, struct err *);
+
+/* http.c */
+int	http_start(struct master *);
+void	http_stop_accepting(struct master *);
+void	http_reply_batch(struct master *, struct mbatch *);
+void	http_reply_error(struct master *, struct evhttp_request *,
+	    const char *rid, enum err_code, const char *detail);
+void	http_request_id(struct master *, struct evhttp_request *,
+	    char *out, size_t outlen);
+
+/* metrics.c */
+void	metrics_item(struct master *, int status, uint64_t lat_ns);
+void	metrics_render(struct master *, struct evbuffer *);
+void	health_render(struct master *, struct evbuffer *);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * pool.c - the worker table: fork, reap, respawn with back-off, recycle,
+ * retire, kill on timeout, and drain completion rings.
+ *
+ * Every lifecycle decision reads and writes struct mworker.  A worker may
+ * die at any instruction; what it held is found in shared memory (its
+ * wslot and any ring cell still marked with its slot number, see shm.h)
+ * and answered here, never retried: a query of death must not take down
+ * every worker in turn.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "futex.h"
+#include "master.h"
+#include "worker.h"
+
+#define POOL_QUICK_DEATH_NS	(1000ULL * 1000000ULL)	/* 1 s */
+#define POOL_BACKOFF_MIN_MS	100
+#define POOL_BACKOFF_MAX_MS	10000
+#define POOL_HELD_MAX		8
+
+static void	pool_spawn(struct master *, uint32_t);
+
+static size_t
+pool_ring_bytes(const struct master *m)
+{
+	return (size_t)m->cfg.max_result_bytes + 64 * 1024;
+}
+
+uint32_t
+pool_live(const struct master *m)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->workers[i].w_state == MW_RUNNING)
+			n++;
+	return n;
+}
+
+static void
+pool_respawn_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mworker	*w = arg;
+	struct master	*m;
+
+	(void)fd;
+	(void)ev;
+	m = (struct master *)((char *)(w - w->w_slot->index) -
+	    offsetof(struct master, workers));
+	if (w->w_state == MW_BACKOFF && w->w_wanted && !m->draining)
+		pool_spawn(m, w->w_slot->index);
+}
+
+static void
+pool_spawn(struct master *m, uint32_t i)
+{
+	struct mworker		*w = &m->workers[i];
+	struct worker_args	 a;
+	struct wslot		*all[MASTER_MAX_WORKERS];
+	uint32_t		 k;
+	pid_t			 pid;
+
+	if (w->w_slot == NULL &&
+	    (w->w_slot = wslot_create(i, pool_ring_bytes(m))) == NULL) {
+		log_error("worker %u: cannot map its slot area: %s", i,
+		    strerror(errno));
+		return;
+	}
+	if (i >= m->nslots)
+		m->nslots = i + 1;
+	wslot_reset(w->w_slot);
+	w->w_kill = KILL_NONE;
+	w->w_wanted = 1;
+	for (k = 0; k < m->nslots; k++)
+		all[k] = m->workers[k].w_slot;
+	if ((pid = fork()) == -1) {
+		log_error("worker %u: fork: %s", i, strerror(errno));
+		w->w_state = MW_BACKOFF;
+		return;
+	}
+	if (pid == 0) {
+		a.ring = &m->ring;
+		a.me = w->w_slot;
+		a.all = all;
+		a.nall = m->nslots;
+		a.efd = m->efd;
+		a.cfg = &m->cfg;
+		a.master = getppid();
+		worker_run(&a);
+	}
+	w->w_pid = pid;
+	w->w_slot->pid = pid;
+	w->w_state = MW_RUNNING;
+	w->w_started_ns = mono_ns();
+	log_debug("worker %u started, pid %ld", i, (long)pid);
+}
+
+int
+pool_start(struct master *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < (uint32_t)m->cfg.workers; i++)
+		pool_spawn(m, i);
+	return pool_live(m) > 0 ? 0 : -1;
+}
+
+/* Read every completion record the worker in slot i published. */
+static void
+pool_drain_slot(struct master *m, uint32_t i)
+{
+	struct mworker		*w = &m->workers[i];
+	struct wslot		*ws = w->w_slot;
+	struct comp_rec		 rec;
+	struct ring_desc	 d;
+	struct sched_answer	 a;
+	struct mitem		*it;
+	char			 etag[ITEM_ETAG_MAX];
+	struct buf		 loc = BUF_INIT;
+	uint64_t		 pos;
+	int			 r;
+
+	if (ws == NULL)
+		return;
+	while ((r = wslot_peek(ws, &rec, &pos)) == 1) {
+		memset(&d, 0, sizeof(d));
+		d.batch_id = rec.batch_id;
+		d.item_idx = rec.item_idx;
+		d.first_slot = rec.first_slot;
+		if ((it = sched_lookup(m, &d)) != NULL) {
+			memset(&a, 0, sizeof(a));
+			a.status = rec.status >= 100 && rec.status <= 599 ?
+			    rec.status : 500;
+			a.etag_len = rec.etag_len < sizeof(etag) ?
+			    rec.etag_len : 0;
+			wslot_copy(ws, pos, etag, a.etag_len);
+			a.etag = etag;
+			buf_reset(&loc);
+			if (rec.loc_len <= 8192 &&
+			    buf_reserve(&loc, rec.loc_len) == 0) {
+				wslot_copy(ws, pos + rec.etag_len, loc.data,
+				    rec.loc_len);
+				loc.len = rec.loc_len;
+				a.loc = loc.data;
+				a.loc_len = loc.len;
+			}
+			a.src = ws;
+			a.body_pos = pos + rec.etag_len + rec.loc_len;
+			a.body_len = rec.body_len;
+			m->answer_depth++;
+			sched_answer(m, it, &a);
+			m->answer_depth--;
+		}
+		wslot_consume(ws, &rec);
+	}
+	buf_free(&loc);
+	if (r == -1) {
+		log_error("worker %u pid %ld wrote a corrupt completion "
+		    "record; killing it", i, (long)w->w_pid);
+		atomic_store(&ws->res_tail, atomic_load(&ws->res_head));
+		if (w->w_state == MW_RUNNING) {
+			w->w_kill = KILL_CORRUPT;
+			kill(w->w_pid, SIGKILL);
+		}
+	}
+}
+
+/*
+ * The eventfd fired (or we are about to sleep): consume every completion
+ * ring, then ask to be woken for the next one and look once more, so a
+ * completion published between the two is never missed.
+ */
+void
+pool_drain(struct master *m)
+{
+	uint32_t	i;
+	eventfd_t	v;
+	int		again;
+
+	eventfd_read(m->efd, &v);
+	do {
+		atomic_store(&m->ring.hdr->master_armed, 0);
+		for (i = 0; i < m->nslots; i++)
+			pool_drain_slot(m, i);
+		batch_item_done(m, NULL);
+		sched_pump(m);
+		atomic_store(&m->ring.hdr->master_armed, 1);
+		again = 0;
+		for (i = 0; i < m->nslots; i++)
+			if (m->workers[i].w_slot != NULL &&
+			    wslot_pending(m->workers[i].w_slot) > 0)
+				again = 1;
+	} while (again);
+}
+
+/* Answer whatever the dead worker in slot i held. */
+static void
+pool_fail_held(struct master *m, uint32_t i, enum err_code code,
+    const char *detail, char *held, size_t heldlen)
+{
+	struct wslot		*ws = m->workers[i].w_slot;
+	struct ring_desc	 d[POOL_HELD_MAX + 1];
+	struct mitem		*it;
+	size_t			 n, k;
+
+	n = ring_reclaim(&m->ring, i, d, POOL_HELD_MAX);
+	if (atomic_load(&ws->held_pos) != 0)
+		d[n++] = ws->held;
+	held[0] = '\0';
+	for (k = 0; k < n; k++) {
+		if ((it = sched_lookup(m, &d[k])) == NULL)
+			continue;
+		snprintf(held, heldlen, "batch %llu item %u (\"%.64s\")",
+		    (unsigned long long)d[k].batch_id, d[k].item_idx,
+		    it->mi_id != NULL ? it->mi_id : "");
+		m->answer_depth++;
+		sched_fail(m, it, code, detail);
+		m->answer_depth--;
+	}
+	atomic_store(&ws->held_pos, 0);
+}
+
+static void
+pool_died(struct master *m, uint32_t i, int status)
+{
+	struct mworker		*w = &m->workers[i];
+	enum restart_cause	 cause;
+	enum err_code		 code = ERR_WORKER_CRASHED;
+	char			 why[96], held[160], detail[128];
+	uint64_t		 now = mono_ns(), items;
+	uint32_t		 ms;
+
+	/* Results it published before dying are good answers. */
+	pool_drain_slot(m, i);
+	items = atomic_load(&w->w_slot->items_done);
+	if (w->w_kill == KILL_TIMEOUT) {
+		cause = RC_TIMEOUT;
+		code = ERR_QUERY_TIMEOUT;
+		snprintf(why, sizeof(why), "killed after item_timeout_ms "
+		    "(%ld ms)", m->cfg.item_timeout_ms);
+		snprintf(detail, sizeof(detail), "still running after "
+		    "item_timeout_ms (%ld ms)", m->cfg.item_timeout_ms);
+	} else if (WIFSIGNALED(status)) {
+		cause = RC_CRASH;
+		snprintf(why, sizeof(why), "killed by signal %d (%s)",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+		snprintf(detail, sizeof(detail), "worker killed by signal %d "
+		    "(%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	} else if (WEXITSTATUS(status) == WORKER_EXIT_OOM) {
+		cause = RC_OOM;
+		code = ERR_OUT_OF_MEMORY;
+		snprintf(why, sizeof(why), "exited: memory ran out");
+		snprintf(detail, sizeof(detail), "worker_memory_mb exhausted");
+	} else if (WEXITSTATUS(status) == WORKER_EXIT_OK) {
+		cause = RC_RECYCLE;
+		snprintf(why, sizeof(why), "exited normally");
+		snprintf(detail, sizeof(detail), "worker exited");
+	} else {
+		cause = RC_EXIT;
+		snprintf(why, sizeof(why), "exited with code %d",
+		    WEXITSTATUS(status));
+		snprintf(detail, sizeof(detail), "worker exited with code %d",
+		    WEXITSTATUS(status));
+	}
+	pool_fail_held(m, i, code, detail, held, sizeof(held));
+	if (cause != RC_RECYCLE || held[0] != '\0' || m->cfg.log_level >=
+	    LOG_LEVEL_DEBUG)
+		log_msg(cause == RC_RECYCLE ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+		    "worker %u pid %ld %s after %llu items%s%s", i,
+		    (long)w->w_pid, why, (unsigned long long)items,
+		    held[0] ? ", holding " : "", held);
+	if (w->w_kill != KILL_SHUTDOWN && !(cause == RC_RECYCLE &&
+	    !w->w_wanted))
+		m->metrics.restarts[cause]++;
+	w->w_pid = 0;
+	w->w_state = MW_EMPTY;
+	atomic_store(&w->w_slot->state, WS_EMPTY);
+	batch_item_done(m, NULL);
+
+	if (m->draining || !w->w_wanted || i >= (uint32_t)m->cfg.workers)
+		return;
+	/* A worker that dies young, having done nothing, is respawned with
+	 * exponential back-off so a broken store cannot fork-bomb us. */
+	if (now - w->w_started_ns < POOL_QUICK_DEATH_NS && items == 0 &&
+	    cause != RC_TIMEOUT) {
+		w->w_fails++;
+		ms = POOL_BACKOFF_MIN_MS << (w->w_fails < 7 ? w->w_fails - 1 : 6);
+		if (ms > POOL_BACKOFF_MAX_MS)
+			ms = POOL_BACKOFF_MAX_MS;
+		log_warn("worker %u died %u times in a row at start-up; "
+		    "respawning in %u ms", i, w->w_fails, ms);
+		if (w->w_respawn == NULL)
+			w->w_respawn = evtimer_new(m->base, pool_respawn_cb, w);
+		if (w->w_respawn != NULL) {
+			struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+			w->w_state = MW_BACKOFF;
+			evtimer_add(w->w_respawn, &tv);
+			return;
+		}
+	} else
+		w->w_fails = 0;
+	pool_spawn(m, i);
+}
+
+void
+pool_reap(struct master *m)
+{
+	pid_t		pid;
+	int		status;
+	uint32_t	i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < m->nslots; i++)
+			if (m->workers[i].w_state == MW_RUNNING &&
+			    m->workers[i].w_pid == pid)
+				break;
+		if (i < m->nslots)
+			pool_died(m, i, status);
+	}
+	sched_pump(m);
+}
+
+/* Kill workers whose item ran past item_timeout_ms (the master's clock). */
+void
+pool_tick(struct master *m)
+{
+	struct mworker	*w;
+	uint64_t	 now = mono_ns(), limit, started;
+	uint32_t	 i;
+
+	limit = (uint64_t)m->cfg.item_timeout_ms * 1000000ULL;
+	for (i = 0; i < m->nslots; i++) {
+		w = &m->workers[i];
+		if (w->w_state != MW_RUNNING || w->w_kill != KILL_NONE ||
+		    atomic_load(&w->w_slot->held_pos) == 0)
+			continue;
+		started = atomic_load(&w->w_slot->started_ns);
+		if (started != 0 && now > started && now - started > limit) {
+			w->w_kill = KILL_TIMEOUT;
+			kill(w->w_pid, SIGKILL);
+		}
+	}
+}
+
+/* SIGHUP changed `workers`: add slots, or retire the extra ones after
+ * their current item (they check retire before claiming another). */
+void
+pool_resize(struct master *m)
+{
+	uint32_t	i, want = (uint32_t)m->cfg.workers;
+	int		woke = 0;
+
+	for (i = 0; i < want; i++) {
+		m->workers[i].w_wanted = 1;
+		if (m->workers[i].w_state == MW_EMPTY)
+			pool_spawn(m, i);
+	}
+	for (i = want; i < m->nslots; i++) {
+		m->workers[i].w_wanted = 0;
+		if (m->workers[i].w_state == MW_BACKOFF) {
+			evtimer_del(m->workers[i].w_respawn);
+			m->workers[i].w_state = MW_EMPTY;
+		}
+		if (m->workers[i].w_state == MW_RUNNING) {
+			atomic_store(&m->workers[i].w_slot->retire, 1);
+			woke = 1;
+		}
+	}
+	if (woke)
+		ring_wake(&m->ring, INT32_MAX);
+}
+
+/* Shutdown, step 1: every worker finishes its item and exits; SIGCHLD
+ * reaps them through the event loop. */
+void
+pool_shutdown(struct master *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nslots; i++) {
+		m->workers[i].w_wanted = 0;
+		if (m->workers[i].w_state == MW_RUNNING)
+			m->workers[i].w_kill = KILL_SHUTDOWN;
+		if (m->workers[i].w_state == MW_BACKOFF) {
+			evtimer_del(m->workers[i].w_respawn);
+			m->workers[i].w_state = MW_EMPTY;
+		}
+	}
+	atomic_store(&m->ring.hdr->shutdown, 1);
+	ring_wake(&m->ring, INT32_MAX);
+}
+
+/* Shutdown, step 2: kill and reap any worker still there (only after the
+ * shutdown deadline), and unmap every slot area. */
+void
+pool_stop(struct master *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nslots; i++) {
+		if (m->workers[i].w_state == MW_RUNNING) {
+			kill(m->workers[i].w_pid, SIGKILL);
+			waitpid(m->workers[i].w_pid, NULL, 0);
+			m->workers[i].w_state = MW_EMPTY;
+		}
+		if (m->workers[i].w_respawn != NULL)
+			event_free(m->workers[i].w_respawn);
+		m->workers[i].w_respawn = NULL;
+		wslot_destroy(m->workers[i].w_slot);
+		m->workers[i].w_slot = NULL;
+	}
+}

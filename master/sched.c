@@ -1,0 +1,180 @@
+/*
+ * sched.c - moving items from the master's queue into the ring, and
+ * turning completion records into rendered answers.
+ */
+#include <string.h>
+
+#include "futex.h"
+#include "master.h"
+
+void
+sched_submit(struct master *m, struct mitem *it)
+{
+	it->mi_state = MI_PENDING;
+	TAILQ_INSERT_TAIL(&m->pending, it, mi_pending);
+	m->npending++;
+}
+
+/*
+ * Publish as many pending items as the ring takes now, in arrival order
+ * (a large item waits for room rather than being overtaken forever), and
+ * wake the workers once for the whole burst.
+ */
+void
+sched_pump(struct master *m)
+{
+	struct mitem	 *it;
+	struct ring_desc  d;
+	int		  n = 0;
+
+	while ((it = TAILQ_FIRST(&m->pending)) != NULL) {
+		if (ring_data_alloc(&m->ring, it->mi_enc.len, &it->mi_first,
+		    &it->mi_nslots) == -1)
+			break;
+		ring_data_write(&m->ring, it->mi_first, it->mi_enc.data,
+		    it->mi_enc.len);
+		d.batch_id = it->mi_batch->mb_id;
+		d.item_idx = it->mi_idx;
+		d.first_slot = it->mi_first;
+		d.nslots = it->mi_nslots;
+		d.len = (uint32_t)it->mi_enc.len;
+		if (ring_publish(&m->ring, &d) == -1) {
+			ring_data_free(&m->ring, it->mi_first, it->mi_nslots);
+			break;
+		}
+		TAILQ_REMOVE(&m->pending, it, mi_pending);
+		m->npending--;
+		m->inflight[it->mi_first] = it;
+		m->inflight_items++;
+		it->mi_state = MI_QUEUED;
+		it->mi_t_queued = mono_ns();
+		buf_free(&it->mi_enc);
+		n++;
+	}
+	if (n > 0)
+		ring_wake(&m->ring, n);
+}
+
+struct mitem *
+sched_lookup(struct master *m, const struct ring_desc *d)
+{
+	struct mitem *it;
+
+	if (d->first_slot > m->ring.mask)
+		return NULL;
+	it = m->inflight[d->first_slot];
+	if (it == NULL || it->mi_batch->mb_id != d->batch_id ||
+	    it->mi_idx != d->item_idx)
+		return NULL;
+	return it;
+}
+
+/* The item's data slots are no longer read by any worker. */
+void
+sched_release(struct master *m, struct mitem *it)
+{
+	if (it->mi_state != MI_QUEUED)
+		return;
+	m->inflight[it->mi_first] = NULL;
+	m->inflight_items--;
+	ring_data_free(&m->ring, it->mi_first, it->mi_nslots);
+	it->mi_first = SLOT_NONE;
+	it->mi_nslots = 0;
+}
+
+static int
+sched_copy_body(struct buf *out, const struct sched_answer *a)
+{
+	if (buf_reserve(out, a->body_len) == -1)
+		return -1;
+	if (a->src != NULL)
+		wslot_copy(a->src, a->body_pos, out->data + out->len,
+		    a->body_len);
+	else if (a->body_len > 0)
+		memcpy(out->data + out->len, a->body, a->body_len);
+	out->len += a->body_len;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+/*
+ * A batch item's answer, spliced without re-serialising the body:
+ * {"id":..,"status":N,"headers":{..},"body":RAW}
+ */
+static void
+sched_render_item(struct mitem *it, const struct sched_answer *a)
+{
+	struct buf	*o = &it->mi_out;
+	int		 first = 1;
+
+	buf_reset(o);
+	buf_puts(o, "{\"id\":");
+	buf_json_str(o, it->mi_id, it->mi_id_len);
+	buf_printf(o, ",\"status\":%d,\"headers\":{", a->status);
+	if (a->etag_len > 0) {
+		buf_puts(o, "\"ETag\":");
+		buf_json_str(o, a->etag, a->etag_len);
+		first = 0;
+	}
+	if (a->loc_len > 0) {
+		buf_puts(o, first ? "\"Location\":" : ",\"Location\":");
+		buf_json_str(o, a->loc, a->loc_len);
+		first = 0;
+	}
+	if (a->body_len > 0)
+		buf_puts(o, first ? "\"Content-Type\":\"application/json\"" :
+		    ",\"Content-Type\":\"application/json\"");
+	buf_putc(o, '}');
+	if (a->body_len > 0) {
+		buf_puts(o, ",\"body\":");
+		sched_copy_body(o, a);
+	}
+	buf_putc(o, '}');
+}
+
+void
+sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
+{
+	if (it->mi_state == MI_DONE)
+		return;
+	sched_release(m, it);
+	if (it->mi_state == MI_PENDING) {
+		TAILQ_REMOVE(&m->pending, it, mi_pending);
+		m->npending--;
+	}
+	buf_free(&it->mi_enc);
+	it->mi_status = a->status;
+	it->mi_state = MI_DONE;
+	if (it->mi_batch->mb_kind == MB_PLAIN) {
+		size_t n = a->etag_len < ITEM_ETAG_MAX ? a->etag_len :
+		    ITEM_ETAG_MAX - 1;
+
+		memcpy(it->mi_etag, a->etag != NULL ? a->etag : "", n);
+		it->mi_etag[n] = '\0';
+		buf_reset(&it->mi_loc);
+		if (a->loc_len > 0)
+			buf_append(&it->mi_loc, a->loc, a->loc_len);
+		buf_reset(&it->mi_out);
+		sched_copy_body(&it->mi_out, a);
+	} else
+		sched_render_item(it, a);
+	metrics_item(m, a->status, it->mi_t_queued ?
+	    mono_ns() - it->mi_t_queued : 0);
+	batch_item_done(m, it);
+}
+
+void
+sched_fail(struct master *m, struct mitem *it, enum err_code code,
+    const char *detail)
+{
+	struct sched_answer	 a;
+	struct buf		 body = BUF_INIT;
+
+	err_body(&body, code, detail);
+	memset(&a, 0, sizeof(a));
+	a.status = err_status(code);
+	a.body = body.data;
+	a.body_len = body.len;
+	sched_answer(m, it, &a);
+	buf_free(&body);
+}

@@ -1,0 +1,235 @@
+/*
+ * server.c - the master's event loop: set-up, signals (as libevent
+ * events: the handlers only write to libevent's self-pipe), reload,
+ * graceful shutdown, tear-down.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "futex.h"
+#include "master.h"
+
+#define SIG_CHLD	0
+#define SIG_HUP		1
+#define SIG_TERM	2
+#define SIG_INT		3
+
+static void
+server_check_shutdown(struct master *m)
+{
+	if (!m->draining || m->nbatches > 0)
+		return;
+	if (!m->stopping) {
+		m->stopping = 1;
+		log_info("in-flight batches done; stopping workers");
+		pool_shutdown(m);
+	}
+	if (pool_live(m) == 0)
+		event_base_loopexit(m->base, NULL);
+}
+
+static void
+server_begin_shutdown(struct master *m, const char *why)
+{
+	if (m->draining)
+		return;
+	log_info("%s: no new requests; finishing %llu in-flight batches",
+	    why, (unsigned long long)m->nbatches);
+	m->draining = 1;
+	m->drain_deadline = mono_ns() +
+	    (uint64_t)m->cfg.item_timeout_ms * 1000000ULL + 2000000000ULL;
+	http_stop_accepting(m);
+	server_check_shutdown(m);
+}
+
+static void
+server_on_efd(evutil_socket_t fd, short ev, void *arg)
+{
+	struct master *m = arg;
+
+	(void)fd;
+	(void)ev;
+	pool_drain(m);
+	server_check_shutdown(m);
+}
+
+static void
+server_on_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct master *m = arg;
+
+	(void)fd;
+	(void)ev;
+	/* A completion whose wake-up raced with re-arming is never lost for
+	 * longer than a tick. */
+	pool_drain(m);
+	pool_tick(m);
+	server_check_shutdown(m);
+	if (m->draining && mono_ns() > m->drain_deadline) {
+		log_warn("shutdown deadline passed; killing workers");
+		event_base_loopexit(m->base, NULL);
+	}
+}
+
+static void
+server_on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct master *m = arg;
+
+	(void)ev;
+	switch (sig) {
+	case SIGCHLD:
+		pool_reap(m);
+		server_check_shutdown(m);
+		break;
+	case SIGHUP:
+		server_reload(m);
+		break;
+	case SIGTERM:
+		server_begin_shutdown(m, "SIGTERM");
+		break;
+	case SIGINT:
+		server_begin_shutdown(m, "SIGINT");
+		break;
+	}
+}
+
+/*
+ * SIGHUP: parse the file again into a new config (plus the command-line
+ * overrides); if anything is wrong keep the running one.  Keys that shape
+ * memory already shared or the listening socket need a restart.
+ */
+int
+server_reload(struct master *m)
+{
+	struct config	nc;
+	char		err[512];
+
+	config_defaults(&nc);
+	if ((m->conf_path != NULL &&
+	    config_load_file(&nc, m->conf_path, err, sizeof(err)) == -1) ||
+	    main_apply_overrides(&nc, m->argc, m->argv, err, sizeof(err)) == -1 ||
+	    config_check(&nc, err, sizeof(err)) == -1) {
+		log_error("reload refused, keeping the running configuration: %s",
+		    err);
+		config_free(&nc);
+		return -1;
+	}
+#define KEEP(field, name) do {						\
+	if (memcmp(&nc.field, &m->cfg.field, sizeof(nc.field)) != 0)	\
+		log_warn("reload: %s changes only on restart", name);	\
+	memcpy(&nc.field, &m->cfg.field, sizeof(nc.field));		\
+} while (0)
+	KEEP(listen_host, "listen");
+	KEEP(listen_port, "listen");
+	KEEP(db_path, "db_path");
+	KEEP(db_map_size_mb, "db_map_size_mb");
+	KEEP(ring_slots, "ring_slots");
+	KEEP(ring_slot_bytes, "ring_slot_bytes");
+	KEEP(max_result_bytes, "max_result_bytes");
+#undef KEEP
+	if (nc.max_body_bytes > m->cfg.max_body_bytes &&
+	    (size_t)nc.max_body_bytes + 65536 >
+	    (size_t)(m->ring.mask + 1) * m->ring.slot_bytes) {
+		log_warn("reload: max_body_bytes larger than the ring holds "
+		    "needs a restart");
+		nc.max_body_bytes = m->cfg.max_body_bytes;
+	}
+	config_free(&m->cfg);
+	m->cfg = nc;
+	log_init(m->cfg.log_level);
+	evhttp_set_max_body_size(m->http, (ev_ssize_t)m->cfg.max_body_bytes);
+	pool_resize(m);
+	log_info("configuration reloaded (workers=%ld)", m->cfg.workers);
+	return 0;
+}
+
+int
+server_run(struct master *m)
+{
+	struct timeval	 tick;
+	char		 err[256];
+	int		 sigs[4] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT }, i, n;
+	long		 tick_ms;
+
+	log_init(m->cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (m->cfg.ntokens == 0)
+		log_warn("auth is off: the config has no token lines");
+	if ((n = ring_sweep_stale()) > 0)
+		log_info("removed %d stale shared-memory object(s) of dead "
+		    "masters", n);
+	if (ring_create(&m->ring, (uint32_t)m->cfg.ring_slots,
+	    (uint32_t)m->cfg.ring_slot_bytes, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		return 1;
+	}
+	m->inflight = calloc((size_t)m->cfg.ring_slots, sizeof(*m->inflight));
+	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	m->base = event_base_new();
+	if (m->inflight == NULL || m->efd == -1 || m->base == NULL) {
+		log_error("start-up failed: %s", strerror(errno));
+		m->exit_code = 1;
+		goto out;
+	}
+	TAILQ_INIT(&m->pending);
+	TAILQ_INIT(&m->batches);
+	atomic_store(&m->ring.hdr->master_armed, 1);
+	m->ev_efd = event_new(m->base, m->efd, EV_READ | EV_PERSIST,
+	    server_on_efd, m);
+	event_add(m->ev_efd, NULL);
+	for (i = 0; i < 4; i++) {
+		m->ev_sig[i] = evsignal_new(m->base, sigs[i], server_on_signal, m);
+		event_add(m->ev_sig[i], NULL);
+	}
+	if (pool_start(m) == -1) {
+		log_error("no worker could be started");
+		m->exit_code = 1;
+		goto out;
+	}
+	if (http_start(m) == -1) {
+		m->exit_code = 1;
+		goto out;
+	}
+	tick_ms = m->cfg.item_timeout_ms / 4;
+	tick_ms = tick_ms < 5 ? 5 : tick_ms > 100 ? 100 : tick_ms;
+	tick.tv_sec = 0;
+	tick.tv_usec = tick_ms * 1000;
+	m->ev_tick = event_new(m->base, -1, EV_PERSIST, server_on_tick, m);
+	event_add(m->ev_tick, &tick);
+
+	event_base_dispatch(m->base);
+	log_info("shutting down");
+out:
+	pool_stop(m);
+	if (m->http != NULL)
+		evhttp_free(m->http);
+	if (m->ev_tick != NULL)
+		event_free(m->ev_tick);
+	if (m->ev_efd != NULL)
+		event_free(m->ev_efd);
+	for (i = 0; i < 4; i++)
+		if (m->ev_sig[i] != NULL)
+			event_free(m->ev_sig[i]);
+	while (!TAILQ_EMPTY(&m->batches))
+		batch_free(m, TAILQ_FIRST(&m->batches));
+	if (m->base != NULL)
+		event_base_free(m->base);
+	if (m->efd >= 0)
+		close(m->efd);
+	ring_destroy(&m->ring);
+	free(m->inflight);
+	config_free(&m->cfg);
+	free(m->argv);
+	if (m->exit_code == 0)
+		log_info("bye");
+	return m->exit_code;
+}

@@ -1,0 +1,29 @@
+/*
+ * query.h - the KQL-style query language of SPEC section 5, executed in a
+ * worker against one table of the store.
+ */
+#ifndef BATCHD_QUERY_H
+#define BATCHD_QUERY_H
+
+#include <stdint.h>
+
+#include "item.h"
+#include "store.h"
+
+struct query_limits {
+	long	 max_rows_scanned;	/* query_max_rows_scanned */
+	long	 max_result_rows;	/* query_max_result_rows */
+	size_t	 max_result_bytes;	/* max_result_bytes */
+};
+
+/*
+ * Run the query of rq (OP_QUERY: from rq->query/rq->timespan for GET, or
+ * from the JSON body {"query": "...", "timespan": "PT1H"} for POST) over
+ * the workspace rq->ws.  now_ms is the wall clock in ms since the epoch
+ * (ago(), now(), timespan).  Always fills res; returns -1 only when memory
+ * ran out (res is then 507).
+ */
+int	query_exec(struct store *, const struct item_req *rq,
+	    const struct query_limits *, int64_t now_ms, struct item_res *res);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * store.h - the LMDB store as one worker process uses it.
+ *
+ * Opened after fork() in each worker (LMDB forbids carrying an
+ * environment across fork).  Reads share one read transaction per burst
+ * of items: store_idle() resets it when the worker runs out of work, the
+ * next read renews it.  Every write runs in its own write transaction,
+ * committed only when the whole operation succeeded, so a worker killed at
+ * any instruction leaves no partial write.
+ *
+ * Layout inside LMDB (three named databases):
+ *   "catalog": "ws\0table"  -> struct { u32 table_id; u64 rows; }
+ *   "rows":    u32 table_id (big endian) || row key  -> value
+ *              value = u64 etag || u32 key_len || key || compact JSON
+ *              (keys longer than 507 bytes are stored under their first
+ *              499 bytes and an 8-byte hash: LMDB keys are at most 511)
+ *   "meta":    "next_table_id" -> u32, "etag_seq" -> u64
+ */
+#ifndef BATCHD_STORE_H
+#define BATCHD_STORE_H
+
+#include <stddef.h>
+
+#include "item.h"
+
+struct store;
+
+struct store_opts {
+	const char	*path;		/* directory, created if missing */
+	size_t		 map_size_mb;
+	int		 sync;		/* fsync on commit */
+	size_t		 max_result_bytes; /* scans stop short and page */
+};
+
+int	store_open(struct store **, const struct store_opts *,
+	    char *err, size_t errlen);
+void	store_close(struct store *);
+/* Execute one row or table operation (not query, not debug).  Always
+ * fills res with a status (an error status with an error body when it
+ * fails); returns -1 only when memory ran out (res is then 507). */
+int	store_exec(struct store *, const struct item_req *, struct item_res *);
+/* The worker has no more work: release the read snapshot. */
+void	store_idle(struct store *);
+
+/*
+ * Atomicity groups (SPEC 3.1).  Between store_group_begin() and
+ * store_group_end(), every store_exec() and store_table_iter() runs inside
+ * one write transaction, so later items see earlier items' writes.  Each
+ * operation still applies entirely or not at all (it runs in a nested
+ * transaction), but nothing reaches the database until
+ * store_group_end(commit = 1); commit = 0 rolls the whole group back.
+ * Both return 0, or -1 with e set (a failed commit leaves nothing
+ * written, and the group is over either way).
+ */
+int	store_group_begin(struct store *, struct err *e);
+int	store_group_end(struct store *, int commit, struct err *e);
+
+/* Rows of one table in key order, for the query engine.  cb returns 0 to go
+ * on, 1 to stop, -1 to fail.  Returns 0, or -1 with e set (NOT_FOUND when
+ * the table does not exist; when cb fails, e is left as cb set it, or
+ * INTERNAL if its code is still ERR_NONE).  key and json point into the
+ * database and are valid only during the call.  Keys longer than 507 bytes
+ * that share their first 499 bytes come in an arbitrary but fixed order
+ * among themselves (see the key layout above); every other key comes in
+ * byte order. */
+typedef int (*store_row_cb)(void *arg, const char *key, size_t key_len,
+    const char *json, size_t json_len);
+int	store_table_iter(struct store *, struct route_str ws,
+	    struct route_str table, store_row_cb, void *arg, struct err *e);
+
+#endif

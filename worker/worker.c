@@ -1,0 +1,233 @@
+/*
+ * worker.c - the worker process main loop.
+ *
+ * A worker claims one item at a time from the ring (the claim is recorded
+ * in shared memory before anything else happens, see shm.h), executes it
+ * against its own LMDB environment and appends the result to its
+ * completion ring.  It wakes the master only if the master asked for it
+ * (master_armed), so a burst of items costs one wake-up.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "debug.h"
+#include "futex.h"
+#include "query.h"
+#include "store.h"
+#include "worker.h"
+
+static pid_t	worker_master;
+
+static int
+worker_master_alive(void)
+{
+	return getppid() == worker_master;
+}
+
+/* Drop what the master's process image carries that a worker must not
+ * use: its signal handlers, its sockets and event loop descriptors, and
+ * the other workers' slot areas. */
+static void
+worker_detach(const struct worker_args *a)
+{
+	struct sigaction	 sa;
+	size_t			 i;
+	int			 sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT,
+				    SIGQUIT, SIGUSR1, SIGUSR2 };
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	/* Die with the master: no orphans hold the store or the ring. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!worker_master_alive())
+		_exit(WORKER_EXIT_OK);
+
+	if (a->efd > 3)
+		close_range(3, (unsigned)a->efd - 1, 0);
+	close_range((unsigned)a->efd + 1, ~0U, 0);
+	if (a->efd < 3)
+		close_range(3, ~0U, 0);
+
+	for (i = 0; i < a->nall; i++)
+		if (a->all[i] != NULL && a->all[i] != a->me)
+			wslot_destroy(a->all[i]);
+}
+
+/* RLIMIT_AS = what is mapped now (ring, slot area, LMDB map) plus the
+ * configured budget, so worker_memory_mb means heap the items may use. */
+static void
+worker_limit_memory(long mb)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	(void)mb;	/* ASan reserves terabytes of shadow: no RLIMIT_AS */
+#else
+	struct rlimit	 rl;
+	unsigned long	 pages = 0;
+	FILE		*f;
+
+	if (mb <= 0 || (f = fopen("/proc/self/statm", "r")) == NULL)
+		return;
+	if (fscanf(f, "%lu", &pages) != 1)
+		pages = 0;
+	fclose(f);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE)
+	    + (rlim_t)mb * 1024 * 1024;
+	setrlimit(RLIMIT_AS, &rl);
+#endif
+}
+
+static int64_t
+worker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Execute one claimed item into res.  Returns -1 when memory ran out. */
+static int
+worker_exec(const struct worker_args *a, struct store *st,
+    const struct ring_desc *d, struct buf *scratch, struct item_res *res)
+{
+	struct query_limits	 ql;
+	struct item_req		 rq;
+	const char		*p;
+
+	item_res_reset(res);
+	if ((p = ring_data_read(a->ring, d, scratch)) == NULL ||
+	    item_decode(p, d->len, &rq) == -1)
+		return item_res_error(res, ERR_INTERNAL,
+		    "item could not be read from the ring");
+	switch (rq.op) {
+	case OP_DEBUG_SLEEP:
+	case OP_DEBUG_CRASH:
+	case OP_DEBUG_ALLOC:
+		return debug_exec(&rq, res);
+	case OP_QUERY:
+		ql.max_rows_scanned = a->cfg->query_max_rows_scanned;
+		ql.max_result_rows = a->cfg->query_max_result_rows;
+		ql.max_result_bytes = (size_t)a->cfg->max_result_bytes;
+		return query_exec(st, &rq, &ql, worker_now_ms(), res);
+	default:
+		return store_exec(st, &rq, res);
+	}
+}
+
+/* Hand one result to the master. */
+static void
+worker_complete(const struct worker_args *a, const struct ring_desc *d,
+    struct item_res *res, int oom)
+{
+	struct comp_rec	 rec;
+	size_t		 max = (size_t)a->cfg->max_result_bytes;
+
+	if (res->body.len > max) {
+		char detail[128];
+
+		snprintf(detail, sizeof(detail), "result of %zu bytes exceeds "
+		    "max_result_bytes (%zu)", res->body.len, max);
+		item_res_error(res, ERR_INTERNAL, detail);
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.batch_id = d->batch_id;
+	rec.item_idx = d->item_idx;
+	rec.first_slot = d->first_slot;
+	rec.status = (uint16_t)res->status;
+	rec.etag_len = (uint16_t)strlen(res->etag);
+	rec.loc_len = (uint32_t)res->location.len;
+	rec.body_len = (uint32_t)res->body.len;
+	rec.flags = oom ? COMP_F_OOM : 0;
+	if (wslot_push(a->me, &rec, res->etag, res->location.data ?
+	    res->location.data : "", res->body.data ? res->body.data : "",
+	    a->efd, worker_master_alive) == -1)
+		_exit(WORKER_EXIT_OK);
+	/* Published: only now does the item stop being ours. */
+	atomic_store(&a->me->held_pos, 0);
+	atomic_fetch_add(&a->me->items_done, 1);
+	if (atomic_exchange(&a->ring->hdr->master_armed, 0))
+		eventfd_write(a->efd, 1);
+}
+
+void
+worker_run(const struct worker_args *a)
+{
+	struct store_opts	 so;
+	struct store		*st = NULL;
+	struct ring_desc	 d;
+	struct item_res		 res;
+	struct buf		 scratch = BUF_INIT;
+	struct ring_hdr		*h = a->ring->hdr;
+	char			 err[256];
+	long			 max_items = a->cfg->worker_max_items;
+	uint64_t		 done = 0;
+	int			 oom;
+
+	worker_master = a->master;
+	worker_detach(a);
+	ring_worker_init(a->ring);
+
+	memset(&so, 0, sizeof(so));
+	so.path = a->cfg->db_path;
+	so.map_size_mb = (size_t)a->cfg->db_map_size_mb;
+	so.sync = a->cfg->db_sync;
+	so.max_result_bytes = (size_t)a->cfg->max_result_bytes;
+	if (store_open(&st, &so, err, sizeof(err)) == -1) {
+		fprintf(stderr, "batchd[worker %u]: %s\n", a->me->index, err);
+		_exit(WORKER_EXIT_FATAL);
+	}
+	worker_limit_memory(a->cfg->worker_memory_mb);
+	memset(&res, 0, sizeof(res));
+	atomic_store(&a->me->state, WS_IDLE);
+
+	for (;;) {
+		if (atomic_load(&h->shutdown) || atomic_load(&a->me->retire))
+			break;
+		if (!ring_claim(a->ring, a->me, a->me->index, &d)) {
+			store_idle(st);
+			atomic_store(&a->me->state, WS_IDLE);
+			ring_sleep(a->ring, 1000);
+			if (!worker_master_alive())
+				_exit(WORKER_EXIT_OK);
+			continue;
+		}
+		atomic_store(&a->me->state, WS_BUSY);
+		oom = worker_exec(a, st, &d, &scratch, &res) == -1 &&
+		    res.status == 507;
+		worker_complete(a, &d, &res, oom);
+		if (oom)
+			_exit(WORKER_EXIT_OOM);
+		if (max_items > 0 && ++done >= (uint64_t)max_items)
+			break;
+	}
+	atomic_store(&a->me->state, WS_EXITING);
+	store_close(st);
+	item_res_free(&res);
+	buf_free(&scratch);
+	_exit(WORKER_EXIT_OK);
+}
+
+/* TEMPORARY until the query engine lands (remove before commit). */
+__attribute__((weak)) int
+query_exec(struct store *st, const struct item_req *rq,
+    const struct query_limits *ql, int64_t now_ms, struct item_res *res)
+{
+	(void)st; (void)rq; (void)ql; (void)now_ms;
+	return item_res_error(res, ERR_INTERNAL, "query engine not built");
+}
