@@ -93,7 +93,8 @@ batch_name_ok(const char *s, size_t n)
 int
 batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
     const char *target, size_t target_len, const char *if_match,
-    const char *if_none_match, struct json_object *body, struct err *e)
+    const char *if_none_match, struct json_object *body,
+    const struct config_token *tok, struct err *e)
 {
 	struct route	 r;
 	struct item_req	 rq;
@@ -104,6 +105,12 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 	if (route_resolve(meth, target, target_len, m->cfg.debug_ops, &r,
 	    e) == -1)
 		return -1;
+	if (r.ws.p != NULL && !auth_allows(tok, r.ws.p, r.ws.n)) {
+		err_set(e, ERR_FORBIDDEN, "the token may not access workspace "
+		    "\"%.*s\"", (int)r.ws.n, r.ws.p);
+		route_free(&r);
+		return -1;
+	}
 	memset(&rq, 0, sizeof(rq));
 	rq.op = r.op;
 	rq.ws = r.ws;
@@ -207,7 +214,7 @@ struct batch_preerr {
 
 static int
 batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
-    struct err *e)
+    const struct config_token *tok, struct err *e)
 {
 	struct json_object	*ids, *o, *v, *hdrs, *deps, *body;
 	struct mitem		*it;
@@ -417,7 +424,7 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 		json_object_object_get_ex(o, "body", &body);
 		if (batch_item_route(m, it, (enum route_method)meth,
 		    target.data, target.len, batch_header(hdrs, "If-Match"),
-		    batch_header(hdrs, "If-None-Match"), body, &ie) == -1) {
+		    batch_header(hdrs, "If-None-Match"), body, tok, &ie) == -1) {
 			/* Remembered as a negative code; answered at start. */
 			it->mi_status = -(int)ie.code;
 			buf_reset(&it->mi_out);
@@ -483,7 +490,7 @@ batch_json_parse(const char *body, size_t len, struct err *e)
 
 int
 batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
-    struct err *e)
+    const struct config_token *tok, struct err *e)
 {
 	struct json_object	*root, *reqs, *v;
 	size_t			 n;
@@ -522,7 +529,7 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 		b->mb_items[i].mi_idx = i;
 		b->mb_items[i].mi_first = SLOT_NONE;
 	}
-	return batch_parse_items(m, b, reqs, e);
+	return batch_parse_items(m, b, reqs, tok, e);
 }
 
 static void	batch_check_complete(struct master *, struct mbatch *);

@@ -221,6 +221,28 @@ http_error_logged(struct master *m, struct evhttp_request *req,
 	http_log(method, path, err_status(code), 0, rid, t0);
 }
 
+/*
+ * Can the server take n more items now?  Never a hang: with no live worker
+ * or more than max_pending_items queued, the answer is an immediate 503.
+ */
+static int
+http_overloaded(struct master *m, uint32_t n, char *why, size_t whylen)
+{
+	uint64_t queued = m->npending + m->inflight_items;
+
+	if (pool_live(m) == 0) {
+		snprintf(why, whylen, "no worker is running; retry shortly");
+		return 1;
+	}
+	if (queued + n > (uint64_t)m->cfg.max_pending_items) {
+		snprintf(why, whylen, "%llu items queued; max_pending_items "
+		    "is %ld", (unsigned long long)queued,
+		    m->cfg.max_pending_items);
+		return 1;
+	}
+	return 0;
+}
+
 static struct mbatch *
 http_batch_new(struct master *m, struct evhttp_request *req,
     enum mbatch_kind kind, uint32_t n, const char *rid, const char *method,
@@ -239,7 +261,8 @@ http_batch_new(struct master *m, struct evhttp_request *req,
 
 static void
 http_plain(struct master *m, struct evhttp_request *req, enum route_method meth,
-    const char *uri, const char *path, const char *rid, uint64_t t0)
+    const char *uri, const char *path, const struct config_token *tok,
+    const char *rid, uint64_t t0)
 {
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 	struct evkeyvalq	*hdrs = evhttp_request_get_input_headers(req);
@@ -259,6 +282,12 @@ http_plain(struct master *m, struct evhttp_request *req, enum route_method meth,
 			return;
 		}
 	}
+	if (http_overloaded(m, 1, e.detail, sizeof(e.detail))) {
+		json_object_put(body);
+		http_error_logged(m, req, rid, mname, path,
+		    ERR_SERVICE_UNAVAILABLE, e.detail, t0);
+		return;
+	}
 	if ((b = http_batch_new(m, req, MB_PLAIN, 1, rid, mname, path)) ==
 	    NULL) {
 		json_object_put(body);
@@ -270,7 +299,7 @@ http_plain(struct master *m, struct evhttp_request *req, enum route_method meth,
 	it = &b->mb_items[0];
 	if (batch_item_route(m, it, meth, uri, strlen(uri),
 	    evhttp_find_header(hdrs, "If-Match"),
-	    evhttp_find_header(hdrs, "If-None-Match"), body, &e) == -1) {
+	    evhttp_find_header(hdrs, "If-None-Match"), body, tok, &e) == -1) {
 		it->mi_status = -(int)e.code;
 		buf_reset(&it->mi_out);
 		buf_puts(&it->mi_out, e.detail);
@@ -281,7 +310,7 @@ http_plain(struct master *m, struct evhttp_request *req, enum route_method meth,
 
 static void
 http_batch(struct master *m, struct evhttp_request *req, const char *path,
-    const char *rid, uint64_t t0)
+    const struct config_token *tok, const char *rid, uint64_t t0)
 {
 	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
 	struct mbatch	*b;
@@ -296,11 +325,18 @@ http_batch(struct master *m, struct evhttp_request *req, const char *path,
 	}
 	b->mb_t0 = t0;
 	if (batch_parse(m, b, (const char *)evbuffer_pullup(in, -1), len,
-	    &e) == -1) {
+	    tok, &e) == -1) {
 		b->mb_req = NULL;
 		batch_free(m, b);
 		http_error_logged(m, req, rid, "POST", path, e.code, e.detail,
 		    t0);
+		return;
+	}
+	if (http_overloaded(m, b->mb_nitems, e.detail, sizeof(e.detail))) {
+		b->mb_req = NULL;
+		batch_free(m, b);
+		http_error_logged(m, req, rid, "POST", path,
+		    ERR_SERVICE_UNAVAILABLE, e.detail, t0);
 		return;
 	}
 	m->metrics.batches++;
@@ -312,8 +348,9 @@ http_dispatch(struct evhttp_request *req, void *arg)
 {
 	struct master		*m = arg;
 	struct evbuffer		*out;
+	const struct config_token *tok;
 	const char		*uri, *q, *mname;
-	char			 rid[48], path[512];
+	char			 rid[48], path[512], detail[128];
 	enum evhttp_cmd_type	 cmd;
 	int			 meth;
 	uint64_t		 t0 = mono_ns();
@@ -363,12 +400,20 @@ http_dispatch(struct evhttp_request *req, void *arg)
 		    ERR_SERVICE_UNAVAILABLE, "the server is shutting down", t0);
 		return;
 	}
+	if (auth_check(m, evhttp_find_header(evhttp_request_get_input_headers(
+	    req), "Authorization"), &tok, detail, sizeof(detail)) == -1) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "WWW-Authenticate", "Bearer");
+		http_error_logged(m, req, rid, mname, path, ERR_UNAUTHORIZED,
+		    detail, t0);
+		return;
+	}
 	if (strcmp(path, "/v1/$batch") == 0 || strcmp(path, "/v1/%24batch") == 0) {
 		if (cmd != EVHTTP_REQ_POST)
 			http_error_logged(m, req, rid, mname, path,
 			    ERR_METHOD_NOT_ALLOWED, "allowed: POST", t0);
 		else
-			http_batch(m, req, path, rid, t0);
+			http_batch(m, req, path, tok, rid, t0);
 		return;
 	}
 	if (strncmp(path, "/v1/", 4) != 0 && strncmp(path, "/debug/", 7) != 0) {
@@ -382,7 +427,8 @@ http_dispatch(struct evhttp_request *req, void *arg)
 		    "DELETE", t0);
 		return;
 	}
-	http_plain(m, req, (enum route_method)meth, uri, path, rid, t0);
+	http_plain(m, req, (enum route_method)meth, uri, path, tok, rid,
+	    t0);
 }
 
 int

@@ -214,11 +214,16 @@ void	sched_fail(struct master *, struct mitem *, enum err_code,
 struct mitem *sched_lookup(struct master *, const struct ring_desc *);
 void	sched_release(struct master *, struct mitem *);
 
+/* auth.c */
+int	auth_check(const struct master *, const char *header,
+	    const struct config_token **, char *detail, size_t detlen);
+int	auth_allows(const struct config_token *, const char *ws, size_t n);
+
 /* batch.c */
 struct json_object *batch_json_parse(const char *, size_t, struct err *);
 struct mbatch *batch_new(struct master *, enum mbatch_kind, uint32_t n);
 int	batch_parse(struct master *, struct mbatch *, const char *body,
-	    size_t len, struct err *);
+	    size_t len, const struct config_token *, struct err *);
 void	batch_start(struct master *, struct mbatch *);
 /* The item was answered: release dependents, maybe finish the batch. */
 void	batch_item_done(struct master *, struct mitem *);
@@ -226,7 +231,8 @@ void	batch_free(struct master *, struct mbatch *);
 int	batch_item_route(struct master *, struct mitem *,
 	    enum route_method, const char *target, size_t target_len,
 	    const char *if_match, const char *if_none_match,
-	    struct json_object *body, struct err *);
+	    struct json_object *body, const struct config_token *,
+	    struct err *);
 
 /* http.c */
 int	http_start(struct master *);
