@@ -2,19 +2,30 @@
  * store.h - the LMDB store as one worker process uses it.
  *
  * Opened after fork() in each worker (LMDB forbids carrying an
- * environment across fork).  Reads share one read transaction per burst
- * of items: store_idle() resets it when the worker runs out of work, the
- * next read renews it.  Every write runs in its own write transaction,
- * committed only when the whole operation succeeded, so a worker killed at
- * any instruction leaves no partial write.
+ * environment across fork).  Reads share one read transaction handle,
+ * renewed for every read operation so that it sees every commit made
+ * before it (by any worker); store_idle() resets it when the worker runs
+ * out of work, so an idle worker pins no old snapshot.  Every write runs
+ * in its own write transaction, committed only when the whole operation
+ * succeeded, so a worker killed at any instruction leaves no partial
+ * write.
  *
- * Layout inside LMDB (three named databases):
- *   "catalog": "ws\0table"  -> struct { u32 table_id; u64 rows; }
- *   "rows":    u32 table_id (big endian) || row key  -> value
+ * Layout inside LMDB (three named databases; integers big endian):
+ *   "catalog": "ws\0table"  -> u32 table_id || u64 rows
+ *   "rows":    u32 table_id || row key  -> value
  *              value = u64 etag || u32 key_len || key || compact JSON
  *              (keys longer than 507 bytes are stored under their first
- *              499 bytes and an 8-byte hash: LMDB keys are at most 511)
+ *              499 bytes and an 8-byte hash of the whole key: LMDB keys
+ *              are at most 511 bytes; the full key in the value tells
+ *              hash collisions apart)
  *   "meta":    "next_table_id" -> u32, "etag_seq" -> u64
+ * An ETag is the row's etag_seq as "\"%016x\"": global, so it changes on
+ * every write of a row and never repeats.
+ *
+ * Key order (scans, store_table_iter): byte order, except that a key
+ * longer than 507 bytes sorts by its hash after its first 499 bytes, so
+ * among keys sharing those 499 bytes the long ones come in an arbitrary
+ * (but fixed) order.  A scan's "after" resumes exactly in this order.
  */
 #ifndef BATCHD_STORE_H
 #define BATCHD_STORE_H
@@ -59,10 +70,7 @@ int	store_group_end(struct store *, int commit, struct err *e);
  * on, 1 to stop, -1 to fail.  Returns 0, or -1 with e set (NOT_FOUND when
  * the table does not exist; when cb fails, e is left as cb set it, or
  * INTERNAL if its code is still ERR_NONE).  key and json point into the
- * database and are valid only during the call.  Keys longer than 507 bytes
- * that share their first 499 bytes come in an arbitrary but fixed order
- * among themselves (see the key layout above); every other key comes in
- * byte order. */
+ * database and are valid only during the call. */
 typedef int (*store_row_cb)(void *arg, const char *key, size_t key_len,
     const char *json, size_t json_len);
 int	store_table_iter(struct store *, struct route_str ws,

@@ -1,0 +1,782 @@
+/*
+ * store.c - the LMDB environment of one worker: transactions, byte layouts
+ * and dispatch of store operations to worker/rows.c.
+ *
+ * Transactions.  Reads use one read-only transaction handle, allocated on
+ * the first read and reset/renewed from then on: every read operation
+ * renews it, so it sees every write committed before it started (by this
+ * worker or any other), and store_idle() resets it so an idle worker pins
+ * no old pages.  A write first resets that snapshot - this keeps the
+ * thread at one live transaction, as LMDB documents - then runs in a fresh
+ * write transaction that is committed only when the operation succeeded.
+ * Inside an atomicity group, reads use the group's write transaction and
+ * each write runs in a nested transaction of it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "rows.h"
+
+/* Named databases in the environment; room is left for a few more. */
+#define STORE_MAXDBS		8
+#define STORE_CAT_KEY_MAX	(ROUTE_NAME_MAX * 2 + 1)
+#define STORE_CAT_VAL		12
+
+static const char meta_next_tid[] = "next_table_id";
+static const char meta_etag_seq[] = "etag_seq";
+
+static void
+put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static void
+put_be64(unsigned char *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static uint32_t
+get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint64_t
+get_be64(const unsigned char *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+/*
+ * FNV-1a with a murmur3 finaliser.  Not collision resistant against an
+ * adversary, so a lookup always compares the full key kept in the value
+ * (store_row_lookup reports STORE_COLLIDES).
+ */
+static uint64_t
+store_key_hash(const char *s, size_t n)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+void
+store_key_table(struct store_key *k, uint32_t tid)
+{
+	put_be32(k->sk_data, tid);
+	k->sk_len = STORE_TID_LEN;
+}
+
+void
+store_key_encode(struct store_key *k, uint32_t tid, const char *key, size_t n)
+{
+	store_key_table(k, tid);
+	if (n == 0)
+		return;
+	if (n <= STORE_KEY_RAW_MAX) {
+		memcpy(k->sk_data + STORE_TID_LEN, key, n);
+		k->sk_len += n;
+		return;
+	}
+	memcpy(k->sk_data + STORE_TID_LEN, key, STORE_KEY_HEAD);
+	put_be64(k->sk_data + STORE_TID_LEN + STORE_KEY_HEAD,
+	    store_key_hash(key, n));
+	k->sk_len += STORE_KEY_HEAD + STORE_KEY_HASH;
+}
+
+/* LMDB's default key order: bytes, then the shorter first. */
+int
+store_key_cmp(const void *a, size_t an, const void *b, size_t bn)
+{
+	int	c;
+
+	if ((c = memcmp(a, b, an < bn ? an : bn)) != 0)
+		return c;
+	return an < bn ? -1 : an > bn;
+}
+
+int
+store_mdb_err(struct err *e, int rc, const char *what)
+{
+	switch (rc) {
+	case ENOMEM:
+		return err_set(e, ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+	case MDB_MAP_FULL:
+		return err_set(e, ERR_INTERNAL,
+		    "database map is full (raise db_map_size_mb)");
+	case MDB_TXN_FULL:
+		return err_set(e, ERR_INTERNAL,
+		    "%s: transaction has too many dirty pages", what);
+	default:
+		return err_set(e, ERR_INTERNAL, "%s: %s", what,
+		    mdb_strerror(rc));
+	}
+}
+
+int
+store_fail(struct item_res *res, const struct err *e)
+{
+	item_res_error(res, e->code, e->detail);
+	return e->code == ERR_OUT_OF_MEMORY ? -1 : 0;
+}
+
+int
+store_row_decode(const MDB_val *v, struct store_row *r, struct err *e)
+{
+	const unsigned char	*p = v->mv_data;
+	uint32_t		 klen;
+
+	if (v->mv_size < STORE_VAL_HDR)
+		return err_set(e, ERR_INTERNAL, "corrupt row value");
+	klen = get_be32(p + 8);
+	if (klen == 0 || klen > v->mv_size - STORE_VAL_HDR)
+		return err_set(e, ERR_INTERNAL, "corrupt row value");
+	r->rw_etag = get_be64(p);
+	r->rw_key = (const char *)p + STORE_VAL_HDR;
+	r->rw_key_len = klen;
+	r->rw_json = r->rw_key + klen;
+	r->rw_json_len = v->mv_size - STORE_VAL_HDR - klen;
+	return 0;
+}
+
+int
+store_row_lookup(struct store *st, MDB_txn *txn, uint32_t tid,
+    const char *key, size_t n, enum store_found *found, struct store_row *r,
+    struct err *e)
+{
+	struct store_key	 k;
+	MDB_val			 mk, mv;
+	int			 rc;
+
+	store_key_encode(&k, tid, key, n);
+	mk.mv_data = k.sk_data;
+	mk.mv_size = k.sk_len;
+	*found = STORE_MISSING;
+	if ((rc = mdb_get(txn, st->st_rows, &mk, &mv)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_mdb_err(e, rc, "row lookup");
+	if (store_row_decode(&mv, r, e) == -1)
+		return -1;
+	if (r->rw_key_len == n && memcmp(r->rw_key, key, n) == 0)
+		*found = STORE_FOUND;
+	else
+		*found = STORE_COLLIDES;
+	return 0;
+}
+
+int
+store_row_write(struct store *st, MDB_txn *txn, uint32_t tid,
+    const char *key, size_t n, uint64_t etag, const char *json,
+    size_t json_len, struct err *e)
+{
+	struct store_key	 k;
+	MDB_val			 mk, mv;
+	unsigned char		*p;
+	int			 rc;
+
+	if (json_len > UINT32_MAX - STORE_VAL_HDR - n)
+		return err_set(e, ERR_PAYLOAD_TOO_LARGE, "row too large");
+	store_key_encode(&k, tid, key, n);
+	mk.mv_data = k.sk_data;
+	mk.mv_size = k.sk_len;
+	mv.mv_data = NULL;
+	mv.mv_size = STORE_VAL_HDR + n + json_len;
+	/* MDB_RESERVE: the value is written in place, never copied twice. */
+	if ((rc = mdb_put(txn, st->st_rows, &mk, &mv, MDB_RESERVE)) != 0)
+		return store_mdb_err(e, rc, "row write");
+	p = mv.mv_data;
+	put_be64(p, etag);
+	put_be32(p + 8, (uint32_t)n);
+	memcpy(p + STORE_VAL_HDR, key, n);
+	if (json_len > 0)
+		memcpy(p + STORE_VAL_HDR + n, json, json_len);
+	return 0;
+}
+
+int
+store_row_del(struct store *st, MDB_txn *txn, uint32_t tid, const char *key,
+    size_t n, struct err *e)
+{
+	struct store_key	 k;
+	MDB_val			 mk;
+	int			 rc;
+
+	store_key_encode(&k, tid, key, n);
+	mk.mv_data = k.sk_data;
+	mk.mv_size = k.sk_len;
+	if ((rc = mdb_del(txn, st->st_rows, &mk, NULL)) != 0)
+		return store_mdb_err(e, rc, "row delete");
+	return 0;
+}
+
+/* "ws\0table": names are [A-Za-z0-9_-], so the NUL separates them. */
+static void
+store_cat_key(unsigned char *buf, MDB_val *k, struct route_str ws,
+    struct route_str table)
+{
+	memcpy(buf, ws.p, ws.n);
+	buf[ws.n] = '\0';
+	memcpy(buf + ws.n + 1, table.p, table.n);
+	k->mv_data = buf;
+	k->mv_size = ws.n + 1 + table.n;
+}
+
+int
+store_table_decode(const MDB_val *v, struct store_table *t, struct err *e)
+{
+	if (v->mv_size != STORE_CAT_VAL)
+		return err_set(e, ERR_INTERNAL, "corrupt catalog entry");
+	t->tb_id = get_be32(v->mv_data);
+	t->tb_rows = get_be64((const unsigned char *)v->mv_data + 4);
+	return 0;
+}
+
+int
+store_table_get(struct store *st, MDB_txn *txn, struct route_str ws,
+    struct route_str table, struct store_table *t, int *found, struct err *e)
+{
+	unsigned char	 buf[STORE_CAT_KEY_MAX];
+	MDB_val		 k, v;
+	int		 rc;
+
+	store_cat_key(buf, &k, ws, table);
+	*found = 0;
+	if ((rc = mdb_get(txn, st->st_catalog, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_mdb_err(e, rc, "catalog lookup");
+	if (store_table_decode(&v, t, e) == -1)
+		return -1;
+	*found = 1;
+	return 0;
+}
+
+int
+store_table_put(struct store *st, MDB_txn *txn, struct route_str ws,
+    struct route_str table, const struct store_table *t, struct err *e)
+{
+	unsigned char	 buf[STORE_CAT_KEY_MAX], val[STORE_CAT_VAL];
+	MDB_val		 k, v;
+	int		 rc;
+
+	store_cat_key(buf, &k, ws, table);
+	put_be32(val, t->tb_id);
+	put_be64(val + 4, t->tb_rows);
+	v.mv_data = val;
+	v.mv_size = sizeof(val);
+	if ((rc = mdb_put(txn, st->st_catalog, &k, &v, 0)) != 0)
+		return store_mdb_err(e, rc, "catalog write");
+	return 0;
+}
+
+int
+store_table_del(struct store *st, MDB_txn *txn, struct route_str ws,
+    struct route_str table, struct err *e)
+{
+	unsigned char	 buf[STORE_CAT_KEY_MAX];
+	MDB_val		 k;
+	int		 rc;
+
+	store_cat_key(buf, &k, ws, table);
+	if ((rc = mdb_del(txn, st->st_catalog, &k, NULL)) != 0)
+		return store_mdb_err(e, rc, "catalog delete");
+	return 0;
+}
+
+/* Read a big-endian counter from meta (missing: dflt). */
+static int
+store_meta_get(struct store *st, MDB_txn *txn, const char *name,
+    size_t width, uint64_t dflt, uint64_t *out, struct err *e)
+{
+	MDB_val	 k, v;
+	int	 rc;
+
+	k.mv_data = (void *)name;
+	k.mv_size = strlen(name);
+	if ((rc = mdb_get(txn, st->st_meta, &k, &v)) == MDB_NOTFOUND) {
+		*out = dflt;
+		return 0;
+	}
+	if (rc != 0)
+		return store_mdb_err(e, rc, "meta lookup");
+	if (v.mv_size != width)
+		return err_set(e, ERR_INTERNAL, "corrupt meta entry %s", name);
+	*out = width == 4 ? get_be32(v.mv_data) : get_be64(v.mv_data);
+	return 0;
+}
+
+static int
+store_meta_put(struct store *st, MDB_txn *txn, const char *name,
+    size_t width, uint64_t val, struct err *e)
+{
+	unsigned char	 buf[8];
+	MDB_val		 k, v;
+	int		 rc;
+
+	if (width == 4)
+		put_be32(buf, (uint32_t)val);
+	else
+		put_be64(buf, val);
+	k.mv_data = (void *)name;
+	k.mv_size = strlen(name);
+	v.mv_data = buf;
+	v.mv_size = width;
+	if ((rc = mdb_put(txn, st->st_meta, &k, &v, 0)) != 0)
+		return store_mdb_err(e, rc, "meta write");
+	return 0;
+}
+
+int
+store_table_new(struct store *st, MDB_txn *txn, struct route_str ws,
+    struct route_str table, struct store_table *t, struct err *e)
+{
+	uint64_t	id;
+
+	if (store_meta_get(st, txn, meta_next_tid, 4, 1, &id, e) == -1)
+		return -1;
+	/* Ids are never reused: a dropped table's rows cannot resurface. */
+	if (id == 0 || id == UINT32_MAX)
+		return err_set(e, ERR_INTERNAL, "table ids exhausted");
+	if (store_meta_put(st, txn, meta_next_tid, 4, id + 1, e) == -1)
+		return -1;
+	t->tb_id = (uint32_t)id;
+	t->tb_rows = 0;
+	return store_table_put(st, txn, ws, table, t, e);
+}
+
+int
+store_etag_next(struct store *st, MDB_txn *txn, uint64_t *seq, struct err *e)
+{
+	uint64_t	cur;
+
+	if (store_meta_get(st, txn, meta_etag_seq, 8, 0, &cur, e) == -1)
+		return -1;
+	if (cur == UINT64_MAX)
+		return err_set(e, ERR_INTERNAL, "etag sequence exhausted");
+	if (store_meta_put(st, txn, meta_etag_seq, 8, cur + 1, e) == -1)
+		return -1;
+	*seq = cur + 1;
+	return 0;
+}
+
+void
+store_etag_format(char *out, uint64_t seq)
+{
+	snprintf(out, ITEM_ETAG_MAX, "\"%016" PRIx64 "\"", seq);
+}
+
+int
+store_json_parse(const char *s, size_t n, json_object **out,
+    enum err_code bad, const char *what, struct err *e)
+{
+	struct json_tokener	*tok;
+	enum json_tokener_error	 jerr;
+	size_t			 end;
+
+	*out = NULL;
+	if (n > INT_MAX)
+		return err_set(e, bad, "%s is too large to parse", what);
+	if ((tok = json_tokener_new_ex(STORE_JSON_DEPTH)) == NULL)
+		return err_set(e, ERR_OUT_OF_MEMORY, "parsing %s", what);
+	/* json-c has no "out of memory" parse error; malloc leaves errno. */
+	errno = 0;
+	*out = json_tokener_parse_ex(tok, s, (int)n);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	while (jerr == json_tokener_success && end < n &&
+	    (s[end] == ' ' || s[end] == '\t' || s[end] == '\n' ||
+	    s[end] == '\r'))
+		end++;
+	if (jerr == json_tokener_success && end == n)
+		return 0;
+	json_object_put(*out);
+	*out = NULL;
+	if (errno == ENOMEM)
+		return err_set(e, ERR_OUT_OF_MEMORY, "parsing %s", what);
+	if (jerr == json_tokener_error_depth)
+		return err_set(e, bad, "%s is nested more than %d levels deep",
+		    what, STORE_JSON_DEPTH);
+	return err_set(e, bad, "%s is not valid JSON", what);
+}
+
+static void
+store_rtxn_reset(struct store *st)
+{
+	if (st->st_rtxn != NULL && st->st_rlive) {
+		mdb_txn_reset(st->st_rtxn);
+		st->st_rlive = 0;
+	}
+}
+
+/*
+ * Another process may have grown the map (a reload raised
+ * db_map_size_mb): adopt its size and try once more.
+ */
+static int
+store_txn_begin(struct store *st, MDB_txn *parent, unsigned int flags,
+    MDB_txn **txn)
+{
+	int	rc;
+
+	if ((rc = mdb_txn_begin(st->st_env, parent, flags, txn)) ==
+	    MDB_MAP_RESIZED && parent == NULL) {
+		store_rtxn_reset(st);
+		if ((rc = mdb_env_set_mapsize(st->st_env, 0)) == 0)
+			rc = mdb_txn_begin(st->st_env, NULL, flags, txn);
+	}
+	return rc;
+}
+
+static int
+store_rtxn(struct store *st, MDB_txn **txn, struct err *e)
+{
+	int	rc;
+
+	if (st->st_group != NULL) {
+		*txn = st->st_group;
+		return 0;
+	}
+	/*
+	 * A fresh snapshot for every read: an item may depend on a write
+	 * another worker committed a moment ago, and a worker busy with
+	 * reads would otherwise never see it.  Renewing a reset handle
+	 * costs no allocation.
+	 */
+	store_rtxn_reset(st);
+	if (st->st_rtxn != NULL) {
+		if (mdb_txn_renew(st->st_rtxn) == 0)
+			st->st_rlive = 1;
+		else {
+			mdb_txn_abort(st->st_rtxn);
+			st->st_rtxn = NULL;
+		}
+	}
+	if (st->st_rtxn == NULL) {
+		if ((rc = store_txn_begin(st, NULL, MDB_RDONLY,
+		    &st->st_rtxn)) != 0) {
+			st->st_rtxn = NULL;
+			return store_mdb_err(e, rc, "read transaction");
+		}
+		st->st_rlive = 1;
+	}
+	*txn = st->st_rtxn;
+	return 0;
+}
+
+int
+store_read(struct store *st, const struct item_req *req,
+    struct item_res *res, store_op_fn fn)
+{
+	struct err	 e = { ERR_NONE, "" };
+	MDB_txn		*txn;
+
+	if (store_rtxn(st, &txn, &e) == -1 || fn(st, txn, req, res, &e) == -1)
+		return store_fail(res, &e);
+	return 0;
+}
+
+int
+store_write(struct store *st, const struct item_req *req,
+    struct item_res *res, store_op_fn fn)
+{
+	struct err	 e = { ERR_NONE, "" };
+	MDB_txn		*txn;
+	int		 rc;
+
+	store_rtxn_reset(st);
+	if ((rc = store_txn_begin(st, st->st_group, 0, &txn)) != 0) {
+		store_mdb_err(&e, rc, "write transaction");
+		return store_fail(res, &e);
+	}
+	if (fn(st, txn, req, res, &e) == -1) {
+		mdb_txn_abort(txn);
+		return store_fail(res, &e);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		store_mdb_err(&e, rc, "commit");
+		return store_fail(res, &e);
+	}
+	return 0;
+}
+
+static int
+store_name_ok(struct route_str s)
+{
+	size_t	i;
+	char	c;
+
+	if (s.p == NULL || s.n == 0 || s.n > ROUTE_NAME_MAX)
+		return 0;
+	for (i = 0; i < s.n; i++) {
+		c = s.p[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* The router validated all of this; a store never trusts a layout input. */
+static const char *
+store_req_check(const struct item_req *req)
+{
+	int	need_table, need_key;
+
+	need_table = req->op != OP_TABLES_LIST;
+	need_key = req->op == OP_ROW_GET || req->op == OP_ROW_PUT ||
+	    req->op == OP_ROW_PATCH || req->op == OP_ROW_DELETE;
+	if (!store_name_ok(req->ws))
+		return "invalid workspace name";
+	if (need_table && !store_name_ok(req->table))
+		return "invalid table name";
+	if (need_key && (req->key.p == NULL || req->key.n == 0 ||
+	    req->key.n > ROUTE_KEY_MAX))
+		return "row key must be 1 to 512 bytes";
+	if (req->body_len > 0 && req->body == NULL)
+		return "missing body";
+	return NULL;
+}
+
+int
+store_exec(struct store *st, const struct item_req *req, struct item_res *res)
+{
+	const char	*why;
+
+	item_res_reset(res);
+	switch (req->op) {
+	case OP_TABLES_LIST:
+	case OP_TABLE_DROP:
+	case OP_ROWS_SCAN:
+	case OP_ROW_CREATE:
+	case OP_ROW_GET:
+	case OP_ROW_PUT:
+	case OP_ROW_PATCH:
+	case OP_ROW_DELETE:
+		break;
+	default:
+		return item_res_error(res, ERR_INTERNAL,
+		    "not a store operation");
+	}
+	if ((why = store_req_check(req)) != NULL)
+		return item_res_error(res, ERR_BAD_REQUEST, why);
+	switch (req->op) {
+	case OP_TABLES_LIST:
+		return store_read(st, req, res, tables_list);
+	case OP_TABLE_DROP:
+		return store_write(st, req, res, tables_drop);
+	case OP_ROWS_SCAN:
+		return store_read(st, req, res, rows_scan);
+	case OP_ROW_CREATE:
+		return store_write(st, req, res, rows_create);
+	case OP_ROW_GET:
+		return store_read(st, req, res, rows_get);
+	case OP_ROW_PUT:
+		return store_write(st, req, res, rows_put);
+	case OP_ROW_PATCH:
+		return store_write(st, req, res, rows_patch);
+	default:
+		return store_write(st, req, res, rows_delete);
+	}
+}
+
+int
+store_table_iter(struct store *st, struct route_str ws,
+    struct route_str table, store_row_cb cb, void *arg, struct err *e)
+{
+	MDB_txn	*txn;
+
+	if (!store_name_ok(ws) || !store_name_ok(table))
+		return err_set(e, ERR_BAD_REQUEST, "invalid name");
+	if (store_rtxn(st, &txn, e) == -1)
+		return -1;
+	return rows_iter(st, txn, ws, table, cb, arg, e);
+}
+
+void
+store_idle(struct store *st)
+{
+	store_rtxn_reset(st);
+}
+
+int
+store_group_begin(struct store *st, struct err *e)
+{
+	int	rc;
+
+	if (st->st_group != NULL)
+		return err_set(e, ERR_INTERNAL,
+		    "an atomicity group is already open");
+	store_rtxn_reset(st);
+	if ((rc = store_txn_begin(st, NULL, 0, &st->st_group)) != 0) {
+		st->st_group = NULL;
+		return store_mdb_err(e, rc, "group transaction");
+	}
+	return 0;
+}
+
+int
+store_group_end(struct store *st, int commit, struct err *e)
+{
+	MDB_txn	*txn = st->st_group;
+	int	 rc;
+
+	if (txn == NULL)
+		return err_set(e, ERR_INTERNAL, "no atomicity group is open");
+	st->st_group = NULL;
+	if (!commit) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return store_mdb_err(e, rc, "group commit");
+	return 0;
+}
+
+/* mkdir -p: every missing component of path, then check it is a dir. */
+static int
+store_mkdirs(const char *path, char *err, size_t errlen)
+{
+	char		*p, *s, c;
+	struct stat	 sb;
+
+	if ((p = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	for (s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		c = *s;
+		if (s[-1] != '/') {
+			*s = '\0';
+			if (mkdir(p, 0750) == -1 && errno != EEXIST) {
+				snprintf(err, errlen, "mkdir %s: %s", p,
+				    strerror(errno));
+				free(p);
+				return -1;
+			}
+			*s = c;
+		}
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	if (stat(path, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_open(struct store **stp, const struct store_opts *o, char *err,
+    size_t errlen)
+{
+	struct store	*st;
+	MDB_txn		*txn = NULL;
+	unsigned int	 flags = 0;
+	int		 rc, dead;
+	const char	*step;
+
+	*stp = NULL;
+	if (o->path == NULL || o->path[0] == '\0') {
+		snprintf(err, errlen, "store: no db_path");
+		return -1;
+	}
+	if (o->map_size_mb > SIZE_MAX >> 20) {
+		snprintf(err, errlen, "store: db_map_size_mb too large");
+		return -1;
+	}
+	if (store_mkdirs(o->path, err, errlen) == -1)
+		return -1;
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		snprintf(err, errlen, "store: out of memory");
+		return -1;
+	}
+	st->st_max_result = o->max_result_bytes;
+	if (!o->sync)
+		flags |= MDB_NOSYNC;
+	step = "mdb_env_create";
+	if ((rc = mdb_env_create(&st->st_env)) != 0) {
+		st->st_env = NULL;
+		goto fail;
+	}
+	step = "mdb_env_set_maxdbs";
+	if ((rc = mdb_env_set_maxdbs(st->st_env, STORE_MAXDBS)) != 0)
+		goto fail;
+	step = "mdb_env_set_mapsize";
+	if (o->map_size_mb > 0 && (rc = mdb_env_set_mapsize(st->st_env,
+	    o->map_size_mb << 20)) != 0)
+		goto fail;
+	step = "mdb_env_open";
+	if ((rc = mdb_env_open(st->st_env, o->path, flags, 0640)) != 0)
+		goto fail;
+	/* Workers killed mid-read leave reader slots that pin old pages. */
+	step = "mdb_reader_check";
+	if ((rc = mdb_reader_check(st->st_env, &dead)) != 0)
+		goto fail;
+	step = "mdb_txn_begin";
+	if ((rc = mdb_txn_begin(st->st_env, NULL, 0, &txn)) != 0)
+		goto fail;
+	step = "mdb_dbi_open";
+	if ((rc = mdb_dbi_open(txn, "catalog", MDB_CREATE,
+	    &st->st_catalog)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "rows", MDB_CREATE, &st->st_rows)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->st_meta)) != 0)
+		goto fail;
+	step = "mdb_txn_commit";
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	*stp = st;
+	return 0;
+
+fail:
+	snprintf(err, errlen, "store %s: %s: %s", o->path, step,
+	    mdb_strerror(rc));
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (st->st_env != NULL)
+		mdb_env_close(st->st_env);
+	free(st);
+	return -1;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->st_group != NULL)
+		mdb_txn_abort(st->st_group);
+	if (st->st_rtxn != NULL)
+		mdb_txn_abort(st->st_rtxn);
+	mdb_env_close(st->st_env);
+	free(st);
+}
