@@ -87,6 +87,7 @@ static const struct {
 	[OP_DEBUG_SLEEP] = { "debug.sleep", 0 },
 	[OP_DEBUG_CRASH] = { "debug.crash", 0 },
 	[OP_DEBUG_ALLOC] = { "debug.alloc", 0 },
+	[OP_GROUP] = { "group", 1 },
 };
 
 /* Query parameters we read; which of them an operation takes. */

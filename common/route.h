@@ -36,6 +36,8 @@ enum route_op {
 	OP_DEBUG_SLEEP,		/* POST /debug/sleep {"ms":N} */
 	OP_DEBUG_CRASH,		/* POST /debug/crash */
 	OP_DEBUG_ALLOC,		/* POST /debug/alloc {"mb":N} */
+	OP_GROUP,		/* not routable: an atomicity group's items,
+				 * run in one write transaction (item.h) */
 	OP__COUNT
 };
 

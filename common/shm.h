@@ -176,4 +176,13 @@ struct item_wire {
 };
 #define ITEM_MAGIC	0x4d455449u	/* "ITEM" */
 
+/*
+ * An atomicity group travels as one item of op OP_GROUP whose body field
+ * holds its members in request order:
+ *   uint32_t count; then count times { uint32_t item_idx; uint32_t len;
+ *   len bytes: the member encoded as above }.
+ * The worker answers with one completion record per member, each carrying
+ * the member's item_idx and the group's first_slot.
+ */
+
 #endif

@@ -40,6 +40,7 @@ batch_new(struct master *m, enum mbatch_kind kind, uint32_t n)
 		b->mb_items[i].mi_batch = b;
 		b->mb_items[i].mi_idx = i;
 		b->mb_items[i].mi_first = SLOT_NONE;
+		b->mb_items[i].mi_group = -1;
 	}
 	TAILQ_INSERT_TAIL(&m->batches, b, mb_entry);
 	m->nbatches++;
@@ -190,6 +191,34 @@ batch_cycle(struct mbatch *b, uint32_t i, unsigned char *color)
 	return 0;
 }
 
+/* The scheduling unit of item i: its group's leader, or itself. */
+static uint32_t
+batch_unit(const struct mbatch *b, uint32_t i)
+{
+	return b->mb_items[i].mi_group >= 0 ?
+	    (uint32_t)b->mb_items[i].mi_group : i;
+}
+
+/* it waits for unit d (once). */
+static int
+batch_add_dep(struct mitem *it, uint32_t d)
+{
+	uint32_t k, *p;
+
+	for (k = 0; k < it->mi_ndeps; k++)
+		if (it->mi_deps[k] == d)
+			return 0;
+	if (it->mi_ndeps == it->mi_deps_cap) {
+		it->mi_deps_cap = it->mi_deps_cap ? it->mi_deps_cap * 2 : 4;
+		if ((p = realloc(it->mi_deps, it->mi_deps_cap *
+		    sizeof(*p))) == NULL)
+			return -1;
+		it->mi_deps = p;
+	}
+	it->mi_deps[it->mi_ndeps++] = d;
+	return 0;
+}
+
 static int
 batch_add_rdep(struct mitem *dep, uint32_t idx)
 {
@@ -216,7 +245,7 @@ static int
 batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
     const struct config_token *tok, struct err *e)
 {
-	struct json_object	*ids, *o, *v, *hdrs, *deps, *body;
+	struct json_object	*ids, *groups = NULL, *o, *v, *hdrs, *deps, *body;
 	struct mitem		*it;
 	struct err		 ie;
 	struct buf		 target = BUF_INIT;
@@ -226,8 +255,11 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 	int			 meth, rc = -1;
 	char			 mname[16];
 
-	if ((ids = json_object_new_object()) == NULL)
+	if ((ids = json_object_new_object()) == NULL ||
+	    (groups = json_object_new_object()) == NULL) {
+		json_object_put(ids);
 		return err_set(e, ERR_INTERNAL, "out of memory");
+	}
 	/* Pass 1: shape of every item, ids unique. */
 	for (i = 0; i < n; i++) {
 		it = &b->mb_items[i];
@@ -314,11 +346,24 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 					goto out;
 				}
 		}
-		if (json_object_object_get_ex(o, "atomicityGroup", &v) &&
-		    !json_object_is_type(v, json_type_string)) {
-			err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
-			    "\"atomicityGroup\" must be a string", i);
-			goto out;
+		it->mi_group = -1;
+		if (json_object_object_get_ex(o, "atomicityGroup", &v)) {
+			struct json_object *lv;
+
+			if (!json_object_is_type(v, json_type_string)) {
+				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
+				    "\"atomicityGroup\" must be a string", i);
+				goto out;
+			}
+			s = json_object_get_string(v);
+			if (json_object_object_get_ex(groups, s, &lv))
+				it->mi_group = (int32_t)json_object_get_int64(lv);
+			else {
+				json_object_object_add(groups, s,
+				    json_object_new_int64(i));
+				it->mi_group = (int32_t)i;
+			}
+			b->mb_items[it->mi_group].mi_group_n++;
 		}
 		if (json_object_object_get_ex(o, "dependsOn", &deps)) {
 			size_t nd;
@@ -340,29 +385,45 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 				}
 		}
 	}
-	/* Pass 2: dependencies. */
+	/* Pass 2: dependencies.  A dependsOn name is an item id or an
+	 * atomicity group; a group is one unit of scheduling, led by its
+	 * first item, so every edge into or out of a member is an edge of
+	 * its leader (edges inside a group are kept by request order). */
 	for (i = 0; i < n; i++) {
-		it = &b->mb_items[i];
+		uint32_t u = batch_unit(b, i), nd;
+
 		o = json_object_array_get_idx(reqs, i);
 		if (!json_object_object_get_ex(o, "dependsOn", &deps))
 			continue;
-		it->mi_ndeps = (uint32_t)json_object_array_length(deps);
-		if (it->mi_ndeps == 0)
-			continue;
-		if ((it->mi_deps = calloc(it->mi_ndeps, sizeof(uint32_t))) ==
-		    NULL) {
-			err_set(e, ERR_INTERNAL, "out of memory");
-			goto out;
-		}
-		for (k = 0; k < it->mi_ndeps; k++) {
+		nd = (uint32_t)json_object_array_length(deps);
+		for (k = 0; k < nd; k++) {
+			int64_t d;
+
 			s = json_object_get_string(
 			    json_object_array_get_idx(deps, k));
-			if (!json_object_object_get_ex(ids, s, &v)) {
+			if (json_object_object_get_ex(ids, s, &v))
+				d = json_object_get_int64(v);
+			else if (json_object_object_get_ex(groups, s, &v))
+				d = json_object_get_int64(v);
+			else {
 				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
 				    "dependsOn names unknown id \"%.64s\"", i, s);
 				goto out;
 			}
-			it->mi_deps[k] = (uint32_t)json_object_get_int64(v);
+			if (batch_unit(b, (uint32_t)d) == u) {
+				if (b->mb_items[i].mi_group < 0) {
+					err_set(e, ERR_BAD_REQUEST,
+					    "requests[%u]: dependsOn forms a "
+					    "cycle", i);
+					goto out;
+				}
+				continue;	/* inside one group */
+			}
+			if (batch_add_dep(&b->mb_items[u],
+			    batch_unit(b, (uint32_t)d)) == -1) {
+				err_set(e, ERR_INTERNAL, "out of memory");
+				goto out;
+			}
 		}
 	}
 	if ((color = calloc(n ? n : 1, 1)) == NULL) {
@@ -436,6 +497,7 @@ out:
 	free(color);
 	buf_free(&target);
 	json_object_put(ids);
+	json_object_put(groups);
 	return rc;
 }
 
@@ -528,29 +590,127 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 		b->mb_items[i].mi_batch = b;
 		b->mb_items[i].mi_idx = i;
 		b->mb_items[i].mi_first = SLOT_NONE;
+		b->mb_items[i].mi_group = -1;
 	}
 	return batch_parse_items(m, b, reqs, tok, e);
 }
 
 static void	batch_check_complete(struct master *, struct mbatch *);
 
-/* Is item i ready to run (all dependencies answered below 400)? */
+/* Answer an item whose routing failed (its error was kept at parse). */
+static void
+batch_fail_routed(struct master *m, struct mitem *it)
+{
+	enum err_code	code = (enum err_code)-it->mi_status;
+	char		detail[256];
+
+	snprintf(detail, sizeof(detail), "%s",
+	    it->mi_out.data != NULL ? it->mi_out.data : "");
+	if (code == ERR_BAD_REQUEST && detail[0] == '\0')
+		snprintf(detail, sizeof(detail), "invalid workspace name");
+	sched_fail(m, it, code, detail);
+}
+
+/*
+ * An atomicity group is ready: encode its members, in request order, as
+ * one OP_GROUP item (layout in shm.h) carried by the leader.  If a member
+ * could not even be routed, nothing runs: it answers its own error and
+ * the others 424.
+ */
+static void
+batch_release_group(struct master *m, struct mitem *lead)
+{
+	struct mbatch	*b = lead->mi_batch;
+	struct mitem	*it;
+	struct item_req	 rq;
+	struct buf	 body = BUF_INIT, enc = BUF_INIT;
+	uint32_t	 i, len, bad = UINT32_MAX;
+	char		 detail[128];
+
+	for (i = lead->mi_idx; i < b->mb_nitems; i++)
+		if (b->mb_items[i].mi_group == (int32_t)lead->mi_idx &&
+		    b->mb_items[i].mi_status < 0) {
+			bad = i;
+			break;
+		}
+	if (bad == UINT32_MAX) {
+		buf_append(&body, &lead->mi_group_n, 4);
+		for (i = lead->mi_idx; i < b->mb_nitems; i++) {
+			it = &b->mb_items[i];
+			if (it->mi_group != (int32_t)lead->mi_idx)
+				continue;
+			len = (uint32_t)it->mi_enc.len;
+			buf_append(&body, &it->mi_idx, 4);
+			buf_append(&body, &len, 4);
+			buf_append(&body, it->mi_enc.data, len);
+		}
+		memset(&rq, 0, sizeof(rq));
+		rq.op = OP_GROUP;
+		rq.body_kind = BODY_OTHER;
+		rq.body = body.data;
+		rq.body_len = body.len;
+		if (item_encode(&rq, &enc) == -1 ||
+		    enc.len > (size_t)(m->ring.mask + 1) * m->ring.slot_bytes)
+			bad = lead->mi_idx;
+	}
+	buf_free(&body);
+	if (bad != UINT32_MAX) {
+		snprintf(detail, sizeof(detail), "atomicity group not run: "
+		    "item \"%.64s\" is invalid", b->mb_items[bad].mi_id);
+		for (i = lead->mi_idx; i < b->mb_nitems; i++) {
+			it = &b->mb_items[i];
+			if (it->mi_group != (int32_t)lead->mi_idx)
+				continue;
+			if (i == bad && it->mi_status < 0)
+				batch_fail_routed(m, it);
+			else
+				sched_fail(m, it, i == bad ?
+				    ERR_PAYLOAD_TOO_LARGE :
+				    ERR_FAILED_DEPENDENCY, detail);
+		}
+		buf_free(&enc);
+		return;
+	}
+	lead->mi_group_left = lead->mi_group_n;
+	for (i = lead->mi_idx + 1; i < b->mb_nitems; i++) {
+		it = &b->mb_items[i];
+		if (it->mi_group == (int32_t)lead->mi_idx) {
+			it->mi_state = MI_QUEUED;
+			buf_free(&it->mi_enc);
+		}
+	}
+	buf_free(&lead->mi_enc);
+	lead->mi_enc = enc;
+	sched_submit(m, lead);
+}
+
+/* The unit (item, or group led by it) may run now. */
 static void
 batch_release(struct master *m, struct mitem *it)
 {
-	if (it->mi_status < 0) {
-		enum err_code code = (enum err_code)-it->mi_status;
-		char detail[256];
+	if (it->mi_group == (int32_t)it->mi_idx)
+		batch_release_group(m, it);
+	else if (it->mi_status < 0)
+		batch_fail_routed(m, it);
+	else
+		sched_submit(m, it);
+}
 
-		snprintf(detail, sizeof(detail), "%s",
-		    it->mi_out.data != NULL ? it->mi_out.data : "");
-		if (code == ERR_BAD_REQUEST && detail[0] == '\0')
-			snprintf(detail, sizeof(detail),
-			    "invalid workspace name");
-		sched_fail(m, it, code, detail);
+/* Fail a unit whose dependency failed: every member of a group. */
+static void
+batch_fail_unit(struct master *m, struct mitem *it, const char *detail)
+{
+	struct mbatch	*b = it->mi_batch;
+	uint32_t	 i;
+
+	if (it->mi_group != (int32_t)it->mi_idx) {
+		sched_fail(m, it, ERR_FAILED_DEPENDENCY, detail);
 		return;
 	}
-	sched_submit(m, it);
+	for (i = it->mi_idx; i < b->mb_nitems; i++)
+		if (b->mb_items[i].mi_group == (int32_t)it->mi_idx)
+			sched_fail(m, &b->mb_items[i], ERR_FAILED_DEPENDENCY,
+			    detail);
 }
 
 void
@@ -567,13 +727,55 @@ batch_start(struct master *m, struct mbatch *b)
 	} else {
 		for (i = 0; i < b->mb_nitems; i++)
 			if (b->mb_items[i].mi_state == MI_WAITING &&
-			    b->mb_items[i].mi_deps_left == 0)
+			    b->mb_items[i].mi_deps_left == 0 &&
+			    batch_unit(b, i) == i)
 				batch_release(m, &b->mb_items[i]);
 	}
 	m->answer_depth--;
 	batch_check_complete(m, b);
 	batch_item_done(m, NULL);
 	sched_pump(m);
+}
+
+/*
+ * stop_on_error: items run one after another in request order; the first
+ * answer of 400 or more ends the batch and the items not yet run are
+ * neither run nor answered.  A group runs as one step, when its leader's
+ * turn comes; only the leader's answer moves the sequence on.
+ */
+static void
+batch_next_in_order(struct master *m, struct mbatch *b, struct mitem *it)
+{
+	struct mitem	*d;
+	uint32_t	 k;
+
+	if (it->mi_status >= 400) {
+		for (k = 0; k < b->mb_nitems; k++) {
+			d = &b->mb_items[k];
+			if (d->mi_state != MI_WAITING)
+				continue;
+			d->mi_state = MI_DONE;
+			d->mi_skipped = 1;
+			b->mb_ndone++;
+		}
+		b->mb_next_seq = b->mb_nitems;
+		return;
+	}
+	if (it->mi_group >= 0 && it->mi_group != (int32_t)it->mi_idx)
+		return;
+	while (b->mb_next_seq < b->mb_nitems &&
+	    b->mb_items[b->mb_next_seq].mi_state != MI_WAITING)
+		b->mb_next_seq++;
+	if (b->mb_next_seq == b->mb_nitems)
+		return;
+	d = &b->mb_items[b->mb_next_seq++];
+	for (k = 0; k < d->mi_ndeps; k++)
+		if (b->mb_items[d->mi_deps[k]].mi_status >= 400)
+			break;
+	if (k < d->mi_ndeps)
+		batch_fail_unit(m, d, "a dependency failed");
+	else
+		batch_release(m, d);
 }
 
 static void
@@ -599,31 +801,9 @@ batch_item_done(struct master *m, struct mitem *it)
 		b = it->mi_batch;
 		b->mb_order[b->mb_ndone++] = it->mi_idx;
 		m->answer_depth++;
-		if (b->mb_stop_on_error) {
-			if (it->mi_status >= 400) {
-				/* The rest are not run and not answered. */
-				for (k = b->mb_next_seq; k < b->mb_nitems; k++) {
-					d = &b->mb_items[k];
-					if (d->mi_state == MI_DONE)
-						continue;
-					d->mi_state = MI_DONE;
-					d->mi_skipped = 1;
-					b->mb_ndone++;
-				}
-				b->mb_next_seq = b->mb_nitems;
-			} else if (b->mb_next_seq < b->mb_nitems) {
-				d = &b->mb_items[b->mb_next_seq++];
-				for (k = 0; k < d->mi_ndeps; k++)
-					if (b->mb_items[d->mi_deps[k]].mi_status
-					    >= 400)
-						break;
-				if (k < d->mi_ndeps)
-					sched_fail(m, d, ERR_FAILED_DEPENDENCY,
-					    NULL);
-				else
-					batch_release(m, d);
-			}
-		} else {
+		if (b->mb_stop_on_error)
+			batch_next_in_order(m, b, it);
+		else {
 			for (k = 0; k < it->mi_nrdeps; k++) {
 				d = &b->mb_items[it->mi_rdeps[k]];
 				if (d->mi_state != MI_WAITING)
@@ -634,8 +814,7 @@ batch_item_done(struct master *m, struct mitem *it)
 					snprintf(detail, sizeof(detail),
 					    "dependency \"%.64s\" answered %d",
 					    it->mi_id, it->mi_status);
-					sched_fail(m, d, ERR_FAILED_DEPENDENCY,
-					    detail);
+					batch_fail_unit(m, d, detail);
 				} else if (--d->mi_deps_left == 0)
 					batch_release(m, d);
 			}

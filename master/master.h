@@ -46,8 +46,13 @@ struct mitem {
 	int			 mi_status;
 	const char		*mi_id;		/* the item's id (JSON parse) */
 	size_t			 mi_id_len;
-	uint32_t		*mi_deps;	/* indexes this item waits for */
+	uint32_t		*mi_deps;	/* units this item waits for */
 	uint32_t		 mi_ndeps;
+	uint32_t		 mi_deps_cap;
+	int32_t			 mi_group;	/* leader of its atomicity
+						 * group, or -1 */
+	uint32_t		 mi_group_n;	/* leader: members */
+	uint32_t		 mi_group_left;	/* leader: not yet answered */
 	uint32_t		 mi_deps_left;
 	uint32_t		*mi_rdeps;	/* items waiting for this one */
 	uint32_t		 mi_nrdeps;
@@ -213,6 +218,8 @@ void	sched_fail(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
 struct mitem *sched_lookup(struct master *, const struct ring_desc *);
 void	sched_release(struct master *, struct mitem *);
+void	sched_fail_entry(struct master *, struct mitem *, enum err_code,
+	    const char *detail);
 
 /* auth.c */
 int	auth_check(const struct master *, const char *header,

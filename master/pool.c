@@ -222,7 +222,7 @@ pool_fail_held(struct master *m, uint32_t i, enum err_code code,
 		    (unsigned long long)d[k].batch_id, d[k].item_idx,
 		    it->mi_id != NULL ? it->mi_id : "");
 		m->answer_depth++;
-		sched_fail(m, it, code, detail);
+		sched_fail_entry(m, it, code, detail);
 		m->answer_depth--;
 	}
 	atomic_store(&ws->held_pos, 0);
@@ -237,6 +237,9 @@ pool_died(struct master *m, uint32_t i, int status)
 	char			 why[96], held[160], detail[128];
 	uint64_t		 now = mono_ns(), items;
 	uint32_t		 ms;
+
+	/* Did it die before it was ever ready for work? */
+	int startup = atomic_load(&w->w_slot->state) == WS_STARTING;
 
 	/* Results it published before dying are good answers. */
 	pool_drain_slot(m, i);
@@ -287,10 +290,10 @@ pool_died(struct master *m, uint32_t i, int status)
 
 	if (m->draining || !w->w_wanted || i >= (uint32_t)m->cfg.workers)
 		return;
-	/* A worker that dies young, having done nothing, is respawned with
-	 * exponential back-off so a broken store cannot fork-bomb us. */
-	if (now - w->w_started_ns < POOL_QUICK_DEATH_NS && items == 0 &&
-	    cause != RC_TIMEOUT) {
+	/* A worker that dies while starting (it never took an item) is
+	 * respawned with exponential back-off, so a broken store cannot make
+	 * us fork in a loop; an item that kills its worker does not count. */
+	if (startup && now - w->w_started_ns < POOL_QUICK_DEATH_NS) {
 		w->w_fails++;
 		ms = POOL_BACKOFF_MIN_MS << (w->w_fails < 7 ? w->w_fails - 1 : 6);
 		if (ms > POOL_BACKOFF_MAX_MS)

@@ -55,31 +55,69 @@ sched_pump(struct master *m)
 		ring_wake(&m->ring, n);
 }
 
+/*
+ * The item a completion record (or a dead worker's descriptor) names:
+ * the ring entry is found by its first data slot, and must belong to the
+ * same batch; item_idx is the entry's own item or, for an atomicity
+ * group, one of its members.
+ */
 struct mitem *
 sched_lookup(struct master *m, const struct ring_desc *d)
 {
-	struct mitem *it;
+	struct mitem	*it, *mem;
+	struct mbatch	*b;
 
 	if (d->first_slot > m->ring.mask)
 		return NULL;
 	it = m->inflight[d->first_slot];
-	if (it == NULL || it->mi_batch->mb_id != d->batch_id ||
-	    it->mi_idx != d->item_idx)
+	if (it == NULL || (b = it->mi_batch)->mb_id != d->batch_id)
 		return NULL;
-	return it;
+	if (it->mi_idx == d->item_idx)
+		return it;
+	if (it->mi_group != (int32_t)it->mi_idx || d->item_idx >= b->mb_nitems)
+		return NULL;
+	mem = &b->mb_items[d->item_idx];
+	return mem->mi_group == it->mi_group ? mem : NULL;
 }
 
-/* The item's data slots are no longer read by any worker. */
+/* The item's data slots are no longer read by any worker.  A group's
+ * slots (held by its leader) go when its last member is answered. */
 void
 sched_release(struct master *m, struct mitem *it)
 {
-	if (it->mi_state != MI_QUEUED)
+	struct mitem *lead = it;
+
+	if (it->mi_group >= 0) {
+		lead = &it->mi_batch->mb_items[it->mi_group];
+		if (lead->mi_group_left > 0 && --lead->mi_group_left > 0)
+			return;
+	}
+	if (lead->mi_first == SLOT_NONE)
 		return;
-	m->inflight[it->mi_first] = NULL;
+	m->inflight[lead->mi_first] = NULL;
 	m->inflight_items--;
-	ring_data_free(&m->ring, it->mi_first, it->mi_nslots);
-	it->mi_first = SLOT_NONE;
-	it->mi_nslots = 0;
+	ring_data_free(&m->ring, lead->mi_first, lead->mi_nslots);
+	lead->mi_first = SLOT_NONE;
+	lead->mi_nslots = 0;
+}
+
+/* A worker died holding the entry of it: answer it, or every member of
+ * the group it leads that is not answered yet. */
+void
+sched_fail_entry(struct master *m, struct mitem *it, enum err_code code,
+    const char *detail)
+{
+	struct mbatch	*b = it->mi_batch;
+	uint32_t	 i;
+
+	if (it->mi_group < 0) {
+		sched_fail(m, it, code, detail);
+		return;
+	}
+	for (i = (uint32_t)it->mi_group; i < b->mb_nitems; i++)
+		if (b->mb_items[i].mi_group == it->mi_group &&
+		    b->mb_items[i].mi_state != MI_DONE)
+			sched_fail(m, &b->mb_items[i], code, detail);
 }
 
 static int
@@ -137,7 +175,8 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 {
 	if (it->mi_state == MI_DONE)
 		return;
-	sched_release(m, it);
+	if (it->mi_state == MI_QUEUED)
+		sched_release(m, it);
 	if (it->mi_state == MI_PENDING) {
 		TAILQ_REMOVE(&m->pending, it, mi_pending);
 		m->npending--;

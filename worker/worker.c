@@ -101,39 +101,33 @@ worker_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Execute one claimed item into res.  Returns -1 when memory ran out. */
+/* Execute one decoded operation into res.  -1 when memory ran out. */
 static int
-worker_exec(const struct worker_args *a, struct store *st,
-    const struct ring_desc *d, struct buf *scratch, struct item_res *res)
+worker_exec_one(const struct worker_args *a, struct store *st,
+    const struct item_req *rq, struct item_res *res)
 {
-	struct query_limits	 ql;
-	struct item_req		 rq;
-	const char		*p;
+	struct query_limits ql;
 
 	item_res_reset(res);
-	if ((p = ring_data_read(a->ring, d, scratch)) == NULL ||
-	    item_decode(p, d->len, &rq) == -1)
-		return item_res_error(res, ERR_INTERNAL,
-		    "item could not be read from the ring");
-	switch (rq.op) {
+	switch (rq->op) {
 	case OP_DEBUG_SLEEP:
 	case OP_DEBUG_CRASH:
 	case OP_DEBUG_ALLOC:
-		return debug_exec(&rq, res);
+		return debug_exec(rq, res);
 	case OP_QUERY:
 		ql.max_rows_scanned = a->cfg->query_max_rows_scanned;
 		ql.max_result_rows = a->cfg->query_max_result_rows;
 		ql.max_result_bytes = (size_t)a->cfg->max_result_bytes;
-		return query_exec(st, &rq, &ql, worker_now_ms(), res);
+		return query_exec(st, rq, &ql, worker_now_ms(), res);
 	default:
-		return store_exec(st, &rq, res);
+		return store_exec(st, rq, res);
 	}
 }
 
 /* Hand one result to the master. */
 static void
-worker_complete(const struct worker_args *a, const struct ring_desc *d,
-    struct item_res *res, int oom)
+worker_complete_idx(const struct worker_args *a, const struct ring_desc *d,
+    uint32_t item_idx, struct item_res *res, int oom)
 {
 	struct comp_rec	 rec;
 	size_t		 max = (size_t)a->cfg->max_result_bytes;
@@ -147,7 +141,7 @@ worker_complete(const struct worker_args *a, const struct ring_desc *d,
 	}
 	memset(&rec, 0, sizeof(rec));
 	rec.batch_id = d->batch_id;
-	rec.item_idx = d->item_idx;
+	rec.item_idx = item_idx;
 	rec.first_slot = d->first_slot;
 	rec.status = (uint16_t)res->status;
 	rec.etag_len = (uint16_t)strlen(res->etag);
@@ -158,11 +152,114 @@ worker_complete(const struct worker_args *a, const struct ring_desc *d,
 	    res->location.data : "", res->body.data ? res->body.data : "",
 	    a->efd, worker_master_alive) == -1)
 		_exit(WORKER_EXIT_OK);
-	/* Published: only now does the item stop being ours. */
-	atomic_store(&a->me->held_pos, 0);
 	atomic_fetch_add(&a->me->items_done, 1);
 	if (atomic_exchange(&a->ring->hdr->master_armed, 0))
 		eventfd_write(a->efd, 1);
+}
+
+/* Published: only now does the item stop being ours. */
+static void
+worker_release(const struct worker_args *a)
+{
+	atomic_store(&a->me->held_pos, 0);
+}
+
+static int	worker_exec_one(const struct worker_args *, struct store *,
+		    const struct item_req *, struct item_res *);
+
+struct group_member {
+	uint32_t	 idx;
+	struct item_req	 rq;
+	struct item_res	 res;
+};
+
+/*
+ * An atomicity group: every member in request order inside one write
+ * transaction.  The first member that fails rolls the group back and
+ * answers its own error; every other member answers 424.  A worker killed
+ * anywhere in here commits nothing.
+ */
+static int
+worker_exec_group(const struct worker_args *a, struct store *st,
+    const struct ring_desc *d, const struct item_req *grq)
+{
+	struct group_member	*g = NULL;
+	struct err		 e;
+	const char		*p = grq->body;
+	size_t			 left = grq->body_len, k;
+	uint32_t		 n = 0, len, i;
+	int64_t			 failed = -1;
+	int			 oom = 0, rc;
+
+	if (left >= 4) {
+		memcpy(&n, p, 4);
+		p += 4;
+		left -= 4;
+	}
+	if (n == 0 || n > left / 8 || (g = calloc(n, sizeof(*g))) == NULL)
+		goto bad;
+	for (i = 0; i < n; i++) {
+		if (left < 8)
+			goto bad;
+		memcpy(&g[i].idx, p, 4);
+		memcpy(&len, p + 4, 4);
+		p += 8;
+		left -= 8;
+		if (len > left || item_decode(p, len, &g[i].rq) == -1 ||
+		    g[i].rq.op == OP_GROUP)
+			goto bad;
+		p += len;
+		left -= len;
+	}
+	if (store_group_begin(st, &e) == -1) {
+		for (i = 0; i < n; i++)
+			item_res_error(&g[i].res, e.code, e.detail);
+		goto answer;
+	}
+	for (i = 0; i < n; i++) {
+		rc = worker_exec_one(a, st, &g[i].rq, &g[i].res);
+		if (rc == -1 && g[i].res.status == 507)
+			oom = 1;
+		if (g[i].res.status >= 400) {
+			failed = i;
+			break;
+		}
+	}
+	if (failed < 0 && store_group_end(st, 1, &e) == -1) {
+		for (i = 0; i < n; i++)
+			item_res_error(&g[i].res, e.code, e.detail);
+	} else if (failed >= 0) {
+		char detail[160];
+
+		store_group_end(st, 0, &e);
+		snprintf(detail, sizeof(detail), "atomicity group rolled back: "
+		    "requests[%u] answered %d", g[failed].idx,
+		    g[failed].res.status);
+		for (i = 0; i < n; i++)
+			if ((int64_t)i != failed)
+				item_res_error(&g[i].res, ERR_FAILED_DEPENDENCY,
+				    detail);
+	}
+answer:
+	for (i = 0; i < n; i++)
+		worker_complete_idx(a, d, g[i].idx, &g[i].res, oom);
+	worker_release(a);
+	for (k = 0; k < n; k++)
+		item_res_free(&g[k].res);
+	free(g);
+	return oom ? -1 : 0;
+bad:
+	free(g);
+	{
+		struct item_res r;
+
+		memset(&r, 0, sizeof(r));
+		item_res_error(&r, ERR_INTERNAL, "malformed atomicity group");
+		worker_complete_idx(a, d, d->item_idx, &r, 0);
+		worker_release(a);
+		item_res_free(&r);
+	}
+	return 0;
 }
 
 void
@@ -171,8 +268,10 @@ worker_run(const struct worker_args *a)
 	struct store_opts	 so;
 	struct store		*st = NULL;
 	struct ring_desc	 d;
+	struct item_req		 rq;
 	struct item_res		 res;
 	struct buf		 scratch = BUF_INIT;
+	const char		*p;
 	struct ring_hdr		*h = a->ring->hdr;
 	char			 err[256];
 	long			 max_items = a->cfg->worker_max_items;
@@ -208,11 +307,23 @@ worker_run(const struct worker_args *a)
 			continue;
 		}
 		atomic_store(&a->me->state, WS_BUSY);
-		oom = worker_exec(a, st, &d, &scratch, &res) == -1 &&
-		    res.status == 507;
-		worker_complete(a, &d, &res, oom);
+		if ((p = ring_data_read(a->ring, &d, &scratch)) == NULL ||
+		    item_decode(p, d.len, &rq) == -1) {
+			item_res_error(&res, ERR_INTERNAL,
+			    "item could not be read from the ring");
+			oom = 0;
+		} else if (rq.op == OP_GROUP) {
+			if (worker_exec_group(a, st, &d, &rq) == -1)
+				_exit(WORKER_EXIT_OOM);
+			goto next;
+		} else
+			oom = worker_exec_one(a, st, &rq, &res) == -1 &&
+			    res.status == 507;
+		worker_complete_idx(a, &d, d.item_idx, &res, oom);
+		worker_release(a);
 		if (oom)
 			_exit(WORKER_EXIT_OOM);
+next:
 		if (max_items > 0 && ++done >= (uint64_t)max_items)
 			break;
 	}
