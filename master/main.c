@@ -62,14 +62,17 @@ main(int argc, char **argv)
 	struct master	*m;
 	char		 err[512];
 	const char	*conf = "etc/batchd.conf";
-	int		 i, test = 0, nover = 0, conf_given = 0;
+	int		 i, rc = 0, test = 0, nover = 0, conf_given = 0;
 	char		**over;
 
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (over = calloc((size_t)argc + 1, sizeof(char *))) == NULL) {
+	m = calloc(1, sizeof(*m));
+	over = calloc((size_t)argc + 1, sizeof(char *));
+	if (m == NULL || over == NULL) {
 		fprintf(stderr, "batchd: out of memory\n");
-		return 1;
+		rc = 1;
+		goto out;
 	}
+	config_defaults(&m->cfg);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			conf = argv[++i];
@@ -79,10 +82,10 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
-			return 0;
+			goto out;
 		} else if (strcmp(argv[i], "--dump-config") == 0) {
 			config_dump(stdout);
-			return 0;
+			goto out;
 		} else if (strncmp(argv[i], "--", 2) == 0) {
 			over[nover++] = argv[i];
 			if (strchr(argv[i], '=') == NULL && i + 1 < argc)
@@ -91,28 +94,38 @@ main(int argc, char **argv)
 			fprintf(stderr, "batchd: unknown argument: %s\n",
 			    argv[i]);
 			usage(stderr);
-			return 2;
+			rc = 2;
+			goto out;
 		}
 	}
-	config_defaults(&m->cfg);
 	if (conf_given || access(conf, R_OK) == 0) {
 		if (config_load_file(&m->cfg, conf, err, sizeof(err)) == -1) {
 			fprintf(stderr, "batchd: %s\n", err);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		m->conf_path = conf;
 	}
 	if (main_apply_overrides(&m->cfg, nover, over, err, sizeof(err)) == -1 ||
 	    config_check(&m->cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "batchd: %s\n", err);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	if (test) {
 		printf("batchd: configuration %s is ok\n",
 		    m->conf_path ? m->conf_path : "(defaults)");
-		return 0;
+		goto out;
 	}
 	m->argc = nover;
 	m->argv = over;
-	return server_run(m);
+	rc = server_run(m);	/* frees what it was given */
+	free(m);
+	return rc;
+out:
+	if (m != NULL)
+		config_free(&m->cfg);
+	free(m);
+	free(over);
+	return rc;
 }
