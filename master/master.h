@@ -120,6 +120,8 @@ struct mworker {
 	uint32_t		 w_fails;	/* quick deaths in a row */
 	struct event		*w_respawn;	/* back-off timer */
 	int			 w_wanted;	/* slot < configured workers */
+	char			 w_last_oom[112]; /* item answered 507 before
+						   * the worker exited */
 };
 
 enum restart_cause {
@@ -132,6 +134,8 @@ struct metrics {
 	uint64_t	 batches;		/* $batch requests accepted */
 	uint64_t	 requests;		/* all HTTP requests */
 	uint64_t	 items_by_class[6];	/* 1xx..5xx by status/100 */
+	uint64_t	 responses_by_class[6];	/* HTTP responses, likewise */
+	uint64_t	 batches_by_class[6];	/* $batch responses */
 	uint64_t	 restarts[RC__COUNT];
 	uint64_t	 lat_bucket[LAT_BUCKETS + 1];	/* +Inf last */
 	double		 lat_sum;
@@ -244,6 +248,7 @@ int	batch_item_route(struct master *, struct mitem *,
 /* http.c */
 int	http_start(struct master *);
 void	http_stop_accepting(struct master *);
+void	http_set_body_limit(struct master *);
 void	http_reply_batch(struct master *, struct mbatch *);
 void	http_reply_error(struct master *, struct evhttp_request *,
 	    const char *rid, enum err_code, const char *detail);
@@ -252,6 +257,7 @@ void	http_request_id(struct master *, struct evhttp_request *,
 
 /* metrics.c */
 void	metrics_item(struct master *, int status, uint64_t lat_ns);
+void	metrics_response(struct master *, int status, int is_batch);
 void	metrics_render(struct master *, struct evbuffer *);
 void	health_render(struct master *, struct evbuffer *);
 

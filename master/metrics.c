@@ -36,6 +36,17 @@ metrics_item(struct master *m, int status, uint64_t lat_ns)
 }
 
 void
+metrics_response(struct master *m, int status, int is_batch)
+{
+	int c = status / 100;
+
+	c = c >= 1 && c <= 5 ? c : 0;
+	m->metrics.responses_by_class[c]++;
+	if (is_batch)
+		m->metrics.batches_by_class[c]++;
+}
+
+void
 metrics_render(struct master *m, struct evbuffer *o)
 {
 	struct metrics	*mt = &m->metrics;
@@ -55,6 +66,20 @@ metrics_render(struct master *m, struct evbuffer *o)
 	for (i = 1; i <= 5; i++)
 		evbuffer_add_printf(o, "batchd_items_total{status=\"%dxx\"} "
 		    "%llu\n", i, (unsigned long long)mt->items_by_class[i]);
+	evbuffer_add_printf(o, "# HELP batchd_http_responses_total HTTP "
+	    "responses, by status class.\n"
+	    "# TYPE batchd_http_responses_total counter\n");
+	for (i = 1; i <= 5; i++)
+		evbuffer_add_printf(o, "batchd_http_responses_total{status="
+		    "\"%dxx\"} %llu\n", i,
+		    (unsigned long long)mt->responses_by_class[i]);
+	evbuffer_add_printf(o, "# HELP batchd_batch_responses_total $batch "
+	    "responses, by status class.\n"
+	    "# TYPE batchd_batch_responses_total counter\n");
+	for (i = 1; i <= 5; i++)
+		evbuffer_add_printf(o, "batchd_batch_responses_total{status="
+		    "\"%dxx\"} %llu\n", i,
+		    (unsigned long long)mt->batches_by_class[i]);
 	evbuffer_add_printf(o,
 	    "# HELP batchd_item_duration_seconds Time from ring to answer.\n"
 	    "# TYPE batchd_item_duration_seconds histogram\n");

@@ -136,6 +136,11 @@ pool_drain_slot(struct master *m, uint32_t i)
 		d.item_idx = rec.item_idx;
 		d.first_slot = rec.first_slot;
 		if ((it = sched_lookup(m, &d)) != NULL) {
+			if (rec.flags & COMP_F_OOM)
+				snprintf(w->w_last_oom, sizeof(w->w_last_oom),
+				    "batch %llu item %u (\"%.64s\")",
+				    (unsigned long long)rec.batch_id,
+				    rec.item_idx, it->mi_id ? it->mi_id : "");
 			memset(&a, 0, sizeof(a));
 			a.status = rec.status >= 100 && rec.status <= 599 ?
 			    rec.status : 500;
@@ -235,6 +240,7 @@ pool_died(struct master *m, uint32_t i, int status)
 	enum restart_cause	 cause;
 	enum err_code		 code = ERR_WORKER_CRASHED;
 	char			 why[96], held[160], detail[128];
+	const char		*label = "";
 	uint64_t		 now = mono_ns(), items;
 	uint32_t		 ms;
 
@@ -274,12 +280,19 @@ pool_died(struct master *m, uint32_t i, int status)
 		    WEXITSTATUS(status));
 	}
 	pool_fail_held(m, i, code, detail, held, sizeof(held));
+	if (held[0] != '\0')
+		label = ", holding ";
+	else if (cause == RC_OOM && w->w_last_oom[0] != '\0') {
+		snprintf(held, sizeof(held), "%s", w->w_last_oom);
+		label = ", answered 507 for ";
+	}
+	w->w_last_oom[0] = '\0';
 	if (cause != RC_RECYCLE || held[0] != '\0' || m->cfg.log_level >=
 	    LOG_LEVEL_DEBUG)
 		log_msg(cause == RC_RECYCLE ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 		    "worker %u pid %ld %s after %llu items%s%s", i,
 		    (long)w->w_pid, why, (unsigned long long)items,
-		    held[0] ? ", holding " : "", held);
+		    label, held);
 	if (w->w_kill != KILL_SHUTDOWN && !(cause == RC_RECYCLE &&
 	    !w->w_wanted))
 		m->metrics.restarts[cause]++;

@@ -146,7 +146,7 @@ server_reload(struct master *m)
 	config_free(&m->cfg);
 	m->cfg = nc;
 	log_init(m->cfg.log_level);
-	evhttp_set_max_body_size(m->http, (ev_ssize_t)m->cfg.max_body_bytes);
+	http_set_body_limit(m);
 	pool_resize(m);
 	log_info("configuration reloaded (workers=%ld)", m->cfg.workers);
 	return 0;
