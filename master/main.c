@@ -9,6 +9,21 @@
 
 #include "master.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * ASan maps terabytes of shadow memory, so a sanitizer build cannot give
+ * workers an RLIMIT_AS.  Instead an allocation over 256 MiB fails (returns
+ * NULL) as it would under the limit, so out-of-memory handling is still
+ * exercised by the same tests.
+ */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+	return "allocator_may_return_null=1:max_allocation_size_mb=256";
+}
+#endif
+
 static void
 usage(FILE *f)
 {
