@@ -88,6 +88,9 @@ static const struct {
 	[OP_DEBUG_CRASH] = { "debug.crash", 0 },
 	[OP_DEBUG_ALLOC] = { "debug.alloc", 0 },
 	[OP_GROUP] = { "group", 1 },
+	[OP_ASYNC_SAVE] = { "async.save", 1 },
+	[OP_ASYNC_GET] = { "async.get", 1 },
+	[OP_ASYNC_PURGE] = { "async.purge", 1 },
 };
 
 /* Query parameters we read; which of them an operation takes. */

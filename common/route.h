@@ -37,7 +37,10 @@ enum route_op {
 	OP_DEBUG_CRASH,		/* POST /debug/crash */
 	OP_DEBUG_ALLOC,		/* POST /debug/alloc {"mb":N} */
 	OP_GROUP,		/* not routable: an atomicity group's items,
-				 * run in one write transaction (item.h) */
+				 * run in one write transaction (shm.h) */
+	OP_ASYNC_SAVE,		/* not routable: store async results */
+	OP_ASYNC_GET,		/* not routable: read an async batch */
+	OP_ASYNC_PURGE,		/* not routable: drop expired async batches */
 	OP__COUNT
 };
 

@@ -55,10 +55,8 @@ batch_free(struct master *m, struct mbatch *b)
 
 	for (i = 0; i < b->mb_nitems; i++) {
 		it = &b->mb_items[i];
-		if (it->mi_state == MI_PENDING) {
-			TAILQ_REMOVE(&m->pending, it, mi_pending);
-			m->npending--;
-		}
+		if (it->mi_state == MI_PENDING)
+			sched_unqueue(m, it);
 		buf_free(&it->mi_enc);
 		buf_free(&it->mi_out);
 		buf_free(&it->mi_loc);
@@ -68,6 +66,7 @@ batch_free(struct master *m, struct mbatch *b)
 	TAILQ_REMOVE(&m->batches, b, mb_entry);
 	m->nbatches--;
 	json_object_put(b->mb_json);
+	free(b->mb_async);
 	free(b->mb_items);
 	free(b->mb_order);
 	free(b->mb_path);
@@ -578,7 +577,11 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 		b->mb_stop_on_error = json_object_get_boolean(v);
 	}
 	n = json_object_array_length(reqs);
-	if (n > (size_t)m->cfg.max_batch_items)
+	if (b->mb_kind == MB_ASYNC && n > (size_t)m->cfg.max_async_items)
+		return err_set(e, ERR_BATCH_TOO_LARGE,
+		    "%zu items; max_async_items is %ld", n,
+		    m->cfg.max_async_items);
+	if (b->mb_kind != MB_ASYNC && n > (size_t)m->cfg.max_batch_items)
 		return err_set(e, ERR_BATCH_TOO_LARGE,
 		    "%zu items; max_batch_items is %ld", n,
 		    m->cfg.max_batch_items);
@@ -781,7 +784,18 @@ batch_next_in_order(struct master *m, struct mbatch *b, struct mitem *it)
 static void
 batch_finish(struct master *m, struct mbatch *b)
 {
-	http_reply_batch(m, b);
+	switch (b->mb_kind) {
+	case MB_ASYNC:
+		/* Kept until its final state is stored. */
+		async_batch_done(m, b);
+		return;
+	case MB_SYSTEM:
+		async_system_done(m, b);
+		break;
+	default:
+		http_reply_batch(m, b);
+		break;
+	}
 	batch_free(m, b);
 }
 

@@ -96,7 +96,7 @@ http_request_id(struct master *m, struct evhttp_request *req, char *out,
 	out[n] = '\0';
 }
 
-static void
+void
 http_log(const char *method, const char *path, int status, uint32_t items,
     const char *rid, uint64_t t0)
 {
@@ -161,6 +161,26 @@ http_send(struct evhttp_request *req, const char *rid, int status,
 	if (status == 503)
 		evhttp_add_header(h, "Retry-After", "1");
 	evhttp_send_reply(req, status, http_reason(status), out);
+}
+
+/* A JSON answer of the master's own; the envelope's meta goes first. */
+void
+http_send_json(struct master *m, struct evhttp_request *req, const char *rid,
+    int status, const char *body, size_t len, const char *location)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	if (out == NULL)
+		return;
+	if (len > 1 && body[0] == '{') {
+		evbuffer_add_printf(out, "{\"meta\":{\"request_id\":\"%s\"},",
+		    rid);
+		evbuffer_add(out, body + 1, len - 1);
+	} else
+		evbuffer_add(out, body, len);
+	http_send(req, rid, status, out, NULL, location);
+	evbuffer_free(out);
+	metrics_response(m, status, 0);
 }
 
 void
@@ -434,6 +454,11 @@ http_dispatch(struct evhttp_request *req, void *arg)
 			    ERR_METHOD_NOT_ALLOWED, "allowed: POST", t0);
 		else
 			http_batch(m, req, path, tok, rid, t0);
+		return;
+	}
+	if (strcmp(path, "/v1/batches") == 0 ||
+	    strncmp(path, "/v1/batches/", 12) == 0) {
+		async_request(m, req, cmd, uri, path, tok, rid, t0);
 		return;
 	}
 	if (strncmp(path, "/v1/", 4) != 0 && strncmp(path, "/debug/", 7) != 0) {

@@ -68,8 +68,12 @@ struct mitem {
 
 enum mbatch_kind {
 	MB_PLAIN = 0,		/* one HTTP request, one item */
-	MB_SYNC			/* POST /v1/$batch */
+	MB_SYNC,		/* POST /v1/$batch */
+	MB_ASYNC,		/* POST /v1/batches */
+	MB_SYSTEM		/* the master's own item (async persistence) */
 };
+
+struct masync;
 
 struct mbatch {
 	uint64_t		 mb_id;
@@ -85,6 +89,7 @@ struct mbatch {
 	int			 mb_started;	/* batch_start() ran */
 	int			 mb_complete;	/* queued on master.finished */
 	struct mbatch		*mb_next_done;
+	struct masync		*mb_async;	/* MB_ASYNC and MB_SYSTEM */
 	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
 	struct json_object	*mb_json;	/* parsed body (owns ids) */
 	char			 mb_rid[48];	/* request id */
@@ -158,7 +163,10 @@ struct master {
 	struct mworker		 workers[MASTER_MAX_WORKERS];
 	uint32_t		 nslots;	/* worker table rows in use */
 	struct mitem		**inflight;	/* by first data slot */
-	struct mitem_list	 pending;
+	struct mitem_list	 pending;	/* plain, $batch, system */
+	struct mitem_list	 pending_async;	/* asynchronous batches */
+	uint64_t		 async_inflight; /* their items in the ring */
+	uint64_t		 last_purge_ns;
 	uint64_t		 npending;
 	struct mbatch_list	 batches;
 	uint64_t		 nbatches;
@@ -215,6 +223,7 @@ struct sched_answer {
 	size_t			 body_len;
 };
 void	sched_submit(struct master *, struct mitem *);
+void	sched_unqueue(struct master *, struct mitem *);
 void	sched_pump(struct master *);
 void	sched_answer(struct master *, struct mitem *,
 	    const struct sched_answer *);
@@ -224,6 +233,17 @@ struct mitem *sched_lookup(struct master *, const struct ring_desc *);
 void	sched_release(struct master *, struct mitem *);
 void	sched_fail_entry(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
+
+/* async.c */
+void	async_post(struct master *, struct evhttp_request *,
+	    const struct config_token *, const char *rid, uint64_t t0);
+void	async_request(struct master *, struct evhttp_request *,
+	    enum evhttp_cmd_type, const char *uri, const char *path,
+	    const struct config_token *, const char *rid, uint64_t t0);
+void	async_batch_done(struct master *, struct mbatch *);
+void	async_system_done(struct master *, struct mbatch *);
+void	async_tick(struct master *);
+void	async_cancel_all(struct master *);
 
 /* auth.c */
 int	auth_check(const struct master *, const char *header,
@@ -254,6 +274,11 @@ void	http_reply_error(struct master *, struct evhttp_request *,
 	    const char *rid, enum err_code, const char *detail);
 void	http_request_id(struct master *, struct evhttp_request *,
 	    char *out, size_t outlen);
+void	http_send_json(struct master *, struct evhttp_request *,
+	    const char *rid, int status, const char *body, size_t len,
+	    const char *location);
+void	http_log(const char *method, const char *path, int status,
+	    uint32_t items, const char *rid, uint64_t t0);
 
 /* metrics.c */
 void	metrics_item(struct master *, int status, uint64_t lat_ns);

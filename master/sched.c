@@ -7,50 +7,85 @@
 #include "futex.h"
 #include "master.h"
 
+/* Asynchronous batches wait in their own queue (see sched_pump). */
+static struct mitem_list *
+sched_queue(struct master *m, const struct mitem *it)
+{
+	return it->mi_batch->mb_kind == MB_ASYNC ? &m->pending_async :
+	    &m->pending;
+}
+
 void
 sched_submit(struct master *m, struct mitem *it)
 {
 	it->mi_state = MI_PENDING;
-	TAILQ_INSERT_TAIL(&m->pending, it, mi_pending);
+	TAILQ_INSERT_TAIL(sched_queue(m, it), it, mi_pending);
 	m->npending++;
+}
+
+void
+sched_unqueue(struct master *m, struct mitem *it)
+{
+	TAILQ_REMOVE(sched_queue(m, it), it, mi_pending);
+	m->npending--;
+}
+
+/* Publish the head of queue q; -1 when the ring has no room for it. */
+static int
+sched_publish(struct master *m, struct mitem_list *q, struct mitem *it)
+{
+	struct ring_desc d;
+
+	if (ring_data_alloc(&m->ring, it->mi_enc.len, &it->mi_first,
+	    &it->mi_nslots) == -1)
+		return -1;
+	ring_data_write(&m->ring, it->mi_first, it->mi_enc.data,
+	    it->mi_enc.len);
+	d.batch_id = it->mi_batch->mb_id;
+	d.item_idx = it->mi_idx;
+	d.first_slot = it->mi_first;
+	d.nslots = it->mi_nslots;
+	d.len = (uint32_t)it->mi_enc.len;
+	if (ring_publish(&m->ring, &d) == -1) {
+		ring_data_free(&m->ring, it->mi_first, it->mi_nslots);
+		it->mi_first = SLOT_NONE;
+		return -1;
+	}
+	TAILQ_REMOVE(q, it, mi_pending);
+	m->npending--;
+	m->inflight[it->mi_first] = it;
+	m->inflight_items++;
+	if (it->mi_batch->mb_kind == MB_ASYNC)
+		m->async_inflight++;
+	it->mi_state = MI_QUEUED;
+	it->mi_t_queued = mono_ns();
+	buf_free(&it->mi_enc);
+	return 0;
 }
 
 /*
  * Publish as many pending items as the ring takes now, in arrival order
  * (a large item waits for room rather than being overtaken forever), and
- * wake the workers once for the whole burst.
+ * wake the workers once for the whole burst.  Asynchronous batches get
+ * what synchronous work leaves, and at most one ring entry per worker at
+ * a time, so a 10,000-item background batch never sits between a plain
+ * request and a free worker for more than one item.
  */
 void
 sched_pump(struct master *m)
 {
-	struct mitem	 *it;
-	struct ring_desc  d;
-	int		  n = 0;
+	struct mitem	*it;
+	uint64_t	 cap = (uint64_t)m->cfg.workers;
+	int		 n = 0;
 
-	while ((it = TAILQ_FIRST(&m->pending)) != NULL) {
-		if (ring_data_alloc(&m->ring, it->mi_enc.len, &it->mi_first,
-		    &it->mi_nslots) == -1)
-			break;
-		ring_data_write(&m->ring, it->mi_first, it->mi_enc.data,
-		    it->mi_enc.len);
-		d.batch_id = it->mi_batch->mb_id;
-		d.item_idx = it->mi_idx;
-		d.first_slot = it->mi_first;
-		d.nslots = it->mi_nslots;
-		d.len = (uint32_t)it->mi_enc.len;
-		if (ring_publish(&m->ring, &d) == -1) {
-			ring_data_free(&m->ring, it->mi_first, it->mi_nslots);
-			break;
-		}
-		TAILQ_REMOVE(&m->pending, it, mi_pending);
-		m->npending--;
-		m->inflight[it->mi_first] = it;
-		m->inflight_items++;
-		it->mi_state = MI_QUEUED;
-		it->mi_t_queued = mono_ns();
-		buf_free(&it->mi_enc);
+	while ((it = TAILQ_FIRST(&m->pending)) != NULL &&
+	    sched_publish(m, &m->pending, it) == 0)
 		n++;
-	}
+	if (it == NULL)
+		while (m->async_inflight < cap &&
+		    (it = TAILQ_FIRST(&m->pending_async)) != NULL &&
+		    sched_publish(m, &m->pending_async, it) == 0)
+			n++;
 	if (n > 0)
 		ring_wake(&m->ring, n);
 }
@@ -96,6 +131,8 @@ sched_release(struct master *m, struct mitem *it)
 		return;
 	m->inflight[lead->mi_first] = NULL;
 	m->inflight_items--;
+	if (lead->mi_batch->mb_kind == MB_ASYNC)
+		m->async_inflight--;
 	ring_data_free(&m->ring, lead->mi_first, lead->mi_nslots);
 	lead->mi_first = SLOT_NONE;
 	lead->mi_nslots = 0;
@@ -177,14 +214,13 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 		return;
 	if (it->mi_state == MI_QUEUED)
 		sched_release(m, it);
-	if (it->mi_state == MI_PENDING) {
-		TAILQ_REMOVE(&m->pending, it, mi_pending);
-		m->npending--;
-	}
+	if (it->mi_state == MI_PENDING)
+		sched_unqueue(m, it);
 	buf_free(&it->mi_enc);
 	it->mi_status = a->status;
 	it->mi_state = MI_DONE;
-	if (it->mi_batch->mb_kind == MB_PLAIN) {
+	if (it->mi_batch->mb_kind == MB_PLAIN ||
+	    it->mi_batch->mb_kind == MB_SYSTEM) {
 		size_t n = a->etag_len < ITEM_ETAG_MAX ? a->etag_len :
 		    ITEM_ETAG_MAX - 1;
 

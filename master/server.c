@@ -44,6 +44,7 @@ server_begin_shutdown(struct master *m, const char *why)
 	log_info("%s: no new requests; finishing %llu in-flight batches",
 	    why, (unsigned long long)m->nbatches);
 	m->draining = 1;
+	async_cancel_all(m);
 	m->drain_deadline = mono_ns() +
 	    (uint64_t)m->cfg.item_timeout_ms * 1000000ULL + 2000000000ULL;
 	http_stop_accepting(m);
@@ -72,6 +73,7 @@ server_on_tick(evutil_socket_t fd, short ev, void *arg)
 	 * longer than a tick. */
 	pool_drain(m);
 	pool_tick(m);
+	async_tick(m);
 	server_check_shutdown(m);
 	if (m->draining && mono_ns() > m->drain_deadline) {
 		log_warn("shutdown deadline passed; killing workers");
@@ -181,6 +183,7 @@ server_run(struct master *m)
 		goto out;
 	}
 	TAILQ_INIT(&m->pending);
+	TAILQ_INIT(&m->pending_async);
 	TAILQ_INIT(&m->batches);
 	atomic_store(&m->ring.hdr->master_armed, 1);
 	m->ev_efd = event_new(m->base, m->efd, EV_READ | EV_PERSIST,

@@ -37,6 +37,7 @@ struct store {
 	MDB_dbi		 st_catalog;	/* "ws\0table" -> table id, rows */
 	MDB_dbi		 st_rows;	/* tid || key -> etag, key, JSON */
 	MDB_dbi		 st_meta;	/* counters */
+	MDB_dbi		 st_async;	/* async batches (worker/async.c) */
 	MDB_txn		*st_rtxn;	/* read snapshot, NULL before first read */
 	int		 st_rlive;	/* st_rtxn is active (not reset) */
 	MDB_txn		*st_group;	/* open atomicity group, or NULL */

@@ -747,7 +747,8 @@ store_open(struct store **stp, const struct store_opts *o, char *err,
 	if ((rc = mdb_dbi_open(txn, "catalog", MDB_CREATE,
 	    &st->st_catalog)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "rows", MDB_CREATE, &st->st_rows)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->st_meta)) != 0)
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->st_meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "async", MDB_CREATE, &st->st_async)) != 0)
 		goto fail;
 	step = "mdb_txn_commit";
 	rc = mdb_txn_commit(txn);

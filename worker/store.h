@@ -19,6 +19,7 @@
  *              are at most 511 bytes; the full key in the value tells
  *              hash collisions apart)
  *   "meta":    "next_table_id" -> u32, "etag_seq" -> u64
+ *   "async":   asynchronous batches, see worker/async.h
  * An ETag is the row's etag_seq as "\"%016x\"": global, so it changes on
  * every write of a row and never repeats.
  *

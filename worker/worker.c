@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "async.h"
 #include "debug.h"
 #include "futex.h"
 #include "query.h"
@@ -114,6 +115,10 @@ worker_exec_one(const struct worker_args *a, struct store *st,
 	case OP_DEBUG_CRASH:
 	case OP_DEBUG_ALLOC:
 		return debug_exec(rq, res);
+	case OP_ASYNC_SAVE:
+	case OP_ASYNC_GET:
+	case OP_ASYNC_PURGE:
+		return async_exec(st, rq, res);
 	case OP_QUERY:
 		ql.max_rows_scanned = a->cfg->query_max_rows_scanned;
 		ql.max_result_rows = a->cfg->query_max_result_rows;

@@ -1,0 +1,548 @@
+/*
+ * async.c - asynchronous batches (SPEC 3.3).
+ *
+ * An async batch runs like a synchronous one, from its own queue (see
+ * sched_pump), with nobody waiting on the connection.  The master never
+ * touches LMDB, so it persists the batch through its own items
+ * (MB_SYSTEM batches of one OP_ASYNC_* item, worker/async.h): the meta
+ * when the batch is accepted, the completion records as they arrive
+ * (one save in flight per batch, flushed every tick), and the final state.
+ * While the batch runs, GET is answered from memory; once its final state
+ * is stored the master forgets it and GET reads the store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "async.h"
+#include "futex.h"
+#include "master.h"
+#include "sha256.h"
+
+#define ASYNC_PURGE_EVERY_NS	(60ULL * 1000000000ULL)
+#define ASYNC_SAVE_MAX_BYTES	(1024 * 1024)
+#define ASYNC_PAGE_DEFAULT	100
+#define ASYNC_PAGE_MAX		1000
+
+enum async_status { AS_QUEUED = 0, AS_RUNNING, AS_COMPLETED, AS_CANCELLED };
+enum async_sys { SYS_NONE = 0, SYS_SAVE, SYS_GET, SYS_PURGE };
+
+static const char *async_status_names[] = { "queued", "running",
+	"completed", "cancelled" };
+
+struct masync {
+	/* MB_ASYNC */
+	char			 ma_id[ASYNC_ID_LEN + 1];
+	char			 ma_owner[65];	/* SHA-256 of the token, or "" */
+	char			 ma_created[32];
+	enum async_status	 ma_status;
+	uint32_t		 ma_saved;	/* completion records stored */
+	int			 ma_saving;	/* a save is in flight */
+	int			 ma_done;	/* every item answered */
+	int			 ma_stored;	/* final state stored */
+	/* MB_SYSTEM */
+	enum async_sys		 ma_sys;
+	struct mbatch		*ma_parent;	/* SYS_SAVE: whose state */
+	uint32_t		 ma_upto;	/* SYS_SAVE: records after it */
+	int			 ma_final;	/* SYS_SAVE: the final state */
+};
+
+static int64_t
+async_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+async_new_id(char *out)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char	 r[ASYNC_ID_LEN];
+	size_t		 i;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		for (i = 0; i < sizeof(r); i++)
+			r[i] = (unsigned char)(mono_ns() >> (i % 8));
+	for (i = 0; i < ASYNC_ID_LEN; i++)
+		out[i] = b64[r[i] & 63];
+	out[ASYNC_ID_LEN] = '\0';
+}
+
+static void
+async_owner(const struct config_token *tok, char out[65])
+{
+	if (tok == NULL)
+		out[0] = '\0';
+	else
+		sha256_hex(tok->secret, strlen(tok->secret), out);
+}
+
+/* Items answered 400 or more so far. */
+static uint32_t
+async_failed(const struct mbatch *b)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < b->mb_ndone; i++)
+		if (b->mb_items[b->mb_order[i]].mi_status >= 400)
+			n++;
+	return n;
+}
+
+/* {"id":..,"status":..,"total":..,"completed":..,"failed":..,"created_at":..} */
+static void
+async_summary(struct buf *o, const struct mbatch *b)
+{
+	const struct masync *a = b->mb_async;
+
+	buf_puts(o, "{\"id\":\"");
+	buf_puts(o, a->ma_id);
+	buf_printf(o, "\",\"status\":\"%s\",\"total\":%u,\"completed\":%u,"
+	    "\"failed\":%u,\"created_at\":\"%s\"}",
+	    async_status_names[a->ma_status], b->mb_nitems, b->mb_ndone,
+	    async_failed(b), a->ma_created);
+}
+
+/* Hand one internal item to the workers as a batch of its own. */
+static struct mbatch *
+async_system(struct master *m, enum async_sys sys, const struct item_req *rq)
+{
+	struct mbatch	*b;
+
+	if ((b = batch_new(m, MB_SYSTEM, 1)) == NULL)
+		return NULL;
+	if ((b->mb_async = calloc(1, sizeof(*b->mb_async))) == NULL ||
+	    item_encode(rq, &b->mb_items[0].mi_enc) == -1) {
+		batch_free(m, b);
+		return NULL;
+	}
+	b->mb_async->ma_sys = sys;
+	b->mb_items[0].mi_id = "system";
+	b->mb_items[0].mi_id_len = 6;
+	return b;
+}
+
+/* Store the batch's state and the records not stored yet (one save in
+ * flight per batch, so the stored meta only moves forward). */
+static void
+async_save(struct master *m, struct mbatch *b)
+{
+	struct masync	*a = b->mb_async;
+	struct mbatch	*s;
+	struct item_req	 rq;
+	struct buf	 body = BUF_INIT, meta = BUF_INIT;
+	uint32_t	 seq, len, mlen;
+	struct mitem	*it;
+
+	if (a->ma_saving || a->ma_stored)
+		return;
+	buf_printf(&meta, "{\"id\":\"%s\",\"status\":\"%s\",\"total\":%u,"
+	    "\"completed\":%u,\"failed\":%u,\"created_at\":\"%s\","
+	    "\"finished_at_ms\":%lld,\"owner\":\"%s\"}", a->ma_id,
+	    async_status_names[a->ma_status], b->mb_nitems, b->mb_ndone,
+	    async_failed(b), a->ma_created,
+	    a->ma_done ? (long long)async_now_ms() : 0LL, a->ma_owner);
+	mlen = (uint32_t)meta.len;
+	buf_append(&body, &mlen, 4);
+	buf_append(&body, meta.data, meta.len);
+	for (seq = a->ma_saved; seq < b->mb_ndone; seq++) {
+		it = &b->mb_items[b->mb_order[seq]];
+		if (it->mi_skipped)
+			continue;
+		if (body.len > ASYNC_SAVE_MAX_BYTES)
+			break;
+		len = (uint32_t)it->mi_out.len;
+		buf_append(&body, &seq, 4);
+		buf_append(&body, &len, 4);
+		buf_append(&body, it->mi_out.data, len);
+	}
+	buf_free(&meta);
+	memset(&rq, 0, sizeof(rq));
+	rq.op = OP_ASYNC_SAVE;
+	rq.key.p = a->ma_id;
+	rq.key.n = strlen(a->ma_id);
+	rq.body = body.data;
+	rq.body_len = body.len;
+	rq.body_kind = BODY_OTHER;
+	s = async_system(m, SYS_SAVE, &rq);
+	buf_free(&body);
+	if (s == NULL) {
+		log_error("async batch %s: cannot queue a save", a->ma_id);
+		return;
+	}
+	s->mb_async->ma_parent = b;
+	s->mb_async->ma_upto = seq;
+	s->mb_async->ma_final = a->ma_done && seq == b->mb_ndone;
+	a->ma_saving = 1;
+	batch_start(m, s);
+}
+
+static void
+async_reply_summary(struct master *m, struct evhttp_request *req,
+    const struct mbatch *b, int status, const char *rid, const char *method,
+    const char *path, uint64_t t0, int with_page, long offset, long limit)
+{
+	struct buf	 o = BUF_INIT;
+	char		 loc[64];
+	long		 i, n = 0;
+
+	buf_puts(&o, "{\"batch\":");
+	async_summary(&o, b);
+	if (with_page) {
+		buf_puts(&o, ",\"responses\":[");
+		for (i = offset; i < (long)b->mb_ndone && n < limit; i++) {
+			const struct mitem *it = &b->mb_items[b->mb_order[i]];
+
+			if (it->mi_skipped)
+				continue;
+			if (n++ > 0)
+				buf_putc(&o, ',');
+			buf_append(&o, it->mi_out.data, it->mi_out.len);
+		}
+		if (i < (long)b->mb_ndone)
+			buf_printf(&o, "],\"next_offset\":%ld", i);
+		else
+			buf_puts(&o, "],\"next_offset\":null");
+	}
+	buf_putc(&o, '}');
+	snprintf(loc, sizeof(loc), "/v1/batches/%s", b->mb_async->ma_id);
+	http_send_json(m, req, rid, status, o.data, o.len,
+	    status == 201 ? loc : NULL);
+	http_log(method, path, status, b->mb_nitems, rid, t0);
+	buf_free(&o);
+}
+
+void
+async_post(struct master *m, struct evhttp_request *req,
+    const struct config_token *tok, const char *rid, uint64_t t0)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
+	struct mbatch	*b;
+	struct masync	*a;
+	struct err	 e;
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+
+	if ((b = batch_new(m, MB_ASYNC, 0)) == NULL ||
+	    (b->mb_async = calloc(1, sizeof(*b->mb_async))) == NULL) {
+		if (b != NULL)
+			batch_free(m, b);
+		http_reply_error(m, req, rid, ERR_INTERNAL, "out of memory");
+		http_log("POST", "/v1/batches", 500, 0, rid, t0);
+		return;
+	}
+	if (batch_parse(m, b, (const char *)evbuffer_pullup(in, -1),
+	    evbuffer_get_length(in), tok, &e) == -1) {
+		batch_free(m, b);
+		http_reply_error(m, req, rid, e.code, e.detail);
+		http_log("POST", "/v1/batches", err_status(e.code), 0, rid, t0);
+		return;
+	}
+	a = b->mb_async;
+	async_new_id(a->ma_id);
+	async_owner(tok, a->ma_owner);
+	gmtime_r(&now, &tm);
+	strftime(a->ma_created, sizeof(a->ma_created), "%Y-%m-%dT%H:%M:%SZ",
+	    &tm);
+	a->ma_status = AS_QUEUED;
+	snprintf(b->mb_rid, sizeof(b->mb_rid), "%s", rid);
+	m->metrics.batches++;
+	async_reply_summary(m, req, b, 201, rid, "POST", "/v1/batches", t0, 0,
+	    0, 0);
+	log_info("async batch %s accepted: %u items", a->ma_id, b->mb_nitems);
+	async_save(m, b);
+	batch_start(m, b);
+}
+
+/* Items not started answer 499; items already in the ring finish. */
+static void
+async_cancel(struct master *m, struct mbatch *b)
+{
+	struct mitem	*it;
+	uint32_t	 i;
+
+	if (b->mb_async->ma_done)
+		return;
+	b->mb_async->ma_status = AS_CANCELLED;
+	m->answer_depth++;
+	for (i = 0; i < b->mb_nitems; i++) {
+		it = &b->mb_items[i];
+		if (it->mi_state != MI_WAITING && it->mi_state != MI_PENDING)
+			continue;
+		if (it->mi_group >= 0)
+			sched_fail_entry(m, it, ERR_CANCELLED,
+			    "the batch was cancelled");
+		else
+			sched_fail(m, it, ERR_CANCELLED,
+			    "the batch was cancelled");
+	}
+	m->answer_depth--;
+	batch_item_done(m, NULL);
+}
+
+void
+async_cancel_all(struct master *m)
+{
+	struct mbatch *b, *nb;
+
+	for (b = TAILQ_FIRST(&m->batches); b != NULL; b = nb) {
+		nb = TAILQ_NEXT(b, mb_entry);
+		if (b->mb_kind == MB_ASYNC && !b->mb_async->ma_done)
+			async_cancel(m, b);
+	}
+}
+
+static struct mbatch *
+async_find(struct master *m, const char *id)
+{
+	struct mbatch *b;
+
+	TAILQ_FOREACH(b, &m->batches, mb_entry)
+		if (b->mb_kind == MB_ASYNC &&
+		    strcmp(b->mb_async->ma_id, id) == 0)
+			return b;
+	return NULL;
+}
+
+static int
+async_id_ok(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n < 1 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' &&
+		    s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '-' || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* ?offset=&limit= ; -1 with detail on a bad value. */
+static int
+async_page_args(const char *uri, long *offset, long *limit, char *detail,
+    size_t dlen)
+{
+	struct evkeyvalq	 q;
+	const char		*qs = strchr(uri, '?'), *v;
+	char			*end;
+	int			 rc = 0;
+
+	*offset = 0;
+	*limit = ASYNC_PAGE_DEFAULT;
+	if (qs == NULL)
+		return 0;
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(qs + 1, &q) == -1) {
+		snprintf(detail, dlen, "malformed query string");
+		return -1;
+	}
+	if ((v = evhttp_find_header(&q, "offset")) != NULL) {
+		*offset = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || *offset < 0) {
+			snprintf(detail, dlen, "offset must be an integer >= 0");
+			rc = -1;
+		}
+	}
+	if (rc == 0 && (v = evhttp_find_header(&q, "limit")) != NULL) {
+		*limit = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || *limit < 1 ||
+		    *limit > ASYNC_PAGE_MAX) {
+			snprintf(detail, dlen, "limit must be an integer from "
+			    "1 to %d", ASYNC_PAGE_MAX);
+			rc = -1;
+		}
+	}
+	evhttp_clear_headers(&q);
+	return rc;
+}
+
+void
+async_request(struct master *m, struct evhttp_request *req,
+    enum evhttp_cmd_type cmd, const char *uri, const char *path,
+    const struct config_token *tok, const char *rid, uint64_t t0)
+{
+	struct mbatch	*b, *s;
+	struct item_req	 rq;
+	char		 owner[65], detail[96], offs[24], ttl[24];
+	const char	*id, *method = cmd == EVHTTP_REQ_GET ? "GET" :
+			    cmd == EVHTTP_REQ_DELETE ? "DELETE" :
+			    cmd == EVHTTP_REQ_POST ? "POST" : "?";
+	long		 offset, limit;
+	enum err_code	 code = ERR_NONE;
+
+	if (strcmp(path, "/v1/batches") == 0) {
+		if (cmd == EVHTTP_REQ_POST) {
+			async_post(m, req, tok, rid, t0);
+			return;
+		}
+		code = ERR_METHOD_NOT_ALLOWED;
+		snprintf(detail, sizeof(detail), "allowed: POST");
+	} else if (!async_id_ok(id = path + strlen("/v1/batches/"))) {
+		code = ERR_PATH_NOT_FOUND;
+		snprintf(detail, sizeof(detail), "no operation at this path");
+	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
+		code = ERR_METHOD_NOT_ALLOWED;
+		snprintf(detail, sizeof(detail), "allowed: GET, DELETE");
+	} else if (async_page_args(uri, &offset, &limit, detail,
+	    sizeof(detail)) == -1)
+		code = ERR_BAD_REQUEST;
+	if (code != ERR_NONE) {
+		http_reply_error(m, req, rid, code, detail);
+		http_log(method, path, err_status(code), 0, rid, t0);
+		return;
+	}
+	async_owner(tok, owner);
+	if ((b = async_find(m, id)) != NULL) {
+		/* Another token's batch does not exist, as far as it knows. */
+		if (strcmp(b->mb_async->ma_owner, owner) != 0) {
+			http_reply_error(m, req, rid, ERR_NOT_FOUND,
+			    "no such batch");
+			http_log(method, path, 404, 0, rid, t0);
+			return;
+		}
+		if (cmd == EVHTTP_REQ_DELETE) {
+			async_cancel(m, b);
+			/* b may now be finished, but is kept until stored. */
+			async_reply_summary(m, req, b, 200, rid, method, path,
+			    t0, 0, 0, 0);
+		} else
+			async_reply_summary(m, req, b, 200, rid, method, path,
+			    t0, 1, offset, limit);
+		return;
+	}
+	/* Not running here: the store has it, or nobody does. */
+	memset(&rq, 0, sizeof(rq));
+	rq.op = OP_ASYNC_GET;
+	rq.key.p = id;
+	rq.key.n = strlen(id);
+	rq.query.p = owner;
+	rq.query.n = strlen(owner);
+	snprintf(offs, sizeof(offs), "%ld", offset);
+	rq.after.p = offs;
+	rq.after.n = strlen(offs);
+	rq.limit = limit;
+	snprintf(ttl, sizeof(ttl), "%ld", m->cfg.async_result_ttl_s);
+	rq.timespan.p = ttl;
+	rq.timespan.n = strlen(ttl);
+	if ((s = async_system(m, SYS_GET, &rq)) == NULL) {
+		http_reply_error(m, req, rid, ERR_INTERNAL, "out of memory");
+		http_log(method, path, 500, 0, rid, t0);
+		return;
+	}
+	s->mb_req = req;
+	s->mb_t0 = t0;
+	snprintf(s->mb_rid, sizeof(s->mb_rid), "%s", rid);
+	snprintf(s->mb_method, sizeof(s->mb_method), "%s", method);
+	s->mb_path = strdup(path);
+	batch_start(m, s);
+}
+
+/* Every item of an async batch is answered. */
+void
+async_batch_done(struct master *m, struct mbatch *b)
+{
+	struct masync	*a = b->mb_async;
+
+	a->ma_done = 1;
+	if (a->ma_status != AS_CANCELLED)
+		a->ma_status = AS_COMPLETED;
+	log_info("async batch %s %s: %u items, %u failed", a->ma_id,
+	    async_status_names[a->ma_status], b->mb_nitems, async_failed(b));
+	async_save(m, b);
+}
+
+void
+async_system_done(struct master *m, struct mbatch *s)
+{
+	struct masync	*sa = s->mb_async;
+	struct mbatch	*p = sa->ma_parent;
+	struct mitem	*it = &s->mb_items[0];
+
+	switch (sa->ma_sys) {
+	case SYS_SAVE:
+		p->mb_async->ma_saving = 0;
+		if (it->mi_status < 300) {
+			p->mb_async->ma_saved = sa->ma_upto;
+			if (sa->ma_final)
+				p->mb_async->ma_stored = 1;
+		} else
+			log_error("async batch %s: saving failed (%d): %.200s",
+			    p->mb_async->ma_id, it->mi_status,
+			    it->mi_out.data ? it->mi_out.data : "");
+		if (p->mb_async->ma_stored ||
+		    (p->mb_async->ma_done && it->mi_status >= 300)) {
+			/* Stored (or never will be): forget it. */
+			batch_free(m, p);
+		} else if (p->mb_async->ma_done ||
+		    p->mb_async->ma_saved < p->mb_ndone)
+			async_save(m, p);
+		break;
+	case SYS_GET:
+		if (s->mb_req != NULL) {
+			http_send_json(m, s->mb_req, s->mb_rid, it->mi_status,
+			    it->mi_out.data ? it->mi_out.data : "",
+			    it->mi_out.len, NULL);
+			http_log(s->mb_method, s->mb_path ? s->mb_path : "",
+			    it->mi_status, 1, s->mb_rid, s->mb_t0);
+			s->mb_req = NULL;
+		}
+		break;
+	case SYS_PURGE:
+		if (it->mi_status >= 300)
+			log_error("async purge failed (%d)", it->mi_status);
+		else
+			log_debug("async purge: %.100s",
+			    it->mi_out.data ? it->mi_out.data : "");
+		break;
+	default:
+		break;
+	}
+}
+
+/* Every tick: store new records of running batches; now and then drop
+ * expired results. */
+void
+async_tick(struct master *m)
+{
+	struct mbatch	*b, *nb, *s;
+	struct item_req	 rq;
+	char		 ttl[24];
+	uint64_t	 now = mono_ns();
+
+	for (b = TAILQ_FIRST(&m->batches); b != NULL; b = nb) {
+		nb = TAILQ_NEXT(b, mb_entry);
+		if (b->mb_kind != MB_ASYNC)
+			continue;
+		if (b->mb_async->ma_status == AS_QUEUED && b->mb_ndone > 0)
+			b->mb_async->ma_status = AS_RUNNING;
+		if (!b->mb_async->ma_saving && b->mb_async->ma_saved <
+		    b->mb_ndone)
+			async_save(m, b);
+	}
+	if (m->last_purge_ns != 0 && now - m->last_purge_ns <
+	    ASYNC_PURGE_EVERY_NS)
+		return;
+	m->last_purge_ns = now;
+	if (m->draining)
+		return;
+	memset(&rq, 0, sizeof(rq));
+	rq.op = OP_ASYNC_PURGE;
+	rq.limit = 64;
+	snprintf(ttl, sizeof(ttl), "%ld", m->cfg.async_result_ttl_s);
+	rq.timespan.p = ttl;
+	rq.timespan.n = strlen(ttl);
+	if ((s = async_system(m, SYS_PURGE, &rq)) != NULL)
+		batch_start(m, s);
+}

@@ -1,0 +1,331 @@
+/*
+ * async.c - persistence of asynchronous batches (layout in async.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "async.h"
+#include "rows.h"
+
+#define ASYNC_KEY_MAX	(1 + 64 + 4)
+#define ASYNC_PAGE_MAX	1000
+
+struct async_key {
+	unsigned char	 ak_data[ASYNC_KEY_MAX];
+	size_t		 ak_len;
+};
+
+static int64_t
+async_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+async_key(struct async_key *k, char kind, struct route_str id, int with_seq,
+    uint32_t seq)
+{
+	if (id.p == NULL || id.n == 0 || id.n > 64)
+		return -1;
+	k->ak_data[0] = (unsigned char)kind;
+	memcpy(k->ak_data + 1, id.p, id.n);
+	k->ak_len = 1 + id.n;
+	if (with_seq) {
+		k->ak_data[k->ak_len++] = (unsigned char)(seq >> 24);
+		k->ak_data[k->ak_len++] = (unsigned char)(seq >> 16);
+		k->ak_data[k->ak_len++] = (unsigned char)(seq >> 8);
+		k->ak_data[k->ak_len++] = (unsigned char)seq;
+	}
+	return 0;
+}
+
+static long
+async_decimal(struct route_str s, long dflt)
+{
+	char	 tmp[24], *end;
+	long	 v;
+
+	if (s.p == NULL || s.n == 0 || s.n >= sizeof(tmp))
+		return dflt;
+	memcpy(tmp, s.p, s.n);
+	tmp[s.n] = '\0';
+	v = strtol(tmp, &end, 10);
+	return *end == '\0' && v >= 0 ? v : dflt;
+}
+
+static int
+async_save(struct store *st, MDB_txn *txn, const struct item_req *rq,
+    struct item_res *res, struct err *e)
+{
+	struct async_key	 k;
+	MDB_val			 key, val;
+	const char		*p = rq->body;
+	size_t			 left = rq->body_len;
+	uint32_t		 mlen, seq, len;
+	int			 rc;
+
+	if (left < 4 || async_key(&k, 'M', rq->key, 0, 0) == -1)
+		return err_set(e, ERR_BAD_REQUEST, "malformed async save");
+	memcpy(&mlen, p, 4);
+	if (mlen > left - 4)
+		return err_set(e, ERR_BAD_REQUEST, "malformed async save");
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	val.mv_data = (void *)(p + 4);
+	val.mv_size = mlen;
+	if ((rc = mdb_put(txn, st->st_async, &key, &val, 0)) != 0)
+		return store_mdb_err(e, rc, "async meta");
+	p += 4 + mlen;
+	left -= 4 + mlen;
+	while (left > 0) {
+		if (left < 8)
+			return err_set(e, ERR_BAD_REQUEST, "malformed async save");
+		memcpy(&seq, p, 4);
+		memcpy(&len, p + 4, 4);
+		if (len > left - 8)
+			return err_set(e, ERR_BAD_REQUEST, "malformed async save");
+		async_key(&k, 'R', rq->key, 1, seq);
+		key.mv_data = k.ak_data;
+		key.mv_size = k.ak_len;
+		val.mv_data = (void *)(p + 8);
+		val.mv_size = len;
+		if ((rc = mdb_put(txn, st->st_async, &key, &val, 0)) != 0)
+			return store_mdb_err(e, rc, "async record");
+		p += 8 + len;
+		left -= 8 + len;
+	}
+	res->status = 204;
+	return 0;
+}
+
+/* Drop meta and every record of one batch. */
+static int
+async_drop(struct store *st, MDB_txn *txn, struct route_str id, struct err *e)
+{
+	struct async_key	 k;
+	MDB_cursor		*c;
+	MDB_val			 key, val;
+	int			 rc;
+
+	if (async_key(&k, 'M', id, 0, 0) == -1)
+		return err_set(e, ERR_BAD_REQUEST, "bad batch id");
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	if ((rc = mdb_del(txn, st->st_async, &key, NULL)) != 0 &&
+	    rc != MDB_NOTFOUND)
+		return store_mdb_err(e, rc, "async drop");
+	async_key(&k, 'R', id, 0, 0);
+	if ((rc = mdb_cursor_open(txn, st->st_async, &c)) != 0)
+		return store_mdb_err(e, rc, "async cursor");
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	while (rc == 0 && key.mv_size == k.ak_len + 4 &&
+	    memcmp(key.mv_data, k.ak_data, k.ak_len) == 0) {
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc == 0 && key.mv_size == k.ak_len + 4 &&
+		    memcmp(key.mv_data, k.ak_data, k.ak_len) == 0)
+			continue;
+		rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 :
+	    store_mdb_err(e, rc, "async drop");
+}
+
+static const char *
+async_str(json_object *o, const char *name)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, name, &v) &&
+	    json_object_is_type(v, json_type_string) ?
+	    json_object_get_string(v) : "";
+}
+
+static int64_t
+async_int(json_object *o, const char *name)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, name, &v) ?
+	    json_object_get_int64(v) : 0;
+}
+
+static int
+async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
+    struct item_res *res, struct err *e)
+{
+	struct async_key	 k;
+	MDB_cursor		*c;
+	MDB_val			 key, val;
+	json_object		*meta = NULL;
+	const char		*status, *owner;
+	struct buf		*b = &res->body;
+	long			 offset, limit, ttl, n = 0;
+	int64_t			 finished;
+	int			 rc, more = 0;
+
+	if (async_key(&k, 'M', rq->key, 0, 0) == -1)
+		return err_set(e, ERR_NOT_FOUND, "no such batch");
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	if ((rc = mdb_get(txn, st->st_async, &key, &val)) == MDB_NOTFOUND)
+		return err_set(e, ERR_NOT_FOUND, "no such batch");
+	if (rc != 0)
+		return store_mdb_err(e, rc, "async meta");
+	if (store_json_parse(val.mv_data, val.mv_size, &meta, ERR_INTERNAL,
+	    "async meta", e) == -1)
+		return -1;
+	owner = async_str(meta, "owner");
+	if (strlen(owner) != (rq->query.p ? rq->query.n : 0) ||
+	    (rq->query.n > 0 && memcmp(owner, rq->query.p, rq->query.n) != 0)) {
+		json_object_put(meta);
+		return err_set(e, ERR_NOT_FOUND, "no such batch");
+	}
+	ttl = async_decimal(rq->timespan, 3600);
+	finished = async_int(meta, "finished_at_ms");
+	if (finished > 0 && async_now_ms() > finished + (int64_t)ttl * 1000) {
+		json_object_put(meta);
+		if (async_drop(st, txn, rq->key, e) == -1)
+			return -1;
+		/* An answer, not a failure: the drop must commit. */
+		return item_res_error(res, ERR_NOT_FOUND,
+		    "batch results expired");
+	}
+	status = async_str(meta, "status");
+	if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0) {
+		/* Not run by the master: a restart cut it short. */
+		const char *js;
+		size_t jl;
+
+		json_object_object_add(meta, "status",
+		    json_object_new_string("cancelled"));
+		json_object_object_add(meta, "finished_at_ms",
+		    json_object_new_int64(async_now_ms()));
+		js = json_object_to_json_string_length(meta,
+		    JSON_C_TO_STRING_PLAIN, &jl);
+		val.mv_data = (void *)js;
+		val.mv_size = jl;
+		if ((rc = mdb_put(txn, st->st_async, &key, &val, 0)) != 0) {
+			json_object_put(meta);
+			return store_mdb_err(e, rc, "async meta");
+		}
+		status = "cancelled";
+	}
+	offset = async_decimal(rq->after, 0);
+	limit = rq->limit > 0 && rq->limit <= ASYNC_PAGE_MAX ? rq->limit : 100;
+	buf_puts(b, "{\"batch\":{\"id\":");
+	buf_json_str(b, rq->key.p, rq->key.n);
+	buf_puts(b, ",\"status\":");
+	buf_json_str(b, status, strlen(status));
+	buf_printf(b, ",\"total\":%lld,\"completed\":%lld,\"failed\":%lld,"
+	    "\"created_at\":", (long long)async_int(meta, "total"),
+	    (long long)async_int(meta, "completed"),
+	    (long long)async_int(meta, "failed"));
+	buf_json_str(b, async_str(meta, "created_at"),
+	    strlen(async_str(meta, "created_at")));
+	buf_puts(b, "},\"responses\":[");
+	json_object_put(meta);
+
+	async_key(&k, 'R', rq->key, 1, (uint32_t)offset);
+	if ((rc = mdb_cursor_open(txn, st->st_async, &c)) != 0)
+		return store_mdb_err(e, rc, "async cursor");
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	while (rc == 0 && key.mv_size == k.ak_len &&
+	    memcmp(key.mv_data, k.ak_data, k.ak_len - 4) == 0) {
+		if (n == limit) {
+			more = 1;
+			break;
+		}
+		if (n++ > 0)
+			buf_putc(b, ',');
+		buf_append(b, val.mv_data, val.mv_size);
+		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (more)
+		buf_printf(b, "],\"next_offset\":%ld}", offset + n);
+	else
+		buf_puts(b, "],\"next_offset\":null}");
+	if (b->data == NULL)
+		return err_set(e, ERR_OUT_OF_MEMORY, "async page");
+	res->status = 200;
+	return 0;
+}
+
+static int
+async_purge(struct store *st, MDB_txn *txn, const struct item_req *rq,
+    struct item_res *res, struct err *e)
+{
+	MDB_cursor		*c;
+	MDB_val			 key, val;
+	json_object		*meta;
+	char			 ids[64][65];
+	struct route_str	 id;
+	long			 ttl = async_decimal(rq->timespan, 3600), n = 0, i;
+	long			 max = rq->limit > 0 && rq->limit < 64 ? rq->limit : 64;
+	int64_t			 now = async_now_ms(), fin;
+	struct err		 pe;
+	unsigned char		 m = 'M';
+	int			 rc;
+
+	if ((rc = mdb_cursor_open(txn, st->st_async, &c)) != 0)
+		return store_mdb_err(e, rc, "async cursor");
+	key.mv_data = &m;
+	key.mv_size = 1;
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	while (rc == 0 && n < max && key.mv_size > 1 &&
+	    ((unsigned char *)key.mv_data)[0] == 'M') {
+		if (key.mv_size - 1 <= 64 && store_json_parse(val.mv_data,
+		    val.mv_size, &meta, ERR_INTERNAL, "meta", &pe) == 0) {
+			fin = async_int(meta, "finished_at_ms");
+			if (fin > 0 && now > fin + (int64_t)ttl * 1000) {
+				memcpy(ids[n], (char *)key.mv_data + 1,
+				    key.mv_size - 1);
+				ids[n][key.mv_size - 1] = '\0';
+				n++;
+			}
+			json_object_put(meta);
+		}
+		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	for (i = 0; i < n; i++) {
+		id.p = ids[i];
+		id.n = strlen(ids[i]);
+		if (async_drop(st, txn, id, e) == -1)
+			return -1;
+	}
+	res->status = 200;
+	return buf_printf(&res->body, "{\"purged\":%ld}", n) == -1 ?
+	    err_set(e, ERR_OUT_OF_MEMORY, "purge") : 0;
+}
+
+int
+async_exec(struct store *st, const struct item_req *rq, struct item_res *res)
+{
+	switch (rq->op) {
+	case OP_ASYNC_SAVE:
+		return store_write(st, rq, res, async_save);
+	case OP_ASYNC_GET:
+		return store_write(st, rq, res, async_get);
+	case OP_ASYNC_PURGE:
+		return store_write(st, rq, res, async_purge);
+	default:
+		return item_res_error(res, ERR_INTERNAL, "not an async operation");
+	}
+}
