@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 /* Sleep while *w == expected, at most timeout_ms (-1: no limit).  Spurious
  * returns are fine: every caller re-checks its condition. */
 static inline void
@@ -30,15 +32,6 @@ static inline void
 futex_wake(_Atomic uint32_t *w, int n)
 {
 	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, n, NULL, NULL, 0);
-}
-
-static inline uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 #endif

@@ -53,15 +53,6 @@ struct masync {
 	int			 ma_final;	/* SYS_SAVE: the final state */
 };
 
-static int64_t
-async_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 async_new_id(char *out)
 {
@@ -151,7 +142,7 @@ async_save(struct master *m, struct mbatch *b)
 	    "\"finished_at_ms\":%lld,\"owner\":\"%s\"}", a->ma_id,
 	    async_status_names[a->ma_status], b->mb_nitems, b->mb_ndone,
 	    async_failed(b), a->ma_created,
-	    a->ma_done ? (long long)async_now_ms() : 0LL, a->ma_owner);
+	    a->ma_done ? (long long)wall_ms() : 0LL, a->ma_owner);
 	mlen = (uint32_t)meta.len;
 	buf_append(&body, &mlen, 4);
 	buf_append(&body, meta.data, meta.len);

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "async.h"
+#include "clock.h"
 #include "rows.h"
 
 #define ASYNC_KEY_MAX	(1 + 64 + 4)
@@ -18,15 +19,6 @@ struct async_key {
 	unsigned char	 ak_data[ASYNC_KEY_MAX];
 	size_t		 ak_len;
 };
-
-static int64_t
-async_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 async_key(struct async_key *k, char kind, struct route_str id, int with_seq,
@@ -196,7 +188,7 @@ async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
 	}
 	ttl = async_decimal(rq->timespan, 3600);
 	finished = async_int(meta, "finished_at_ms");
-	if (finished > 0 && async_now_ms() > finished + (int64_t)ttl * 1000) {
+	if (finished > 0 && wall_ms() > finished + (int64_t)ttl * 1000) {
 		json_object_put(meta);
 		if (async_drop(st, txn, rq->key, e) == -1)
 			return -1;
@@ -213,7 +205,7 @@ async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
 		json_object_object_add(meta, "status",
 		    json_object_new_string("cancelled"));
 		json_object_object_add(meta, "finished_at_ms",
-		    json_object_new_int64(async_now_ms()));
+		    json_object_new_int64(wall_ms()));
 		js = json_object_to_json_string_length(meta,
 		    JSON_C_TO_STRING_PLAIN, &jl);
 		val.mv_data = (void *)js;
@@ -278,7 +270,7 @@ async_purge(struct store *st, MDB_txn *txn, const struct item_req *rq,
 	struct route_str	 id;
 	long			 ttl = async_decimal(rq->timespan, 3600), n = 0, i;
 	long			 max = rq->limit > 0 && rq->limit < 64 ? rq->limit : 64;
-	int64_t			 now = async_now_ms(), fin;
+	int64_t			 now = wall_ms(), fin;
 	struct err		 pe;
 	unsigned char		 m = 'M';
 	int			 rc;

@@ -93,15 +93,6 @@ worker_limit_memory(long mb)
 #endif
 }
 
-static int64_t
-worker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Execute one decoded operation into res.  -1 when memory ran out. */
 static int
 worker_exec_one(const struct worker_args *a, struct store *st,
@@ -123,7 +114,7 @@ worker_exec_one(const struct worker_args *a, struct store *st,
 		ql.max_rows_scanned = a->cfg->query_max_rows_scanned;
 		ql.max_result_rows = a->cfg->query_max_result_rows;
 		ql.max_result_bytes = (size_t)a->cfg->max_result_bytes;
-		return query_exec(st, rq, &ql, worker_now_ms(), res);
+		return query_exec(st, rq, &ql, wall_ms(), res);
 	default:
 		return store_exec(st, rq, res);
 	}
