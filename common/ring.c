@@ -215,6 +215,11 @@ ring_claim(struct ring *r, struct wslot *me, uint32_t w,
 		if (CELL_POS(word) == (uint32_t)t &&
 		    CELL_STATE(word) == CELL_FREE)
 			return 0;	/* nothing published at t yet */
+		/* The cell still holds the previous lap's item, claimed but
+		 * not yet released (or its worker died holding it): t is not
+		 * published either, and tail must not pass it. */
+		if (CELL_POS(word) == (uint32_t)(t - slots))
+			return 0;
 		/* Claimed by another worker, or released with tail lagging:
 		 * help tail along and look again. */
 		atomic_compare_exchange_strong(&r->hdr->tail, &t, t + 1);
@@ -230,7 +235,8 @@ ring_sleep(struct ring *r, int timeout_ms)
 	atomic_fetch_add(&r->hdr->sleepers, 1);
 	t = atomic_load(&r->hdr->tail);
 	word = atomic_load(&r->cells[t & r->mask].word);
-	if (CELL_POS(word) == (uint32_t)t && CELL_STATE(word) == CELL_FREE &&
+	if (((CELL_POS(word) == (uint32_t)t && CELL_STATE(word) == CELL_FREE) ||
+	    CELL_POS(word) == (uint32_t)(t - (r->mask + 1))) &&
 	    !atomic_load(&r->hdr->shutdown))
 		futex_wait(&r->hdr->wake, seen, timeout_ms);
 	atomic_fetch_sub(&r->hdr->sleepers, 1);

@@ -86,9 +86,9 @@ struct ring_desc {
 struct ring_cell {
 	_Atomic uint64_t word;		/* see above: master and workers */
 	struct ring_desc desc;		/* master writes, worker reads */
-	uint64_t	 pad;		/* 64 bytes: no false sharing of words */
-	uint64_t	 pad2[2];
+	uint64_t	 pad[4];	/* 64 bytes: no false sharing of words */
 };
+_Static_assert(sizeof(struct ring_cell) == 64, "a ring cell is a cache line");
 
 struct ring_hdr {
 	uint64_t	 magic;		/* master, at creation */
