@@ -44,7 +44,7 @@ $(DEPS_OK): scripts/install-deps
 	@touch $@
 
 # pkg-config is only asked once the packages are there.
-LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 PKGCF	 = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
 

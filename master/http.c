@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -496,7 +497,7 @@ http_start(struct master *m)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof(ss);
 	char			 host[INET6_ADDRSTRLEN];
-	int			 port = 0;
+	int			 port = 0, one = 1;
 
 	if ((m->http = evhttp_new(m->base)) == NULL)
 		return -1;
@@ -515,6 +516,10 @@ http_start(struct master *m)
 		    m->cfg.listen_port);
 		return -1;
 	}
+	/* Accepted sockets inherit it: an answer written as headers then
+	 * body must not wait for the client's delayed ACK (Nagle). */
+	setsockopt(evhttp_bound_socket_get_fd(m->bound), IPPROTO_TCP,
+	    TCP_NODELAY, &one, sizeof(one));
 	if (getsockname(evhttp_bound_socket_get_fd(m->bound),
 	    (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {

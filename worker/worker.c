@@ -329,12 +329,3 @@ next:
 	buf_free(&scratch);
 	_exit(WORKER_EXIT_OK);
 }
-
-/* TEMPORARY until the query engine lands (remove before commit). */
-__attribute__((weak)) int
-query_exec(struct store *st, const struct item_req *rq,
-    const struct query_limits *ql, int64_t now_ms, struct item_res *res)
-{
-	(void)st; (void)rq; (void)ql; (void)now_ms;
-	return item_res_error(res, ERR_INTERNAL, "query engine not built");
-}

@@ -1,0 +1,356 @@
+/*
+ * query_int.h - private to the query engine (worker/query_*.c and its unit
+ * tests): values, tokens, the syntax tree and the pipeline executor.
+ *
+ * A query goes through four steps, one file each:
+ *
+ *   query_lex.c    text -> array of tokens (with line and column)
+ *   query_parse.c  tokens -> struct qast (table name + one struct qop per
+ *                  "| operator"), by recursive descent
+ *   query_exec.c   resolves column names against each stage's schema,
+ *                  builds a chain of stages, pulls rows from a row source
+ *                  (the store, or an in-memory table in the tests) and
+ *                  writes the Azure Log Analytics answer
+ *   query_eval.c   evaluates one expression over one row
+ *
+ * query_val.c holds what they share: typed values, time parsing and
+ * printing, arenas and the byte-key hash set.
+ *
+ * Prefixes: qlex_ (query_lex.c), qparse / qp_ (query_parse.c), qeval /
+ * qe_ (query_eval.c), qx_ and query_run / query_exec (query_exec.c);
+ * query_val.c's are named for their object (qval_, qtime_, qspan_,
+ * qarena_, qhset_).
+ *
+ * Conventions: functions return 0 or -1; on -1 a struct err is filled
+ * (ERR_QUERY_SYNTAX_ERROR with "line L, column C: ..." in the detail for
+ * anything wrong with the text, ERR_OUT_OF_MEMORY when memory ran out).
+ * Everything the parser produces lives in one arena, freed at once.
+ *
+ * Time: datetime and timespan values are int64 ticks of 100 ns (Kusto's
+ * unit); a datetime counts ticks since 1970-01-01T00:00:00Z.
+ */
+#ifndef BATCHD_QUERY_INT_H
+#define BATCHD_QUERY_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "query.h"
+
+#define QTICKS_PER_MS		10000LL
+#define QTICKS_PER_SEC		10000000LL
+#define QTICKS_PER_DAY		(86400LL * QTICKS_PER_SEC)
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.9999999Z. */
+#define QTIME_MIN		(-621355968000000000LL)
+#define QTIME_MAX		(2534023007999999999LL)
+
+/* Longest text a value can print as without a buffer (times, numbers). */
+#define QVAL_TEXT_MAX		48
+
+/* ---- arenas (query_val.c) --------------------------------------------- */
+
+/* A bump allocator: the parser's tree, per-row temporaries, hash keys. */
+struct qarena {
+	struct qchunk	*a_head;	/* newest chunk first */
+	size_t		 a_grow;	/* size of the next chunk; 0: smallest */
+};
+
+void	*qarena_alloc(struct qarena *, size_t);	/* NULL: out of memory */
+char	*qarena_strndup(struct qarena *, const char *, size_t);
+/* Drop everything but keep the newest chunk for reuse. */
+void	 qarena_reset(struct qarena *);
+void	 qarena_free(struct qarena *);
+
+/* ---- values (query_val.c) --------------------------------------------- */
+
+enum qtype {
+	QV_NULL = 0,		/* also "type unknown" in static typing */
+	QV_BOOL,
+	QV_LONG,
+	QV_REAL,
+	QV_DATETIME,
+	QV_TIMESPAN,
+	QV_STRING,
+	QV_DYNAMIC,		/* a JSON object or array */
+	QV__COUNT
+};
+
+struct qval {
+	enum qtype	 t;
+	int		 own;	/* s.p is malloc'ed / j holds a reference:
+				 * release with qval_clear() */
+	union {
+		int		 b;
+		int64_t		 l;	/* long; ticks for datetime, timespan */
+		double		 r;
+		struct {
+			const char	*p;
+			size_t		 n;
+		}		 s;
+		json_object	*j;
+	} u;
+};
+
+const char	*qtype_name(enum qtype);
+/* Read a JSON value of a row without copying: strings point into j.
+ * A string of the form YYYY-MM-DDThh:mm:ss[.f...](Z|+hh:mm) reads as a
+ * datetime (rows carry TimeGenerated as such strings). */
+void		 qval_from_json(json_object *, struct qval *);
+/* Deep copy (strings duplicated, JSON referenced); -1 on ENOMEM. */
+int		 qval_copy(struct qval *dst, const struct qval *src);
+void		 qval_clear(struct qval *);
+/* Total order used by sort, top, min and max: null first, then numbers
+ * (long and real compared as numbers), bools, datetimes, timespans,
+ * strings (bytewise), dynamic (as JSON text). */
+int		 qval_order(const struct qval *, const struct qval *);
+/* Append a self-delimiting encoding of v (type tag + payload): equal
+ * encodings mean equal group keys / distinct values. */
+int		 qval_key(struct buf *, const struct qval *);
+/* Append v as a value of the answer's rows (see query_exec.c for the
+ * format of each type). */
+int		 qval_json(struct buf *, const struct qval *);
+/* v as text, the way tostring() prints it; small values go into tmp
+ * (QVAL_TEXT_MAX bytes), dynamic values into the arena.  NULL on ENOMEM. */
+const char	*qval_text(const struct qval *, char *tmp, struct qarena *,
+		    size_t *len);
+
+/* ISO-8601 date and time.  strict: the form rows use (see qval_from_json);
+ * otherwise also "YYYY-MM-DD", a space instead of 'T', no seconds, no
+ * zone (UTC).  0 or -1. */
+int		 qtime_parse(const char *, size_t, int strict, int64_t *ticks);
+/* "2024-01-01T00:00:00Z", with ".fffffff" trimmed of trailing zeros when
+ * the time is not a whole second.  Returns the length. */
+size_t		 qtime_format(int64_t ticks, char out[QVAL_TEXT_MAX]);
+/* Kusto's timespan text: "[-][d.]hh:mm:ss[.fffffff]". */
+size_t		 qspan_format(int64_t ticks, char out[QVAL_TEXT_MAX]);
+/* ISO-8601 duration: P[nW][nD][T[nH][nM][nS]] (fractions allowed; no
+ * years or months, which are not fixed spans).  0 or -1. */
+int		 qspan_parse_iso(const char *, size_t, int64_t *ticks);
+/* Shortest text of a real that reads back to the same double. */
+size_t		 qreal_format(double, char out[QVAL_TEXT_MAX]);
+
+/* ---- byte-key hash set (query_val.c) ---------------------------------- */
+
+/* Maps byte strings to dense indexes 0, 1, 2... in first-seen order:
+ * summarize groups, distinct rows, dcount values. */
+struct qhset {
+	struct qhent	*h_tab;
+	size_t		 h_cap;		/* power of two, or 0 */
+	size_t		 h_n;
+	struct qarena	 h_keys;	/* copies of the keys */
+};
+
+/* Find key; when absent add it with index h_n.  *idx gets the index and
+ * *added whether it was new.  -1 on ENOMEM. */
+int	qhset_put(struct qhset *, const void *key, size_t n, size_t *idx,
+	    int *added);
+void	qhset_free(struct qhset *);
+
+/* ---- tokens (query_lex.c) --------------------------------------------- */
+
+enum qtk {
+	TK_EOF = 0,
+	TK_IDENT,		/* names and keywords; also "project-away",
+				 * "!contains", "in~" */
+	TK_STRING,		/* "..." '...' @"..." */
+	TK_LONG,
+	TK_REAL,
+	TK_TIMESPAN,		/* 1d 2h 30m 10s 100ms ... */
+	TK_DATETIME,		/* datetime(...) in one token */
+	TK_PIPE,
+	TK_LPAREN,
+	TK_RPAREN,
+	TK_LBRACKET,
+	TK_RBRACKET,
+	TK_COMMA,
+	TK_DOT,
+	TK_DOTDOT,
+	TK_ASSIGN,		/* = */
+	TK_EQ,			/* == */
+	TK_NE,			/* != and <> */
+	TK_LT,
+	TK_LE,
+	TK_GT,
+	TK_GE,
+	TK_EQ_CI,		/* =~ */
+	TK_NE_CI,		/* !~ */
+	TK_PLUS,
+	TK_MINUS,
+	TK_STAR,
+	TK_SLASH,
+	TK_PERCENT,
+	TK__COUNT
+};
+
+struct qtok {
+	enum qtk	 kind;
+	int		 line, col;	/* 1-based; columns count characters */
+	const char	*p;		/* the source text of the token */
+	size_t		 n;
+	const char	*s;		/* TK_IDENT: the name; TK_STRING: the
+					 * decoded text (NUL-terminated) */
+	size_t		 sn;
+	int64_t		 l;		/* TK_LONG; ticks for TK_TIMESPAN and
+					 * TK_DATETIME */
+	double		 r;		/* TK_REAL */
+};
+
+/* Split src into tokens ending with one TK_EOF (placed at the end of the
+ * text).  The first token of a query is the table name and may hold any
+ * of [A-Za-z0-9_-].  Tokens live in the arena. */
+int		 qlex(const char *src, size_t len, struct qarena *,
+		    struct qtok **toks, size_t *ntoks, struct err *);
+const char	*qtk_name(enum qtk);
+
+/* ---- syntax tree (query_parse.c) -------------------------------------- */
+
+enum qnk {
+	QN_LIT = 0,		/* n_lit */
+	QN_COL,			/* n_name; n_slot after resolution */
+	QN_NEG,			/* - a[0] */
+	QN_BIN,			/* a[0] n_op a[1]: arithmetic, comparison */
+	QN_AND,
+	QN_OR,
+	QN_STR,			/* a[0] n_op a[1]: string operators */
+	QN_IN,			/* a[0] in (a[1..]) */
+	QN_BETWEEN,		/* a[0] between (a[1] .. a[2]) */
+	QN_CALL,		/* n_op is an enum qfn */
+	QN_AGG,			/* n_op is an enum qagg; n_slot its index */
+	QN_MEMBER,		/* a[0].n_name */
+	QN_INDEX		/* a[0][a[1]] */
+};
+
+enum qbin {
+	QB_ADD = 0, QB_SUB, QB_MUL, QB_DIV, QB_MOD,
+	QB_EQ, QB_NE, QB_LT, QB_LE, QB_GT, QB_GE
+};
+
+enum qstrop {
+	QS_EQ_CI = 0,		/* =~ (n_neg: !~) */
+	QS_CONTAINS,		/* case-insensitive, as Kusto */
+	QS_CONTAINS_CS,
+	QS_STARTSWITH,
+	QS_STARTSWITH_CS,
+	QS_ENDSWITH,
+	QS_ENDSWITH_CS,
+	QS_HAS,			/* whole term, case-insensitive */
+	QS_HAS_CS
+};
+
+enum qfn {
+	QF_NOT = 0, QF_ISNULL, QF_ISNOTNULL, QF_ISEMPTY, QF_ISNOTEMPTY,
+	QF_AGO, QF_NOW, QF_BIN, QF_STARTOFDAY, QF_TOSTRING, QF_TOLONG,
+	QF_TODOUBLE, QF_TODATETIME, QF_TOLOWER, QF_TOUPPER, QF_STRLEN,
+	QF_STRCAT, QF_IFF, QF_ABS, QF_ROUND
+};
+
+enum qagg {
+	QA_COUNT = 0, QA_COUNTIF, QA_SUM, QA_SUMIF, QA_AVG, QA_AVGIF, QA_MIN,
+	QA_MAX, QA_DCOUNT, QA_DCOUNTIF
+};
+
+struct qnode {
+	enum qnk	 n_kind;
+	int		 n_op;		/* enum qbin, qstrop, qfn or qagg */
+	int		 n_neg;		/* !contains, !in, !between, !~ ... */
+	int		 n_ci;		/* in~ */
+	int		 n_line, n_col;
+	struct qval	 n_lit;
+	const char	*n_name;	/* column, function or member name */
+	int		 n_slot;	/* QN_COL: fixed column or -1 (a field
+					 * of the stored row); QN_AGG: index */
+	struct qnode	**n_a;
+	size_t		 n_na;
+	int		 n_depth;	/* height of the tree below: evaluation
+					 * recurses this deep */
+};
+
+enum qopk {
+	QO_WHERE = 0, QO_PROJECT, QO_PROJECT_AWAY, QO_PROJECT_RENAME,
+	QO_EXTEND, QO_SUMMARIZE, QO_SORT, QO_TAKE, QO_TOP, QO_COUNT,
+	QO_DISTINCT
+};
+
+/* One element of an operator's list: "name = expr", "expr", a sort key
+ * "expr desc nulls last", a project-away name or a rename. */
+struct qitem {
+	const char	*i_name;	/* written name, or NULL */
+	struct qnode	*i_e;
+	int		 i_desc;
+	int		 i_nulls_first;
+	int		 i_line, i_col;
+};
+
+struct qop {
+	enum qopk	 o_kind;
+	int		 o_line, o_col;
+	struct qnode	*o_pred;	/* where */
+	struct qitem	*o_items;	/* project, extend, aggregates, keys,
+					 * project-away patterns, renames
+					 * (i_name = new, i_e = old column) */
+	size_t		 o_nitems;
+	struct qitem	*o_by;		/* summarize ... by */
+	size_t		 o_nby;
+	int64_t		 o_n;		/* take, top */
+	int		 o_star;	/* distinct * */
+};
+
+struct qast {
+	const char	*q_table;
+	int		 q_line, q_col;
+	struct qop	*q_ops;
+	size_t		 q_nops;
+};
+
+/* Parse a whole query.  Everything lands in the arena. */
+int		 qparse(const char *src, size_t len, struct qarena *,
+		    struct qast *, struct err *);
+/* Name of a built-in scalar function / an aggregate (as written). */
+const char	*qfn_name(enum qfn);
+const char	*qagg_name(enum qagg);
+
+/* ---- evaluation (query_eval.c) ---------------------------------------- */
+
+/* A row between two stages: a stored row (src, NULL once a stage has
+ * fixed the columns) and the values of the stage's own columns. */
+struct qrow {
+	json_object	*src;
+	struct qval	*cols;
+};
+
+/* What evaluation needs besides the row. */
+struct qctx {
+	int64_t		 now;		/* ticks */
+	struct qarena	 tmp;		/* per-row temporaries */
+};
+
+/* Evaluate n over r into *out.  out may borrow from r, n or ctx->tmp (own
+ * = 0): copy it before the row goes away.  -1 only on ENOMEM. */
+int		 qeval(struct qctx *, const struct qnode *, const struct qrow *,
+		    struct qval *out);
+/* 1 if v is bool true (where keeps the row). */
+int		 qval_true(const struct qval *);
+/* Kusto's result type of n when it can be known before running, else
+ * QV_NULL.  cols: static types of the fixed columns. */
+enum qtype	 qnode_type(const struct qnode *, const enum qtype *cols);
+
+/* ---- running a query (query_exec.c) ----------------------------------- */
+
+/* A source of rows: calls cb for each row of table, in key order, until
+ * cb returns non-zero.  Returns 0, or -1 with e set (ERR_NOT_FOUND when
+ * the table does not exist). */
+typedef int (*query_source_fn)(void *arg, const char *table,
+    store_row_cb cb, void *cbarg, struct err *e);
+
+/*
+ * Run query text q (with the request's timespan, or ts == NULL) over the
+ * rows src gives.  Always fills res; returns -1 only when memory ran out
+ * (res is then 507).  query_exec() is this with the store as the source.
+ */
+int	query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
+	    const struct query_limits *, int64_t now_ms, query_source_fn src,
+	    void *srcarg, struct item_res *res);
+
+#endif
