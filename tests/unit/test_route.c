@@ -634,7 +634,9 @@ START_TEST(test_op_names_and_writes)
 	for (op = 0; op < OP__COUNT; op++) {
 		int want = op == OP_TABLE_DROP || op == OP_ROW_CREATE ||
 		    op == OP_ROW_PUT || op == OP_ROW_PATCH ||
-		    op == OP_ROW_DELETE;
+		    op == OP_ROW_DELETE || op == OP_GROUP ||
+		    op == OP_ASYNC_SAVE || op == OP_ASYNC_GET ||
+		    op == OP_ASYNC_PURGE;
 
 		ck_assert_int_eq(route_op_writes((enum route_op)op), want);
 		ck_assert_ptr_nonnull(route_op_name((enum route_op)op));
