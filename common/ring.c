@@ -261,6 +261,26 @@ ring_reclaim(struct ring *r, uint32_t w, struct ring_desc *out, size_t max)
 	return n;
 }
 
+size_t
+ring_unpublish(struct ring *r, struct ring_desc *out, size_t max)
+{
+	uint64_t		 t, h = atomic_load(&r->hdr->head), word;
+	uint32_t		 slots = r->mask + 1;
+	struct ring_cell	*c;
+	size_t			 n = 0;
+
+	for (t = atomic_load(&r->hdr->tail); t < h && n < max; t++) {
+		c = &r->cells[t & r->mask];
+		word = atomic_load(&c->word);
+		if (word == CELL_WORD(t, CELL_READY))
+			out[n++] = c->desc;
+		if (CELL_POS(word) == (uint32_t)t)
+			atomic_store(&c->word, CELL_WORD(t + slots, CELL_FREE));
+		atomic_store(&r->hdr->tail, t + 1);
+	}
+	return n;
+}
+
 uint32_t
 ring_slots_for(const struct ring *r, size_t len)
 {

@@ -57,6 +57,11 @@ void	ring_sleep(struct ring *, int timeout_ms);
 size_t	ring_reclaim(struct ring *, uint32_t w, struct ring_desc *out,
 	    size_t max);
 
+/* Master, only while no worker process exists: take back every published,
+ * unclaimed descriptor (at most max) so it can be answered otherwise.
+ * Returns how many. */
+size_t	ring_unpublish(struct ring *, struct ring_desc *out, size_t max);
+
 /* Master: take data slots for len bytes; -1 if not enough free now. */
 int	ring_data_alloc(struct ring *, size_t len, uint32_t *first,
 	    uint32_t *nslots);

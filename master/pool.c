@@ -66,7 +66,7 @@ pool_spawn(struct master *m, uint32_t i)
 	struct worker_args	 a;
 	struct wslot		*all[MASTER_MAX_WORKERS];
 	uint32_t		 k;
-	pid_t			 pid;
+	pid_t			 pid, master = getpid();
 
 	if (w->w_slot == NULL &&
 	    (w->w_slot = wslot_create(i, pool_ring_bytes(m))) == NULL) {
@@ -93,7 +93,9 @@ pool_spawn(struct master *m, uint32_t i)
 		a.nall = m->nslots;
 		a.efd = m->efd;
 		a.cfg = &m->cfg;
-		a.master = getppid();
+		/* Taken before fork: if the master dies first, the child's
+		 * getppid() is no longer it, and the worker sees that. */
+		a.master = master;
 		worker_run(&a);
 	}
 	w->w_pid = pid;
@@ -233,6 +235,34 @@ pool_fail_held(struct master *m, uint32_t i, enum err_code code,
 	atomic_store(&ws->held_pos, 0);
 }
 
+/*
+ * No worker is left alive (they all die at start-up and wait out their
+ * back-off): nothing queued would be answered, so every item in the ring
+ * or in the master's queues answers 503 now rather than hang.
+ */
+static void
+pool_orphaned_work(struct master *m)
+{
+	struct ring_desc	 d[64];
+	struct mitem		*it;
+	size_t			 n, k;
+
+	if (pool_live(m) > 0)
+		return;
+	m->answer_depth++;
+	while ((n = ring_unpublish(&m->ring, d, 64)) > 0)
+		for (k = 0; k < n; k++)
+			if ((it = sched_lookup(m, &d[k])) != NULL)
+				sched_fail_entry(m, it, ERR_SERVICE_UNAVAILABLE,
+				    "no worker is running; retry shortly");
+	while ((it = TAILQ_FIRST(&m->pending)) != NULL ||
+	    (it = TAILQ_FIRST(&m->pending_async)) != NULL)
+		sched_fail_entry(m, it, ERR_SERVICE_UNAVAILABLE,
+		    "no worker is running; retry shortly");
+	m->answer_depth--;
+	batch_item_done(m, NULL);
+}
+
 static void
 pool_died(struct master *m, uint32_t i, int status)
 {
@@ -301,8 +331,10 @@ pool_died(struct master *m, uint32_t i, int status)
 	atomic_store(&w->w_slot->state, WS_EMPTY);
 	batch_item_done(m, NULL);
 
-	if (m->draining || !w->w_wanted || i >= (uint32_t)m->cfg.workers)
+	if (m->draining || !w->w_wanted || i >= (uint32_t)m->cfg.workers) {
+		pool_orphaned_work(m);
 		return;
+	}
 	/* A worker that dies while starting (it never took an item) is
 	 * respawned with exponential back-off, so a broken store cannot make
 	 * us fork in a loop; an item that kills its worker does not count. */
@@ -320,6 +352,7 @@ pool_died(struct master *m, uint32_t i, int status)
 
 			w->w_state = MW_BACKOFF;
 			evtimer_add(w->w_respawn, &tv);
+			pool_orphaned_work(m);
 			return;
 		}
 	} else
