@@ -233,8 +233,9 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 		sched_copy_body(&it->mi_out, a);
 	} else
 		sched_render_item(it, a);
-	metrics_item(m, a->status, it->mi_t_queued ?
-	    mono_ns() - it->mi_t_queued : 0);
+	if (it->mi_batch->mb_kind != MB_SYSTEM)
+		metrics_item(m, a->status, it->mi_t_queued ?
+		    mono_ns() - it->mi_t_queued : 0);
 	batch_item_done(m, it);
 }
 

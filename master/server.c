@@ -115,6 +115,11 @@ server_reload(struct master *m)
 	struct config	nc;
 	char		err[512];
 
+	if (m->draining) {
+		/* As nginx does: a server that is quitting takes no reload. */
+		log_warn("SIGHUP ignored: shutting down");
+		return -1;
+	}
 	config_defaults(&nc);
 	if ((m->conf_path != NULL &&
 	    config_load_file(&nc, m->conf_path, err, sizeof(err)) == -1) ||
