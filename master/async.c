@@ -100,8 +100,8 @@ async_summary(struct buf *o, const struct mbatch *b)
 	buf_puts(o, a->ma_id);
 	buf_printf(o, "\",\"status\":\"%s\",\"total\":%u,\"completed\":%u,"
 	    "\"failed\":%u,\"created_at\":\"%s\"}",
-	    async_status_names[a->ma_status], b->mb_nitems, b->mb_ndone,
-	    async_failed(b), a->ma_created);
+	    async_status_names[a->ma_status], b->mb_nitems,
+	    b->mb_ndone - b->mb_nskipped, async_failed(b), a->ma_created);
 }
 
 /* Hand one internal item to the workers as a batch of its own. */
@@ -140,8 +140,8 @@ async_save(struct master *m, struct mbatch *b)
 	buf_printf(&meta, "{\"id\":\"%s\",\"status\":\"%s\",\"total\":%u,"
 	    "\"completed\":%u,\"failed\":%u,\"created_at\":\"%s\","
 	    "\"finished_at_ms\":%lld,\"owner\":\"%s\"}", a->ma_id,
-	    async_status_names[a->ma_status], b->mb_nitems, b->mb_ndone,
-	    async_failed(b), a->ma_created,
+	    async_status_names[a->ma_status], b->mb_nitems,
+	    b->mb_ndone - b->mb_nskipped, async_failed(b), a->ma_created,
 	    a->ma_done ? (long long)wall_ms() : 0LL, a->ma_owner);
 	mlen = (uint32_t)meta.len;
 	buf_append(&body, &mlen, 4);
@@ -239,6 +239,12 @@ async_post(struct master *m, struct evhttp_request *req,
 		http_log("POST", "/v1/batches", err_status(e.code), 0, rid, t0);
 		return;
 	}
+	if (http_overloaded(m, 1, b->mb_nitems, e.detail, sizeof(e.detail))) {
+		batch_free(m, b);
+		http_reply_error(m, req, rid, ERR_SERVICE_UNAVAILABLE, e.detail);
+		http_log("POST", "/v1/batches", 503, 0, rid, t0);
+		return;
+	}
 	a = b->mb_async;
 	async_new_id(a->ma_id);
 	async_owner(tok, a->ma_owner);
@@ -265,6 +271,7 @@ async_cancel(struct master *m, struct mbatch *b)
 	if (b->mb_async->ma_done)
 		return;
 	b->mb_async->ma_status = AS_CANCELLED;
+	b->mb_cancelled = 1;
 	m->answer_depth++;
 	for (i = 0; i < b->mb_nitems; i++) {
 		it = &b->mb_items[i];

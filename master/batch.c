@@ -409,6 +409,14 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 				    "dependsOn names unknown id \"%.64s\"", i, s);
 				goto out;
 			}
+			if (b->mb_stop_on_error && d > (int64_t)i) {
+				/* Items run in request order: a later item
+				 * cannot have finished first. */
+				err_set(e, ERR_BAD_REQUEST, "requests[%u]: with "
+				    "stop_on_error, dependsOn must name earlier "
+				    "items (\"%.64s\" comes later)", i, s);
+				goto out;
+			}
 			if (batch_unit(b, (uint32_t)d) == u) {
 				if (b->mb_items[i].mi_group < 0) {
 					err_set(e, ERR_BAD_REQUEST,
@@ -706,14 +714,19 @@ batch_fail_unit(struct master *m, struct mitem *it, const char *detail)
 	struct mbatch	*b = it->mi_batch;
 	uint32_t	 i;
 
+	/* In a cancelled batch, what never started is cancelled too. */
+	enum err_code	 code = b->mb_cancelled ? ERR_CANCELLED :
+			    ERR_FAILED_DEPENDENCY;
+
+	if (b->mb_cancelled)
+		detail = "the batch was cancelled";
 	if (it->mi_group != (int32_t)it->mi_idx) {
-		sched_fail(m, it, ERR_FAILED_DEPENDENCY, detail);
+		sched_fail(m, it, code, detail);
 		return;
 	}
 	for (i = it->mi_idx; i < b->mb_nitems; i++)
 		if (b->mb_items[i].mi_group == (int32_t)it->mi_idx)
-			sched_fail(m, &b->mb_items[i], ERR_FAILED_DEPENDENCY,
-			    detail);
+			sched_fail(m, &b->mb_items[i], code, detail);
 }
 
 void
@@ -759,7 +772,8 @@ batch_next_in_order(struct master *m, struct mbatch *b, struct mitem *it)
 				continue;
 			d->mi_state = MI_DONE;
 			d->mi_skipped = 1;
-			b->mb_ndone++;
+			b->mb_order[b->mb_ndone++] = k;
+			b->mb_nskipped++;
 		}
 		b->mb_next_seq = b->mb_nitems;
 		return;

@@ -88,6 +88,8 @@ struct mbatch {
 	int			 mb_stop_on_error;
 	int			 mb_started;	/* batch_start() ran */
 	int			 mb_complete;	/* queued on master.finished */
+	int			 mb_cancelled;	/* DELETE or shutdown */
+	uint32_t		 mb_nskipped;	/* stop_on_error: never run */
 	struct mbatch		*mb_next_done;
 	struct masync		*mb_async;	/* MB_ASYNC and MB_SYSTEM */
 	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
@@ -167,7 +169,8 @@ struct master {
 	struct mitem_list	 pending_async;	/* asynchronous batches */
 	uint64_t		 async_inflight; /* their items in the ring */
 	uint64_t		 last_purge_ns;
-	uint64_t		 npending;
+	uint64_t		 npending;	/* both queues */
+	uint64_t		 npending_async;
 	struct mbatch_list	 batches;
 	uint64_t		 nbatches;
 	uint64_t		 next_batch_id;
@@ -274,6 +277,8 @@ void	http_reply_error(struct master *, struct evhttp_request *,
 	    const char *rid, enum err_code, const char *detail);
 void	http_request_id(struct master *, struct evhttp_request *,
 	    char *out, size_t outlen);
+int	http_overloaded(struct master *, int async, uint32_t n, char *why,
+	    size_t whylen);
 void	http_send_json(struct master *, struct evhttp_request *,
 	    const char *rid, int status, const char *body, size_t len,
 	    const char *location);

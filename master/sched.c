@@ -21,6 +21,8 @@ sched_submit(struct master *m, struct mitem *it)
 	it->mi_state = MI_PENDING;
 	TAILQ_INSERT_TAIL(sched_queue(m, it), it, mi_pending);
 	m->npending++;
+	if (it->mi_batch->mb_kind == MB_ASYNC)
+		m->npending_async++;
 }
 
 void
@@ -28,6 +30,8 @@ sched_unqueue(struct master *m, struct mitem *it)
 {
 	TAILQ_REMOVE(sched_queue(m, it), it, mi_pending);
 	m->npending--;
+	if (it->mi_batch->mb_kind == MB_ASYNC)
+		m->npending_async--;
 }
 
 /* Publish the head of queue q; -1 when the ring has no room for it. */
@@ -53,6 +57,8 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it)
 	}
 	TAILQ_REMOVE(q, it, mi_pending);
 	m->npending--;
+	if (it->mi_batch->mb_kind == MB_ASYNC)
+		m->npending_async--;
 	m->inflight[it->mi_first] = it;
 	m->inflight_items++;
 	if (it->mi_batch->mb_kind == MB_ASYNC)
