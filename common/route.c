@@ -521,9 +521,12 @@ route_fill_params(struct route *r, struct route_mem *m,
 		    dst[pa]->n > ROUTE_KEY_MAX)
 			return err_set(e, ERR_BAD_REQUEST,
 			    "%s must be at most %d bytes", name, ROUTE_KEY_MAX);
-		if (!route_text_ok(dst[pa]))
-			return err_set(e, ERR_BAD_REQUEST,
-			    "%s must be valid UTF-8 without NUL bytes", name);
+		/* prefix and after are keys: any character, U+0000 too. */
+		if ((pa == PARAM_PREFIX || pa == PARAM_AFTER) ?
+		    !utf8_valid(dst[pa]->p, dst[pa]->n) : !route_text_ok(dst[pa]))
+			return err_set(e, ERR_BAD_REQUEST, "%s must be valid UTF-8%s",
+			    name, pa == PARAM_PREFIX || pa == PARAM_AFTER ? "" :
+			    " without NUL bytes");
 	}
 	if (val[PARAM_LIMIT].p != NULL &&
 	    (route_take(m, val[PARAM_LIMIT], 1, &lim) == -1 ||
@@ -554,8 +557,6 @@ route_fill_path(struct route *r, struct route_mem *m,
 	if (r->key.n < 1 || r->key.n > ROUTE_KEY_MAX)
 		return err_set(e, ERR_BAD_REQUEST,
 		    "key must be 1 to %d bytes", ROUTE_KEY_MAX);
-	if (memchr(r->key.p, '\0', r->key.n) != NULL)
-		return err_set(e, ERR_BAD_REQUEST, "key must not contain NUL");
 	if (!utf8_valid(r->key.p, r->key.n))
 		return err_set(e, ERR_BAD_REQUEST, "key is not valid UTF-8");
 	return 0;

@@ -416,6 +416,8 @@ http_dispatch(struct evhttp_request *req, void *arg)
 			metrics_render(m, out);
 			evhttp_add_header(evhttp_request_get_output_headers(req),
 			    "Content-Type", "text/plain; version=0.0.4");
+			evhttp_add_header(evhttp_request_get_output_headers(req),
+			    "X-Request-Id", rid);
 			evhttp_send_reply(req, 200, "OK", out);
 		}
 		evbuffer_free(out);

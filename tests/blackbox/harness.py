@@ -1,0 +1,465 @@
+"""Black-box harness for batchd: start the real binary, talk HTTP to it.
+
+Only the Python 3 standard library is used.
+
+    with Server(workers=2, debug_ops=True, item_timeout_ms=300) as srv:
+        status, headers, body, raw = srv.request("GET", "/healthz")
+        status, headers, body, raw = srv.batch([...], ordered=True)
+
+Every server runs from its own temporary directory (config file, LMDB
+directory, cwd), listens on a kernel-chosen loopback port, and is stopped
+with SIGTERM (exit code checked) when the `with` block ends.  Its stderr is
+drained by a thread so the pipe never fills; readiness is the log line
+"listening on 127.0.0.1:PORT (workers=N)".
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+BATCHD_BIN = os.environ.get("BATCHD_BIN", "./bin/batchd")
+
+READY_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 15.0
+REQUEST_TIMEOUT_S = 30.0
+
+_READY_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+) \(workers=(\d+)\)")
+
+
+class ServerError(Exception):
+    pass
+
+
+class Headers(dict):
+    """A dict of response headers with case-insensitive lookup."""
+
+    def __init__(self, pairs=()):
+        super().__init__()
+        for k, v in (pairs.items() if isinstance(pairs, dict) else pairs):
+            self[k] = v
+
+    def __setitem__(self, k, v):
+        super().__setitem__(k.lower(), v)
+
+    def __getitem__(self, k):
+        return super().__getitem__(k.lower())
+
+    def __contains__(self, k):
+        return super().__contains__(k.lower())
+
+    def get(self, k, default=None):
+        return super().get(k.lower(), default)
+
+
+def qkey(key):
+    """Percent-encode a row key (or any path segment) for a URL path,
+    slashes included."""
+    return urllib.parse.quote(key, safe="")
+
+
+def rows_path(ws, table, key=None):
+    """The /v1-less path of a table's rows, or of one row."""
+    p = "/workspaces/%s/tables/%s/rows" % (ws, table)
+    if key is not None:
+        p += "/" + qkey(key)
+    return p
+
+
+def dumps(obj):
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+class Server:
+    """One batchd process.  Keyword options become config keys, written to
+    the temp config file (underscored) - e.g. item_timeout_ms=300."""
+
+    def __init__(self, workers=2, debug_ops=False, ready_timeout=READY_TIMEOUT_S,
+                 extra_args=(), **options):
+        self.workers = workers
+        self.debug_ops = debug_ops
+        self.ready_timeout = ready_timeout
+        self.extra_args = list(extra_args)
+        self.options = options
+        self.proc = None
+        self.port = None
+        self.tmpdir = None
+        self.exit_code = None
+        self._lines = []
+        self._cond = threading.Condition()
+        self._reader = None
+
+    # ---------------------------------------------------------------- life
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        # Never let a failing stop mask the test's own exception.
+        self.stop(check=exc_type is None)
+        return False
+
+    def start(self):
+        self.tmpdir = tempfile.mkdtemp(prefix="batchd-bb-")
+        try:
+            self._start()
+        except BaseException:
+            if self.proc is not None:
+                if self.proc.poll() is None:
+                    self._kill_group()
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+                self._reap_group()
+                self._finish()
+            else:
+                self._cleanup()
+            raise
+        return self
+
+    def _start(self):
+        binary = os.path.abspath(BATCHD_BIN)
+        if not os.access(binary, os.X_OK):
+            raise ServerError("no executable batchd at %s (run make)" % binary)
+        db = os.path.join(self.tmpdir, "db")
+        conf = os.path.join(self.tmpdir, "batchd.conf")
+        lines = ["# written by tests/blackbox/harness.py",
+                 "listen = 127.0.0.1:0",
+                 "db_path = %s" % db,
+                 "workers = %d" % self.workers,
+                 "debug_ops = %s" % ("on" if self.debug_ops else "off"),
+                 "db_sync = off",
+                 "log_level = info"]
+        for k, v in self.options.items():
+            if isinstance(v, bool):
+                v = "on" if v else "off"
+            lines.append("%s = %s" % (k, v))
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        argv = [binary, "-c", conf, "--listen", "127.0.0.1:0",
+                "--db-path", db, "--workers", str(self.workers)]
+        argv += self.extra_args
+        self.proc = subprocess.Popen(
+            argv, cwd=self.tmpdir, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        m = self.wait_for_log(_READY_RE, self.ready_timeout)
+        if m is None:
+            raise ServerError("batchd not ready within %.0fs; log:\n%s"
+                              % (self.ready_timeout, self.log_text()))
+        self.port = int(m.group(1))
+
+    def _read_stderr(self):
+        for raw in iter(self.proc.stderr.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._lines.append(None)  # EOF marker
+            self._cond.notify_all()
+
+    def wait_for_log(self, pattern, timeout, start=0):
+        """Wait (bounded) for a stderr line matching pattern (regex or
+        compiled); return the match, or None on timeout or EOF."""
+        if isinstance(pattern, str):
+            pattern = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        i = start
+        with self._cond:
+            while True:
+                while i < len(self._lines):
+                    line = self._lines[i]
+                    if line is None:
+                        return None
+                    m = pattern.search(line)
+                    if m:
+                        return m
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def log_lines(self):
+        with self._cond:
+            return [l for l in self._lines if l is not None]
+
+    def log_text(self):
+        return "\n".join(self.log_lines())
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=True, timeout=STOP_TIMEOUT_S):
+        """SIGTERM, wait; SIGKILL as a fallback.  Always reaps the process
+        and removes the temp dir.  With check, asserts exit code 0.
+        Returns the exit code."""
+        if self.proc is None:
+            self._cleanup()
+            return self.exit_code
+        killed = False
+        try:
+            if self.proc.poll() is not None:
+                # The master is already gone (kill_master, a crash): what
+                # is left of its group is orphans; end them now.
+                self._kill_group()
+            else:
+                try:
+                    self.proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                try:
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    killed = True
+                    self._kill_group()
+                    self.proc.wait(timeout=timeout)
+            self.exit_code = self.proc.returncode
+        finally:
+            self._reap_group()
+            self._finish()
+        if check:
+            if killed:
+                raise AssertionError("batchd did not exit within %.0fs of "
+                                     "SIGTERM; log:\n%s"
+                                     % (timeout, self.log_text()))
+            if self.exit_code != 0:
+                raise AssertionError("batchd exited with %r after SIGTERM; "
+                                     "log:\n%s"
+                                     % (self.exit_code, self.log_text()))
+        return self.exit_code
+
+    def kill_master(self, timeout=STOP_TIMEOUT_S):
+        """SIGKILL the master only and reap it.  Its workers are left to
+        notice on their own; stop() still cleans up whatever remains of the
+        process group."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=timeout)
+        self.exit_code = self.proc.returncode
+        return self.exit_code
+
+    def _kill_group(self):
+        # The server runs in its own session/process group (pgid == its
+        # pid): this reaches exactly the processes this harness started.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _reap_group(self):
+        """Make sure no process of the server's group survives (orphaned
+        workers are reparented and reaped by init)."""
+        if self.proc is None:
+            return
+        deadline = time.monotonic() + 5.0
+        while True:
+            # Zombies do not count: orphans are reaped by init, on its
+            # own schedule.
+            if not group_pids(self.proc.pid):
+                return
+            if time.monotonic() > deadline:
+                self._kill_group()
+                return
+            time.sleep(0.02)
+
+    def _finish(self):
+        if self._reader is not None:
+            self._reader.join(timeout=5.0)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self._cleanup()
+
+    def _cleanup(self):
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+    # ---------------------------------------------------------------- HTTP
+
+    def request(self, method, path, body=None, headers=None,
+                timeout=REQUEST_TIMEOUT_S):
+        """One HTTP request on a fresh connection.  body: dict/list -> JSON,
+        str/bytes -> sent raw.  Returns (status, Headers, parsed JSON or
+        None, raw bytes)."""
+        hdrs = {}
+        data = None
+        if body is not None:
+            if isinstance(body, (dict, list)):
+                data = dumps(body).encode("utf-8")
+                hdrs["Content-Type"] = "application/json"
+            elif isinstance(body, str):
+                data = body.encode("utf-8")
+            else:
+                data = bytes(body)
+        if headers:
+            hdrs.update(headers)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+        try:
+            try:
+                conn.request(method, path, body=data, headers=hdrs)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer (e.g. 413) and close before it
+                # has read the whole body: the answer is still there.
+                pass
+            resp = conn.getresponse()
+            raw = resp.read()
+            rh = Headers(resp.getheaders())
+            status = resp.status
+        finally:
+            conn.close()
+        parsed = None
+        if raw:
+            try:
+                parsed = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                parsed = None
+        return status, rh, parsed, raw
+
+    def v1(self, method, path, body=None, headers=None, **kw):
+        """request() with the /v1 prefix added."""
+        return self.request(method, "/v1" + path, body, headers, **kw)
+
+    def batch(self, requests, **props):
+        body = {"requests": requests}
+        body.update(props)
+        return self.request("POST", "/v1/$batch", body)
+
+    def batch_ok(self, requests, **props):
+        """A batch that must be accepted: returns {id: response item} and
+        the list of responses in the order given."""
+        status, _, body, raw = self.batch(requests, **props)
+        if status != 200 or not isinstance(body, dict):
+            raise AssertionError("batch not accepted: %d %r" % (status, raw[:500]))
+        resps = body.get("responses")
+        if not isinstance(resps, list):
+            raise AssertionError("batch answer has no responses list: %r" % raw[:500])
+        by_id = {}
+        for r in resps:
+            if r.get("id") in by_id:
+                raise AssertionError("id %r answered twice" % r.get("id"))
+            by_id[r.get("id")] = r
+        return by_id, resps
+
+    def healthz(self):
+        status, _, body, raw = self.request("GET", "/healthz", timeout=10)
+        if status != 200 or not isinstance(body, dict):
+            raise AssertionError("/healthz: %d %r" % (status, raw[:300]))
+        return body
+
+    def worker_pids(self):
+        return [w["pid"] for w in self.healthz()["workers"]]
+
+    def wait_workers(self, count=None, exclude=(), timeout=10.0):
+        """Poll /healthz (bounded; there is no push signal) until it lists
+        `count` live workers, each past start-up (state idle or busy), none
+        of which is in `exclude`.  Returns the pids, or raises
+        AssertionError."""
+        count = self.workers if count is None else count
+        exclude = set(exclude)
+        deadline = time.monotonic() + timeout
+        pids = []
+        while True:
+            h = self.healthz()
+            ws = h.get("workers", [])
+            pids = [w.get("pid") for w in ws]
+            live = [w["pid"] for w in ws
+                    if isinstance(w.get("pid"), int) and w["pid"] > 0
+                    and w["pid"] not in exclude
+                    and w.get("state") in ("idle", "busy")
+                    and pid_alive(w["pid"])]
+            if len(live) == count and len(pids) == count:
+                return live
+            if time.monotonic() > deadline:
+                raise AssertionError("workers not back to %d within %.0fs: %r"
+                                     % (count, timeout, h))
+            time.sleep(0.02)
+
+
+def pid_alive(pid):
+    """True if pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in ("Z", "X")
+
+
+# -------------------------------------------------------------- assertions
+
+_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
+
+
+def check_error_object(tc, err, code):
+    """err is the "error" object of SPEC section 4."""
+    tc.assertIsInstance(err, dict, "error is not an object: %r" % (err,))
+    tc.assertEqual(err.get("code"), code, "wrong error code in %r" % (err,))
+    tc.assertRegex(err["code"], _CODE_RE)
+    tc.assertIsInstance(err.get("message"), str, "error.message: %r" % (err,))
+    tc.assertTrue(err["message"], "empty error.message")
+    if "detail" in err:
+        tc.assertIsInstance(err["detail"], str, "error.detail: %r" % (err,))
+
+
+def check_envelope(tc, resp, status, code):
+    """A whole-request error: status, SPEC section 4 envelope, and an
+    X-Request-Id header equal to meta.request_id.  resp is a request()
+    tuple.  Returns the error object."""
+    st, hdrs, body, raw = resp
+    tc.assertEqual(st, status, "expected %d %s, got %d %r"
+                   % (status, code, st, raw[:300]))
+    tc.assertIsInstance(body, dict, "error body is not a JSON object: %r"
+                        % raw[:300])
+    meta = body.get("meta")
+    tc.assertIsInstance(meta, dict, "no meta object in %r" % (body,))
+    rid = meta.get("request_id")
+    tc.assertIsInstance(rid, str, "meta.request_id: %r" % (meta,))
+    tc.assertTrue(rid)
+    tc.assertEqual(hdrs.get("X-Request-Id"), rid,
+                   "X-Request-Id header != meta.request_id")
+    tc.assertIn("application/json", hdrs.get("Content-Type", ""))
+    check_error_object(tc, body.get("error"), code)
+    return body["error"]
+
+
+def check_item_error(tc, item, status, code):
+    """A failed batch item: its status and the "error" object in its body.
+    Returns the error object."""
+    tc.assertEqual(item.get("status"), status,
+                   "item %r: expected %d %s, got %r"
+                   % (item.get("id"), status, code, item))
+    body = item.get("body")
+    tc.assertIsInstance(body, dict, "item %r body: %r" % (item.get("id"), body))
+    check_error_object(tc, body.get("error"), code)
+    return body["error"]
+
+
+def group_pids(pgid):
+    """Live (non-zombie) processes whose process group is pgid."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        # fields: state ppid pgrp ...
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            out.append(int(name))
+    return out
