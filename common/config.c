@@ -128,6 +128,10 @@ static const struct config_key keys[] = {
 	{ "debug_ops", KEY_BOOL, FIELD(debug_ops, int),
 	    "off", 0, 1, 0,
 	    "Enable the /debug/sleep, /debug/crash and /debug/alloc items." },
+	{ "user", KEY_STRING, FIELD(user, char *),
+	    "", 0, STRMAX(user), 0,
+	    "Started as root, drop to this user once the socket is bound "
+	    "(none: stay)." },
 	{ "log_level", KEY_LOGLEVEL, FIELD(log_level, enum log_level),
 	    "info", 0, 0, 0,
 	    "Least severe log lines written." },
@@ -826,6 +830,8 @@ config_dump(FILE *f)
 		if (k->k_type == KEY_TOKEN)
 			fprintf(f, "#%s = %s\n#%s = SECRET *\n", k->k_name,
 			    k->k_def, k->k_name);
+		else if (k->k_def[0] == '\0')
+			fprintf(f, "#%s = batchd\n", k->k_name);
 		else
 			fprintf(f, "%s = %s\n", k->k_name, k->k_def);
 	}

@@ -42,6 +42,7 @@ struct config {
 	long		 query_max_result_rows;
 	long		 async_result_ttl_s;
 	int		 debug_ops;		/* on|off */
+	char		 user[64];		/* "" or a user to run as */
 	enum log_level	 log_level;		/* error|warn|info|debug */
 	struct config_token *tokens;
 	size_t		 ntokens;

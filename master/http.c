@@ -567,9 +567,9 @@ http_start(struct master *m)
 			inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
 			port = ntohs(s6->sin6_port);
 		}
-		log_info("listening on %s%s%s:%d (workers=%ld)",
+		snprintf(m->bound_name, sizeof(m->bound_name), "%s%s%s:%d",
 		    ss.ss_family == AF_INET6 ? "[" : "", host,
-		    ss.ss_family == AF_INET6 ? "]" : "", port, m->cfg.workers);
+		    ss.ss_family == AF_INET6 ? "]" : "", port);
 	}
 	return 0;
 }

@@ -157,6 +157,7 @@ struct master {
 	struct event_base	*base;
 	struct evhttp		*http;
 	struct evhttp_bound_socket *bound;
+	char			 bound_name[80];	/* HOST:PORT bound */
 	struct ring		 ring;
 	int			 efd;
 	struct event		*ev_efd;

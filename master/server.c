@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -159,6 +162,62 @@ server_reload(struct master *m)
 	return 0;
 }
 
+/*
+ * Started as root with `user` set: hand the shared-memory object and the
+ * store directory to that user (workers open the store after fork), then
+ * drop every privilege for good.
+ */
+static int
+server_drop_privileges(struct master *m)
+{
+	struct passwd	*pw;
+	char		 path[4200];
+	const char	*files[] = { "", "/data.mdb", "/lock.mdb" };
+	size_t		 i;
+
+	if (m->cfg.user[0] == '\0')
+		return 0;
+	if (geteuid() != 0) {
+		log_warn("user = %s ignored: not started as root", m->cfg.user);
+		return 0;
+	}
+	if ((pw = getpwnam(m->cfg.user)) == NULL) {
+		log_error("user %s: no such user", m->cfg.user);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/dev/shm%s", m->ring.name);
+	if (chown(path, pw->pw_uid, pw->pw_gid) == -1) {
+		log_error("chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (mkdir(m->cfg.db_path, 0750) == -1 && errno != EEXIST) {
+		log_error("mkdir %s: %s", m->cfg.db_path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", m->cfg.db_path, files[i]);
+		if (lchown(path, pw->pw_uid, pw->pw_gid) == -1 &&
+		    errno != ENOENT) {
+			log_error("chown %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_error("dropping privileges to %s: %s", m->cfg.user,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_error("dropping privileges to %s: root could be regained",
+		    m->cfg.user);
+		return -1;
+	}
+	log_info("running as user %s (uid %ld)", m->cfg.user,
+	    (long)pw->pw_uid);
+	return 0;
+}
+
 int
 server_run(struct master *m)
 {
@@ -198,15 +257,19 @@ server_run(struct master *m)
 		m->ev_sig[i] = evsignal_new(m->base, sigs[i], server_on_signal, m);
 		event_add(m->ev_sig[i], NULL);
 	}
+	/* Bind (perhaps a privileged port) as started, then drop to `user`
+	 * before any worker exists, then say we are ready. */
+	if (http_start(m) == -1 || server_drop_privileges(m) == -1) {
+		m->exit_code = 1;
+		goto out;
+	}
 	if (pool_start(m) == -1) {
 		log_error("no worker could be started");
 		m->exit_code = 1;
 		goto out;
 	}
-	if (http_start(m) == -1) {
-		m->exit_code = 1;
-		goto out;
-	}
+	log_info("listening on %s (workers=%ld)", m->bound_name,
+	    m->cfg.workers);
 	tick_ms = m->cfg.item_timeout_ms / 4;
 	tick_ms = tick_ms < 5 ? 5 : tick_ms > 100 ? 100 : tick_ms;
 	tick.tv_sec = 0;

@@ -86,6 +86,24 @@ nworkspaces(const struct config_token *t)
 	return n;
 }
 
+START_TEST(test_user_key)
+{
+	struct config	 c;
+	char		 err[ERRLEN], longname[200];
+
+	config_defaults(&c);
+	ck_assert_str_eq(c.user, "");
+	ck_assert_int_eq(config_set(&c, "user", "nobody", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.user, "nobody");
+	memset(longname, 'u', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ck_assert_int_eq(config_set(&c, "user", longname, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "user"));
+	ck_assert_str_eq(c.user, "nobody");
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_defaults)
 {
 	struct config	 c;
@@ -738,6 +756,7 @@ config_suite(void)
 	TCase	*tc = tcase_create("config");
 
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_user_key);
 	tcase_add_test(tc, test_every_key);
 	tcase_add_test(tc, test_keys_not_in_file_keep_value);
 	tcase_add_test(tc, test_dash_underscore);
