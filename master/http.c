@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 
@@ -514,6 +515,13 @@ evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
 	/* The connection may hold unread bytes: it cannot be reused. */
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
 	    "close");
+	/* A request line too long to parse left no version: answer 1.1, as
+	 * libevent's own evhttp_send_page_() does (the struct is public in
+	 * event2/http_struct.h for exactly such uses). */
+	if (req->major == 0) {
+		req->major = 1;
+		req->minor = 1;
+	}
 	if (http_master == NULL) {
 		evhttp_send_reply(req, error, http_reason(error), NULL);
 		return;

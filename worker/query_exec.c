@@ -392,6 +392,29 @@ qx_first_col(const struct qnode *n)
 	return NULL;
 }
 
+static int	qx_is_member_chain(const struct qnode *);
+
+/* The first member chain (col.a.b) an expression reads, before any plain
+ * column, or NULL. */
+static const struct qnode *
+qx_first_member(const struct qnode *n)
+{
+	const struct qnode	*s;
+	size_t			 i;
+
+	if (qx_is_member_chain(n))
+		return n;
+	if (n->n_kind == QN_COL)
+		return NULL;
+	for (i = 0; i < n->n_na; i++) {
+		if (n->n_a[i]->n_kind == QN_COL)
+			return NULL;
+		if ((s = qx_first_member(n->n_a[i])) != NULL)
+			return s;
+	}
+	return NULL;
+}
+
 static int
 qx_is_member_chain(const struct qnode *n)
 {
@@ -437,7 +460,7 @@ qx_member_name(struct qexec *x, const struct qnode *n)
 static const char *
 qx_autoname(struct qexec *x, const struct qitem *it, int by, unsigned *colno)
 {
-	const struct qnode	*n = it->i_e;
+	const struct qnode	*n = it->i_e, *m;
 	const char		*c = NULL;
 	char			*buf;
 	size_t			 len;
@@ -458,6 +481,8 @@ qx_autoname(struct qexec *x, const struct qitem *it, int by, unsigned *colno)
 	}
 	if (qx_is_member_chain(n))
 		return qx_member_name(x, n);
+	if (by && (m = qx_first_member(n)) != NULL)
+		return qx_member_name(x, m);	/* tostring(P.region): P_region */
 	if (by && (c = qx_first_col(n)) != NULL)
 		return c;
 	if ((buf = qarena_alloc(x->x_arena, 24)) == NULL)

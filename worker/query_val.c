@@ -129,6 +129,14 @@ qval_from_json(json_object *j, struct qval *v)
 		v->u.b = json_object_get_boolean(j) ? 1 : 0;
 		break;
 	case json_type_int:
+		/* json-c keeps integers up to 2^64-1; above 2^63-1 they are
+		 * not longs, and are compared and summed as reals. */
+		if (json_object_get_int64(j) == INT64_MAX &&
+		    json_object_get_uint64(j) > (uint64_t)INT64_MAX) {
+			v->t = QV_REAL;
+			v->u.r = (double)json_object_get_uint64(j);
+			break;
+		}
 		v->t = QV_LONG;
 		v->u.l = json_object_get_int64(j);
 		break;
