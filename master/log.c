@@ -19,27 +19,48 @@ log_init(enum log_level level)
 	log_level = level;
 }
 
+static void	log_vline(const char *, const char *, va_list);
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	log_vline(log_names[level], fmt, ap);
+	va_end(ap);
+}
+
+/* Start-up and shutdown milestones: written whatever log_level says, so
+ * scripts can wait for "listening on" (as nginx logs its notices). */
+void
+log_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline("notice", fmt, ap);
+	va_end(ap);
+}
+
+static void
+log_vline(const char *label, const char *fmt, va_list ap)
 {
 	char		 line[2048];
 	struct timeval	 tv;
 	struct tm	 tm;
-	va_list		 ap;
 	int		 n, m;
 
-	if (level > log_level)
-		return;
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = snprintf(line, sizeof(line),
 	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s [%ld] ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000, log_names[level],
+	    tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000, label,
 	    (long)getpid());
-	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		m = 0;
 	n += m;

@@ -268,7 +268,7 @@ server_run(struct master *m)
 		m->exit_code = 1;
 		goto out;
 	}
-	log_info("listening on %s (workers=%ld)", m->bound_name,
+	log_notice("listening on %s (workers=%ld)", m->bound_name,
 	    m->cfg.workers);
 	tick_ms = m->cfg.item_timeout_ms / 4;
 	tick_ms = tick_ms < 5 ? 5 : tick_ms > 100 ? 100 : tick_ms;
@@ -278,7 +278,7 @@ server_run(struct master *m)
 	event_add(m->ev_tick, &tick);
 
 	event_base_dispatch(m->base);
-	log_info("shutting down");
+	log_notice("shutting down");
 out:
 	pool_stop(m);
 	if (m->http != NULL)
