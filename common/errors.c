@@ -73,6 +73,40 @@ err_message(enum err_code c)
 	    "An internal error occurred.";
 }
 
+/*
+ * A detail quotes what the client sent, cut with "%.64s" and the like,
+ * which can split a UTF-8 sequence: every byte that is not part of a
+ * complete, valid sequence becomes '?', so the JSON answer stays valid.
+ */
+static void
+err_fix_utf8(char *s)
+{
+	unsigned char	*p = (unsigned char *)s;
+	size_t		 n, i, k;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		n = *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ? 3 :
+		    *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
+		for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++)
+			;
+		if (n == 0 || i < n ||
+		    (p[0] == 0xe0 && p[1] < 0xa0) ||	/* overlong */
+		    (p[0] == 0xed && p[1] > 0x9f) ||	/* surrogate */
+		    (p[0] == 0xf0 && p[1] < 0x90) ||	/* overlong */
+		    (p[0] == 0xf4 && p[1] > 0x8f)) {	/* > U+10FFFF */
+			for (k = 0; k < (n == 0 ? 1 : i); k++)
+				p[k] = '?';
+			p += n == 0 ? 1 : i;
+			continue;
+		}
+		p += n;
+	}
+}
+
 int
 err_set(struct err *e, enum err_code c, const char *fmt, ...)
 {
@@ -84,6 +118,7 @@ err_set(struct err *e, enum err_code c, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
 		va_end(ap);
+		err_fix_utf8(e->detail);
 	}
 	return -1;
 }
@@ -98,9 +133,15 @@ err_body(struct buf *b, enum err_code c, const char *detail)
 	    buf_puts(b, ",\"message\":") == -1 ||
 	    buf_json_str(b, msg, strlen(msg)) == -1)
 		return -1;
-	if (detail != NULL && detail[0] != '\0' &&
-	    (buf_puts(b, ",\"detail\":") == -1 ||
-	    buf_json_str(b, detail, strlen(detail)) == -1))
-		return -1;
+	if (detail != NULL && detail[0] != '\0') {
+		char fixed[512];
+
+		/* Callers format details from client bytes themselves too. */
+		snprintf(fixed, sizeof(fixed), "%s", detail);
+		err_fix_utf8(fixed);
+		if (buf_puts(b, ",\"detail\":") == -1 ||
+		    buf_json_str(b, fixed, strlen(fixed)) == -1)
+			return -1;
+	}
 	return buf_puts(b, "}}");
 }

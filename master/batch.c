@@ -190,6 +190,29 @@ batch_cycle(struct mbatch *b, uint32_t i, unsigned char *color)
 	return 0;
 }
 
+/*
+ * The lookup key of an id or group name: json-c keys are C strings, so a
+ * U+0000 inside is written as C0 80 (never found in valid UTF-8), and two
+ * ids that differ after a NUL stay two ids.
+ */
+static const char *
+batch_key(struct buf *k, struct json_object *str)
+{
+	const char	*s = json_object_get_string(str);
+	size_t		 n = (size_t)json_object_get_string_len(str), i;
+
+	buf_reset(k);
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\0')
+			buf_append(k, "\xc0\x80", 2);
+		else
+			buf_putc(k, s[i]);
+	}
+	if (k->data == NULL)
+		buf_reserve(k, 1);
+	return k->data != NULL ? k->data : "";
+}
+
 /* The scheduling unit of item i: its group's leader, or itself. */
 static uint32_t
 batch_unit(const struct mbatch *b, uint32_t i)
@@ -247,10 +270,11 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 	struct json_object	*ids, *groups = NULL, *o, *v, *hdrs, *deps, *body;
 	struct mitem		*it;
 	struct err		 ie;
-	struct buf		 target = BUF_INIT;
+	struct buf		 target = BUF_INIT, key = BUF_INIT;
 	const char		*s, *path, *ws;
 	unsigned char		*color = NULL;
 	uint32_t		 i, k, n = b->mb_nitems;
+	size_t			 plen;
 	int			 meth, rc = -1;
 	char			 mname[16];
 
@@ -281,12 +305,12 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 		}
 		it->mi_id = json_object_get_string(v);
 		it->mi_id_len = (size_t)json_object_get_string_len(v);
-		if (json_object_object_get_ex(ids, it->mi_id, NULL)) {
+		if (json_object_object_get_ex(ids, batch_key(&key, v), NULL)) {
 			err_set(e, ERR_BAD_REQUEST,
 			    "requests[%u]: duplicate id \"%.64s\"", i, it->mi_id);
 			goto out;
 		}
-		json_object_object_add(ids, it->mi_id, json_object_new_int64(i));
+		json_object_object_add(ids, key.data, json_object_new_int64(i));
 		if (json_object_object_get_ex(o, "method", &v) &&
 		    !json_object_is_type(v, json_type_string)) {
 			err_set(e, ERR_BAD_REQUEST,
@@ -337,10 +361,14 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 			    json_object_iter_next(&hi))
 				if (!json_object_is_type(
 				    json_object_iter_peek_value(&hi),
-				    json_type_string)) {
+				    json_type_string) ||
+				    (size_t)json_object_get_string_len(
+				    json_object_iter_peek_value(&hi)) != strlen(
+				    json_object_get_string(
+				    json_object_iter_peek_value(&hi)))) {
 					err_set(e, ERR_BAD_REQUEST,
 					    "requests[%u]: header \"%.64s\" "
-					    "must be a string", i,
+					    "must be a string without NUL", i,
 					    json_object_iter_peek_name(&hi));
 					goto out;
 				}
@@ -354,7 +382,7 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 				    "\"atomicityGroup\" must be a string", i);
 				goto out;
 			}
-			s = json_object_get_string(v);
+			s = batch_key(&key, v);
 			if (json_object_object_get_ex(groups, s, &lv))
 				it->mi_group = (int32_t)json_object_get_int64(lv);
 			else {
@@ -398,8 +426,7 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 		for (k = 0; k < nd; k++) {
 			int64_t d;
 
-			s = json_object_get_string(
-			    json_object_array_get_idx(deps, k));
+			s = batch_key(&key, json_object_array_get_idx(deps, k));
 			if (json_object_object_get_ex(ids, s, &v))
 				d = json_object_get_int64(v);
 			else if (json_object_object_get_ex(groups, s, &v))
@@ -465,6 +492,7 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 				mname[s - mname] = (char)toupper(
 				    (unsigned char)*s);
 			if (json_object_get_string_len(v) >= (int)sizeof(mname) ||
+			    (size_t)json_object_get_string_len(v) != strlen(mname) ||
 			    (meth = route_method(mname, strlen(mname))) == -1) {
 				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
 				    "unknown method \"%.16s\"", i,
@@ -475,17 +503,21 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 		if (!json_object_object_get_ex(o, "path", &v))
 			json_object_object_get_ex(o, "url", &v);
 		path = json_object_get_string(v);
+		plen = (size_t)json_object_get_string_len(v);
 		buf_reset(&target);
 		if (json_object_object_get_ex(o, "workspace", &v)) {
 			ws = json_object_get_string(v);
-			if (!batch_name_ok(ws, strlen(ws))) {
+			if (!batch_name_ok(ws,
+			    (size_t)json_object_get_string_len(v))) {
 				it->mi_status = -ERR_BAD_REQUEST;
 				continue;
 			}
 			buf_printf(&target, "/workspaces/%s%s", ws,
 			    path[0] == '/' ? "" : "/");
 		}
-		buf_puts(&target, path);
+		/* With its length: a NUL inside stays in the path, where the
+		 * router refuses it, instead of cutting the path short. */
+		buf_append(&target, path, plen);
 		hdrs = NULL;
 		json_object_object_get_ex(o, "headers", &hdrs);
 		body = NULL;
@@ -503,6 +535,7 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 out:
 	free(color);
 	buf_free(&target);
+	buf_free(&key);
 	json_object_put(ids);
 	json_object_put(groups);
 	return rc;
@@ -526,6 +559,12 @@ batch_json_parse(const char *body, size_t len, struct err *e)
 	struct json_tokener	*tok;
 	struct json_object	*root;
 
+	/* json-c's own check lets overlong forms through (C1 A9): ours is
+	 * strict, so nothing but valid UTF-8 is ever stored or echoed. */
+	if (!utf8_valid(body, len)) {
+		err_set(e, ERR_BAD_REQUEST, "body is not valid UTF-8");
+		return NULL;
+	}
 	if ((tok = json_tokener_new_ex(BATCH_JSON_DEPTH)) == NULL) {
 		err_set(e, ERR_INTERNAL, "out of memory");
 		return NULL;
