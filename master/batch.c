@@ -551,6 +551,29 @@ batch_only_space(const char *s, size_t len, size_t from)
 	return 1;
 }
 
+/* Offset of the first unescaped control character inside a string, or
+ * (size_t)-1. */
+static size_t
+batch_raw_control(const char *s, size_t len)
+{
+	size_t	i;
+	int	in = 0;
+
+	for (i = 0; i < len; i++) {
+		if (!in) {
+			in = s[i] == '"';
+			continue;
+		}
+		if (s[i] == '\\')
+			i++;
+		else if (s[i] == '"')
+			in = 0;
+		else if ((unsigned char)s[i] < 0x20)
+			return i;
+	}
+	return (size_t)-1;
+}
+
 /* Parse one JSON text (strict RFC 8259, valid UTF-8, bounded depth).
  * NULL with e set when it is not one. */
 struct json_object *
@@ -558,11 +581,19 @@ batch_json_parse(const char *body, size_t len, struct err *e)
 {
 	struct json_tokener	*tok;
 	struct json_object	*root;
+	size_t			 ctl;
 
 	/* json-c's own check lets overlong forms through (C1 A9): ours is
 	 * strict, so nothing but valid UTF-8 is ever stored or echoed. */
 	if (!utf8_valid(body, len)) {
 		err_set(e, ERR_BAD_REQUEST, "body is not valid UTF-8");
+		return NULL;
+	}
+	if ((ctl = batch_raw_control(body, len)) != (size_t)-1) {
+		/* RFC 8259: control characters in strings must be escaped;
+		 * json-c's strict mode takes them raw. */
+		err_set(e, ERR_BAD_REQUEST, "body is not valid JSON: control "
+		    "character in a string at offset %zu", ctl);
 		return NULL;
 	}
 	if ((tok = json_tokener_new_ex(BATCH_JSON_DEPTH)) == NULL) {
