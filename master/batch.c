@@ -445,13 +445,15 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 				goto out;
 			}
 			if (batch_unit(b, (uint32_t)d) == u) {
-				if (b->mb_items[i].mi_group < 0) {
+				/* Itself, or (members run in request order)
+				 * a later member of its own group: never met. */
+				if (b->mb_items[i].mi_group < 0 || d >= (int64_t)i) {
 					err_set(e, ERR_BAD_REQUEST,
 					    "requests[%u]: dependsOn forms a "
 					    "cycle", i);
 					goto out;
 				}
-				continue;	/* inside one group */
+				continue;	/* an earlier member: in order */
 			}
 			if (batch_add_dep(&b->mb_items[u],
 			    batch_unit(b, (uint32_t)d)) == -1) {

@@ -103,15 +103,6 @@ http_log(const char *method, const char *path, int status, uint32_t items,
     const char *rid, uint64_t t0)
 {
 	double	ms = (double)(mono_ns() - t0) / 1e6;
-	char	safe[201];
-	size_t	i;
-
-	/* The path is the client's: no control bytes reach the log. */
-	for (i = 0; i < sizeof(safe) - 1 && path[i] != '\0'; i++)
-		safe[i] = (unsigned char)path[i] < 0x20 ||
-		    (unsigned char)path[i] == 0x7f ? '?' : path[i];
-	safe[i] = '\0';
-	path = safe;
 
 	log_info("request method=%s path=%.200s status=%d items=%u ms=%.3f "
 	    "rid=%s", method, path, status, items, ms, rid);
@@ -162,6 +153,23 @@ http_send(struct evhttp_request *req, const char *rid, int status,
 		evhttp_add_header(h, "Content-Type", "application/json");
 	if (status == 503)
 		evhttp_add_header(h, "Retry-After", "1");
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_HEAD:
+		/* RFC 9110 9.3.2: the headers only. */
+		evbuffer_drain(out, evbuffer_get_length(out));
+		break;
+	case EVHTTP_REQ_CONNECT: {
+		/* libevent frames no answer to CONNECT (it expects a tunnel)
+		 * and keeps the connection: give the length ourselves. */
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", evbuffer_get_length(out));
+		evhttp_add_header(h, "Content-Length", n);
+		break;
+	}
+	default:
+		break;
+	}
 	evhttp_send_reply(req, status, http_reason(status), out);
 }
 
@@ -502,6 +510,11 @@ evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
 	case 405:
 		code = ERR_METHOD_NOT_ALLOWED;
 		snprintf(detail, sizeof(detail), "method not allowed");
+		break;
+	case 501:	/* a method libevent does not know */
+		code = ERR_METHOD_NOT_ALLOWED;
+		snprintf(detail, sizeof(detail), "allowed: GET, PUT, POST, "
+		    "PATCH, DELETE");
 		break;
 	case 503:
 		code = ERR_SERVICE_UNAVAILABLE;

@@ -61,6 +61,16 @@ log_vline(const char *label, const char *fmt, va_list ap)
 	    tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000, label,
 	    (long)getpid());
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (m > 0) {
+		/* Messages quote client bytes (paths, item ids): none of them
+		 * may start a line of their own. */
+		char *p, *e = line + n + ((size_t)m < sizeof(line) - (size_t)n - 1 ?
+		    (size_t)m : sizeof(line) - (size_t)n - 2);
+
+		for (p = line + n; p < e; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	}
 	if (m < 0)
 		m = 0;
 	n += m;
