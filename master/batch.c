@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "futex.h"
+#include "json_check.h"
 #include "master.h"
 
 #define BATCH_JSON_DEPTH	64
@@ -543,39 +544,6 @@ out:
 	return rc;
 }
 
-static int
-batch_only_space(const char *s, size_t len, size_t from)
-{
-	for (; from < len; from++)
-		if (s[from] != ' ' && s[from] != '\t' && s[from] != '\n' &&
-		    s[from] != '\r')
-			return 0;
-	return 1;
-}
-
-/* Offset of the first unescaped control character inside a string, or
- * (size_t)-1. */
-static size_t
-batch_raw_control(const char *s, size_t len)
-{
-	size_t	i;
-	int	in = 0;
-
-	for (i = 0; i < len; i++) {
-		if (!in) {
-			in = s[i] == '"';
-			continue;
-		}
-		if (s[i] == '\\')
-			i++;
-		else if (s[i] == '"')
-			in = 0;
-		else if ((unsigned char)s[i] < 0x20)
-			return i;
-	}
-	return (size_t)-1;
-}
-
 /* Parse one JSON text (strict RFC 8259, valid UTF-8, bounded depth).
  * NULL with e set when it is not one. */
 struct json_object *
@@ -583,7 +551,8 @@ batch_json_parse(const char *body, size_t len, struct err *e)
 {
 	struct json_tokener	*tok;
 	struct json_object	*root;
-	size_t			 ctl;
+	const char		*why;
+	size_t			 off;
 
 	/* json-c's own check lets overlong forms through (C1 A9): ours is
 	 * strict, so nothing but valid UTF-8 is ever stored or echoed. */
@@ -591,11 +560,9 @@ batch_json_parse(const char *body, size_t len, struct err *e)
 		err_set(e, ERR_BAD_REQUEST, "body is not valid UTF-8");
 		return NULL;
 	}
-	if ((ctl = batch_raw_control(body, len)) != (size_t)-1) {
-		/* RFC 8259: control characters in strings must be escaped;
-		 * json-c's strict mode takes them raw. */
-		err_set(e, ERR_BAD_REQUEST, "body is not valid JSON: control "
-		    "character in a string at offset %zu", ctl);
+	if (json_check(body, len, BATCH_JSON_DEPTH, &off, &why) == -1) {
+		err_set(e, ERR_BAD_REQUEST, "body is not valid JSON: %s at "
+		    "offset %zu", why, off);
 		return NULL;
 	}
 	if ((tok = json_tokener_new_ex(BATCH_JSON_DEPTH)) == NULL) {
@@ -605,25 +572,20 @@ batch_json_parse(const char *body, size_t len, struct err *e)
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_VALIDATE_UTF8);
 	root = len > INT32_MAX ? NULL : json_tokener_parse_ex(tok, body, (int)len);
-	if (root == NULL || !batch_only_space(body, len,
-	    json_tokener_get_parse_end(tok))) {
+	/* A bare number or literal ends only at the end of input, which
+	 * json-c must be told about: one more whitespace byte does it. */
+	if (root == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+		root = json_tokener_parse_ex(tok, " ", 1);
+	/* json_check() saw one whole JSON text: json-c either builds it or
+	 * fails (depth, memory). */
+	if (root == NULL) {
 		enum json_tokener_error je = json_tokener_get_error(tok);
 
-		if (root == NULL && (je == json_tokener_continue ||
-		    je == json_tokener_success))
-			err_set(e, ERR_BAD_REQUEST,
-			    "body is not valid JSON: unexpected end");
-		else if (root == NULL)
-			err_set(e, ERR_BAD_REQUEST,
-			    "body is not valid JSON: %s at offset %zu",
-			    json_tokener_error_desc(je),
-			    json_tokener_get_parse_end(tok));
+		if (je == json_tokener_success)	/* the text is "null" */
+			err_set(e, ERR_BAD_REQUEST, "body is null");
 		else
-			err_set(e, ERR_BAD_REQUEST,
-			    "body is not valid JSON: trailing data at offset %zu",
-			    json_tokener_get_parse_end(tok));
-		json_object_put(root);
-		root = NULL;
+			err_set(e, ERR_BAD_REQUEST, "body is not valid JSON: %s",
+			    json_tokener_error_desc(je));
 	}
 	json_tokener_free(tok);
 	return root;
