@@ -14,13 +14,15 @@
  * ASan maps terabytes of shadow memory, so a sanitizer build cannot give
  * workers an RLIMIT_AS.  Instead an allocation over 256 MiB fails (returns
  * NULL) as it would under the limit, so out-of-memory handling is still
- * exercised by the same tests.
+ * exercised by the same tests.  The quarantine of freed memory is kept to
+ * 32 MiB so the master's footprint stays comparable to a normal build.
  */
 const char *__asan_default_options(void);
 const char *
 __asan_default_options(void)
 {
-	return "allocator_may_return_null=1:max_allocation_size_mb=256";
+	return "allocator_may_return_null=1:max_allocation_size_mb=256:"
+	    "quarantine_size_mb=32";
 }
 #endif
 
