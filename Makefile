@@ -4,6 +4,8 @@
 #   make run        build and run on etc/batchd.conf
 #   make test       build and run the whole suite (unit + black-box)
 #   make test SAN=1 the same under AddressSanitizer + UBSan
+#   make valgrind   the unit tests under valgrind memcheck (slow)
+#   make fuzz       build the libFuzzer harnesses (run them: scripts/fuzz)
 #
 # Missing Debian packages are installed by scripts/install-deps.
 
@@ -35,7 +37,7 @@ ifeq ($(SAN),1)
 BIN	 = bin/batchd-san
 endif
 
-.PHONY: all run test unit blackbox deps clean
+.PHONY: all run test unit blackbox fuzz fuzz-regress valgrind deps clean
 all: $(BIN)
 
 $(DEPS_OK): scripts/install-deps
@@ -79,9 +81,66 @@ blackbox: $(BIN) $(TOOL_BIN)
 	@BATCHD_BIN=./$(BIN) BATCHD_TOOLS=$(BUILD)/tools \
 	    python3 tests/blackbox/run.py
 
-test: unit blackbox
+test: unit fuzz-regress blackbox
+
+# Valgrind memcheck over the unit tests (scripts/valgrind-unit: CK_FORK=no,
+# --leak-check=full, --error-exitcode).  Slow, so not part of "make test";
+# valgrind and the sanitizers do not mix, so not with SAN=1.
+valgrind: $(UNIT_BIN)
+	@if [ "$(SAN)" = 1 ]; then echo "make valgrind: not with SAN=1" >&2; \
+	    exit 2; fi
+	@sh scripts/valgrind-unit $(UNIT_BIN)
+
+# Fuzzing (tests/fuzz/README).  "make fuzz" builds each harness
+# tests/fuzz/fuzz_NAME.c with clang and libFuzzer, the library instrumented
+# for coverage, ASan and UBSan, into build/libfuzzer/.  "make fuzz-regress"
+# runs the kept corpus and every input that ever crashed through the same
+# harnesses linked with a small replay main instead, built with $(CC) and
+# the flags above (so with SAN=1 they replay under ASan + UBSan too).
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_HDR   = $(wildcard tests/fuzz/*.h)
+FUZZ_CC   ?= clang
+FUZZ_DIR   = build/libfuzzer
+# No -Werror: clang warns about other things than gcc, and a new clang
+# warning in the server must not stop the fuzzers from building.
+FUZZ_CFLAGS = $(CSTD) $(filter-out -Werror,$(WARN)) -O1 -g \
+	   -fno-omit-frame-pointer -fsanitize=address,undefined \
+	   -fno-sanitize-recover=undefined -Icommon -Imaster -Iworker -MMD -MP
+FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_BIN   = $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+REPLAY_OBJ = $(BUILD)/tests/fuzz/replay.o
+REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/replay/fuzz_%)
+
+$(FUZZ_DIR)/.clang-ok: scripts/fuzz
+	@mkdir -p $(@D)
+	@sh scripts/fuzz --install-deps
+	@touch $@
+
+$(FUZZ_DIR)/%.o: %.c | $(DEPS_OK) $(FUZZ_DIR)/.clang-ok
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKGCF) -c -o $@ $<
+
+$(FUZZ_DIR)/libbatchd.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDR) $(FUZZ_DIR)/libbatchd.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKGCF) -o $@ $< \
+	    $(FUZZ_DIR)/libbatchd.a $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+
+$(BUILD)/replay/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDR) $(REPLAY_OBJ) \
+    $(BUILD)/libbatchd.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKGCF) -o $@ $< $(REPLAY_OBJ) $(BUILD)/libbatchd.a \
+	    $(LIBS)
+
+fuzz-regress: $(REPLAY_OBJ) $(REPLAY_BIN)
+	@sh tests/fuzz/replay.sh $(BUILD)/replay $(FUZZ_NAMES)
 
 clean:
 	rm -rf build build-san bin
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/master/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/master/main.d $(FUZZ_LIB_OBJ:.o=.d)

@@ -26,6 +26,7 @@
 #include "sha256.h"
 
 #define ASYNC_PURGE_EVERY_NS	(60ULL * 1000000000ULL)
+#define ASYNC_PURGE_BATCHES	64	/* expired batches dropped per round */
 #define ASYNC_SAVE_MAX_BYTES	(1024 * 1024)
 #define ASYNC_PAGE_DEFAULT	100
 #define ASYNC_PAGE_MAX		1000
@@ -498,11 +499,19 @@ async_system_done(struct master *m, struct mbatch *s)
 		}
 		break;
 	case SYS_PURGE:
-		if (it->mi_status >= 300)
+		if (it->mi_status >= 300) {
 			log_error("async purge failed (%d)", it->mi_status);
-		else
-			log_debug("async purge: %.100s",
-			    it->mi_out.data ? it->mi_out.data : "");
+			break;
+		}
+		log_debug("async purge: %.100s",
+		    it->mi_out.data ? it->mi_out.data : "");
+		/* A full round means more may be waiting: purge again on the
+		 * next tick rather than in a minute, so expired results can
+		 * never pile up faster than they go. */
+		if (it->mi_out.data != NULL &&
+		    strtol(it->mi_out.data + strcspn(it->mi_out.data,
+		    "0123456789"), NULL, 10) >= ASYNC_PURGE_BATCHES)
+			m->last_purge_ns = 0;
 		break;
 	default:
 		break;
@@ -537,7 +546,7 @@ async_tick(struct master *m)
 		return;
 	memset(&rq, 0, sizeof(rq));
 	rq.op = OP_ASYNC_PURGE;
-	rq.limit = 64;
+	rq.limit = ASYNC_PURGE_BATCHES;
 	snprintf(ttl, sizeof(ttl), "%ld", m->cfg.async_result_ttl_s);
 	rq.timespan.p = ttl;
 	rq.timespan.n = strlen(ttl);

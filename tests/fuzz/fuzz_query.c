@@ -1,0 +1,172 @@
+/*
+ * fuzz_query.c - the query language (worker/query_*.c).
+ *
+ * Each input is query text, optionally followed by a NUL and a timespan
+ * ("PT1H").  The whole input (NUL included: a POST body may carry \u0000)
+ * goes through the lexer and the parser; then the text before the NUL
+ * runs with query_run() over a small in-memory table, so that planning,
+ * evaluation and the answer's rendering are fuzzed too.  Checks: errors
+ * are QUERY_SYNTAX_ERROR with a "line L, column C: " position; every
+ * answer body is one JSON text (by RFC 8259, fuzz_json.h), and valid UTF-8
+ * whenever the query text was.
+ */
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "query_int.h"
+#include "fuzz.h"
+#include "fuzz_json.h"
+
+/* 2024-01-08T00:00:00Z */
+#define FQ_NOW_MS	1704672000000LL
+
+/* Rows in the shapes real tables have: times, strings, numbers, bools,
+ * nulls, missing fields, nested values, non-ASCII text. */
+static const char *fq_rows[] = {
+	"{\"TimeGenerated\":\"2024-01-07T23:30:00Z\",\"Level\":\"Error\","
+	"\"Op\":\"write\",\"Caller\":\"ann@x.com\",\"DurationMs\":1200,"
+	"\"Success\":false,\"Score\":1.5}",
+	"{\"TimeGenerated\":\"2024-01-07T23:10:00.1234567Z\","
+	"\"Level\":\"Warning\",\"Op\":\"read\",\"Caller\":\"bob@x.com\","
+	"\"DurationMs\":300,\"Success\":true,\"Score\":2.5}",
+	"{\"TimeGenerated\":\"2024-01-06T12:00:00+02:00\","
+	"\"Level\":\"Informational\",\"Op\":\"write\",\"Caller\":\"bob@x.com\","
+	"\"DurationMs\":-120,\"Success\":true,\"Score\":-0.0}",
+	"{\"Level\":\"Warning\",\"Op\":\"list\",\"DurationMs\":null,"
+	"\"Success\":true,\"Props\":{\"code\":\"OK\",\"n\":[1,2,3]}}",
+	"{\"TimeGenerated\":\"yesterday\",\"Level\":\"error\",\"Op\":\"d\\u00e9l\","
+	"\"Caller\":\"\\u00c9mile \\u65e5\\u672c \\ud83d\\ude00\","
+	"\"DurationMs\":9223372036854775807,\"Score\":1e308,\"Big\":"
+	"-9223372036854775808}",
+	"{\"TimeGenerated\":5,\"Level\":\"\",\"Op\":\"\\\"q\\\\\\n\","
+	"\"DurationMs\":0,\"Score\":0,\"Success\":null,\"Tags\":[\"a\",null]}",
+};
+
+/* Set when the table "Bad" (one row that is not an object) was read:
+ * only then is a 500 the right answer. */
+static int	fq_bad_read;
+
+static int
+fq_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
+    struct err *e)
+{
+	char	key[16];
+	size_t	i;
+	int	rc;
+
+	if (strcmp(table, "Missing") == 0)
+		return err_set(e, ERR_NOT_FOUND, "no table %s", table);
+	if (strcmp(table, "Bad") == 0) {
+		fq_bad_read = 1;
+		return cb(cbarg, "k1", 2, "[1,2]", 5) == -1 ?
+		    err_set(e, ERR_INTERNAL, "callback failed") : 0;
+	}
+	for (i = 0; i < sizeof(fq_rows) / sizeof(fq_rows[0]); i++) {
+		snprintf(key, sizeof(key), "k%zu", i + 1);
+		rc = cb(cbarg, key, strlen(key), fq_rows[i], strlen(fq_rows[i]));
+		if (rc == -1)
+			return err_set(e, ERR_INTERNAL, "callback failed");
+		if (rc == 1)
+			break;
+	}
+	return 0;
+}
+
+static void
+fq_check_err(const struct err *e, int text_ok)
+{
+	if (e->code == ERR_OUT_OF_MEMORY)
+		return;
+	FUZZ_CHECK(e->code == ERR_QUERY_SYNTAX_ERROR);
+	FUZZ_CHECK(strncmp(e->detail, "line ", 5) == 0 &&
+	    strstr(e->detail, ", column ") != NULL);
+	if (text_ok)
+		FUZZ_CHECK(utf8_valid(e->detail, strlen(e->detail)));
+}
+
+static void
+fq_parse(const char *src, size_t len, int text_ok)
+{
+	struct qarena	 arena = { NULL, 0 };
+	struct qast	 ast;
+	struct qtok	*toks;
+	size_t		 ntoks, i;
+	struct err	 e;
+
+	memset(&e, 0, sizeof(e));
+	if (qlex(src, len, &arena, &toks, &ntoks, &e) == 0) {
+		FUZZ_CHECK(ntoks >= 1 && toks[ntoks - 1].kind == TK_EOF);
+		for (i = 0; i < ntoks; i++) {
+			FUZZ_CHECK(toks[i].kind >= TK_EOF &&
+			    toks[i].kind < TK__COUNT);
+			FUZZ_CHECK(toks[i].line >= 1 && toks[i].col >= 1);
+			FUZZ_CHECK(toks[i].p >= src &&
+			    toks[i].p + toks[i].n <= src + len);
+			FUZZ_CHECK(i + 1 == ntoks || toks[i].kind != TK_EOF);
+		}
+	} else
+		fq_check_err(&e, text_ok);
+	qarena_reset(&arena);
+	memset(&e, 0, sizeof(e));
+	if (qparse(src, len, &arena, &ast, &e) == 0) {
+		FUZZ_CHECK(ast.q_table != NULL && ast.q_table[0] != '\0');
+		for (i = 0; i < ast.q_nops; i++)
+			FUZZ_CHECK(ast.q_ops[i].o_kind >= QO_WHERE &&
+			    ast.q_ops[i].o_kind <= QO_DISTINCT);
+	} else
+		fq_check_err(&e, text_ok);
+	qarena_free(&arena);
+}
+
+static void
+fq_run(const char *q, size_t qlen, const char *ts, size_t tslen, int text_ok)
+{
+	struct query_limits	 lim = { 1000, 100, 1 << 16 };
+	struct item_res		 res;
+	struct json_tokener	*tok;
+	struct json_object	*o;
+
+	memset(&res, 0, sizeof(res));
+	fq_bad_read = 0;
+	if (query_run(q, qlen, ts, tslen, &lim, FQ_NOW_MS, fq_source, NULL,
+	    &res) == -1)
+		FUZZ_CHECK(res.status == 507);
+	FUZZ_CHECK(res.status == 200 || res.status == 400 ||
+	    res.status == 404 || res.status == 422 || res.status == 507 ||
+	    (res.status == 500 && fq_bad_read));
+	FUZZ_CHECK(res.body.len > 0 && res.body.len <= INT32_MAX);
+	if (res.status == 200)
+		FUZZ_CHECK(res.body.len <= lim.max_result_bytes);
+	if (text_ok)
+		FUZZ_CHECK(utf8_valid(res.body.data, res.body.len));
+	FUZZ_CHECK((tok = json_tokener_new_ex(1024)) != NULL);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, res.body.data, (int)res.body.len);
+	if (o == NULL || json_tokener_get_parse_end(tok) != res.body.len)
+		fprintf(stderr, "answer is not JSON: %.*s\n",
+		    (int)res.body.len, res.body.data);
+	FUZZ_CHECK(o != NULL && json_tokener_get_parse_end(tok) ==
+	    res.body.len);
+	FUZZ_CHECK(fuzz_json_valid(res.body.data, res.body.len));
+	json_object_put(o);
+	json_tokener_free(tok);
+	item_res_free(&res);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char	*src = (const char *)data, *nul;
+	size_t		 qlen = size, tslen = 0;
+	const char	*ts = NULL;
+
+	fq_parse(src, size, utf8_valid(src, size));
+	if ((nul = memchr(src, '\0', size)) != NULL) {
+		qlen = (size_t)(nul - src);
+		ts = nul + 1;
+		tslen = size - qlen - 1;
+	}
+	fq_run(src, qlen, ts, tslen, utf8_valid(src, size));
+	return 0;
+}
