@@ -18,31 +18,42 @@
 
 #define BATCH_JSON_DEPTH	64
 
-struct mbatch *
-batch_new(struct master *m, enum mbatch_kind kind, uint32_t n)
+/* Give b its n items, each in its starting state. */
+static int
+batch_items_alloc(struct mbatch *b, uint32_t n)
 {
-	struct mbatch	*b;
-	uint32_t	 i;
+	uint32_t i;
 
-	if ((b = calloc(1, sizeof(*b))) == NULL)
-		return NULL;
 	if (n > 0 && ((b->mb_items = calloc(n, sizeof(*b->mb_items))) == NULL ||
-	    (b->mb_order = calloc(n, sizeof(uint32_t))) == NULL)) {
-		free(b->mb_items);
-		free(b);
-		return NULL;
-	}
-	b->mb_kind = kind;
-	b->mb_m = m;
+	    (b->mb_order = calloc(n, sizeof(uint32_t))) == NULL))
+		return -1;
 	b->mb_nitems = n;
-	b->mb_id = ++m->next_batch_id;
-	b->mb_t0 = mono_ns();
 	for (i = 0; i < n; i++) {
 		b->mb_items[i].mi_batch = b;
 		b->mb_items[i].mi_idx = i;
 		b->mb_items[i].mi_first = SLOT_NONE;
 		b->mb_items[i].mi_group = -1;
 	}
+	return 0;
+}
+
+struct mbatch *
+batch_new(struct master *m, enum mbatch_kind kind, uint32_t n)
+{
+	struct mbatch	*b;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	if (batch_items_alloc(b, n) == -1) {
+		free(b->mb_items);
+		free(b->mb_order);
+		free(b);
+		return NULL;
+	}
+	b->mb_kind = kind;
+	b->mb_m = m;
+	b->mb_id = ++m->next_batch_id;
+	b->mb_t0 = mono_ns();
 	TAILQ_INSERT_TAIL(&m->batches, b, mb_entry);
 	m->nbatches++;
 	return b;
@@ -627,16 +638,8 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 		return err_set(e, ERR_BATCH_TOO_LARGE,
 		    "%zu items; max_batch_items is %ld", n,
 		    m->cfg.max_batch_items);
-	if (n > 0 && ((b->mb_items = calloc(n, sizeof(*b->mb_items))) == NULL ||
-	    (b->mb_order = calloc(n, sizeof(uint32_t))) == NULL))
+	if (batch_items_alloc(b, (uint32_t)n) == -1)
 		return err_set(e, ERR_INTERNAL, "out of memory");
-	b->mb_nitems = (uint32_t)n;
-	for (uint32_t i = 0; i < n; i++) {
-		b->mb_items[i].mi_batch = b;
-		b->mb_items[i].mi_idx = i;
-		b->mb_items[i].mi_first = SLOT_NONE;
-		b->mb_items[i].mi_group = -1;
-	}
 	return batch_parse_items(m, b, reqs, tok, e);
 }
 
