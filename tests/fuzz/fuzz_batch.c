@@ -254,7 +254,8 @@ fb_check_refusal(const uint8_t *data, size_t size, const struct err *e)
 {
 	size_t	i = 0, n = size;
 
-	if (strstr(e->detail, "not valid JSON") == NULL ||
+	if (strncmp(e->detail, "body is not valid JSON",
+	    strlen("body is not valid JSON")) != 0 ||
 	    strstr(e->detail, "nesting too deep") != NULL)
 		return;
 	while (i < n && (data[i] == ' ' || data[i] == '\t' ||
