@@ -51,7 +51,6 @@ batch_new(struct master *m, enum mbatch_kind kind, uint32_t n)
 		return NULL;
 	}
 	b->mb_kind = kind;
-	b->mb_m = m;
 	b->mb_id = ++m->next_batch_id;
 	b->mb_t0 = mono_ns();
 	TAILQ_INSERT_TAIL(&m->batches, b, mb_entry);

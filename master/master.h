@@ -78,7 +78,6 @@ struct masync;
 struct mbatch {
 	uint64_t		 mb_id;
 	enum mbatch_kind	 mb_kind;
-	struct master		*mb_m;
 	struct evhttp_request	*mb_req;
 	uint32_t		 mb_nitems;
 	uint32_t		 mb_ndone;
@@ -122,7 +121,6 @@ struct mworker {
 	enum mworker_state	 w_state;
 	pid_t			 w_pid;
 	uint64_t		 w_started_ns;	/* fork time */
-	uint64_t		 w_items_at_start;
 	enum mworker_kill	 w_kill;
 	uint32_t		 w_fails;	/* quick deaths in a row */
 	struct event		*w_respawn;	/* back-off timer */
