@@ -190,7 +190,18 @@ class Server:
                 self._cond.wait(left)
 
     def log_lines(self):
+        """Lines logged so far.  Once the server has exited, everything it
+        wrote: the reader thread may still be draining the pipe, so wait
+        (bounded) for its EOF marker first."""
+        exited = self.proc is not None and self.proc.poll() is not None
+        deadline = time.monotonic() + 5.0
         with self._cond:
+            while (exited and self._reader is not None
+                   and (not self._lines or self._lines[-1] is not None)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             return [l for l in self._lines if l is not None]
 
     def log_text(self):
