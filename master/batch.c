@@ -2,18 +2,18 @@
  * batch.c - parse and validate a batch (SPEC 3.1, 3.2), route its items,
  * release items as their dependencies finish, and finish the batch.
  *
- * The body is parsed once, with json-c.  Item bodies are serialised once,
- * compactly, into the encoded item; from there on they travel as bytes.
+ * The body is read once, in place (json_scan.h): no JSON tree is built,
+ * item bodies go into the encoded items as the bytes the client sent, and
+ * only ids (and strings with escapes) are copied out of the request.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "futex.h"
 #include "json_check.h"
+#include "json_scan.h"
 #include "master.h"
 
 #define BATCH_JSON_DEPTH	64
@@ -76,7 +76,7 @@ batch_free(struct master *m, struct mbatch *b)
 	}
 	TAILQ_REMOVE(&m->batches, b, mb_entry);
 	m->nbatches--;
-	json_object_put(b->mb_json);
+	free(b->mb_strs);
 	free(b->mb_async);
 	free(b->mb_items);
 	free(b->mb_order);
@@ -103,14 +103,12 @@ batch_name_ok(const char *s, size_t n)
  */
 int
 batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
-    const char *target, size_t target_len, const char *if_match,
-    const char *if_none_match, struct json_object *body,
+    const char *target, size_t target_len, struct route_str if_match,
+    struct route_str if_none_match, const struct batch_body *body,
     const struct config_token *tok, struct err *e)
 {
 	struct route	 r;
 	struct item_req	 rq;
-	const char	*js = NULL;
-	size_t		 jlen = 0;
 	int		 rc;
 
 	if (route_resolve(meth, target, target_len, m->cfg.debug_ops, &r,
@@ -132,27 +130,13 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 	rq.limit = r.limit;
 	rq.query = r.query;
 	rq.timespan = r.timespan;
-	if (if_match != NULL) {
-		rq.if_match.p = if_match;
-		rq.if_match.n = strlen(if_match);
-	}
-	if (if_none_match != NULL) {
-		rq.if_none_match.p = if_none_match;
-		rq.if_none_match.n = strlen(if_none_match);
-	}
+	rq.if_match = if_match;
+	rq.if_none_match = if_none_match;
 	/* "body ... Ignored for GET" (and DELETE carries none). */
 	if (body != NULL && meth != METHOD_GET && meth != METHOD_DELETE) {
-		js = json_object_to_json_string_length(body,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-		    &jlen);
-		if (js == NULL) {
-			route_free(&r);
-			return err_set(e, ERR_INTERNAL, "cannot encode body");
-		}
-		rq.body = js;
-		rq.body_len = jlen;
-		rq.body_kind = json_object_is_type(body, json_type_object) ?
-		    BODY_OBJECT : BODY_OTHER;
+		rq.body = body->p;
+		rq.body_len = body->n;
+		rq.body_kind = body->kind;
 	}
 	rc = item_encode(&rq, &it->mi_enc);
 	route_free(&r);
@@ -162,23 +146,6 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 		return err_set(e, ERR_PAYLOAD_TOO_LARGE,
 		    "item of %zu bytes does not fit the ring", it->mi_enc.len);
 	return 0;
-}
-
-/* Header value by case-insensitive name from an item's "headers". */
-static const char *
-batch_header(struct json_object *hdrs, const char *name)
-{
-	struct json_object_iterator	 i, end;
-
-	if (hdrs == NULL)
-		return NULL;
-	i = json_object_iter_begin(hdrs);
-	end = json_object_iter_end(hdrs);
-	for (; !json_object_iter_equal(&i, &end); json_object_iter_next(&i))
-		if (strcasecmp(json_object_iter_peek_name(&i), name) == 0)
-			return json_object_get_string(
-			    json_object_iter_peek_value(&i));
-	return NULL;
 }
 
 /* Depth-first search for a cycle through dependsOn; color: 0 new, 1 on
@@ -199,29 +166,6 @@ batch_cycle(struct mbatch *b, uint32_t i, unsigned char *color)
 	}
 	color[i] = 2;
 	return 0;
-}
-
-/*
- * The lookup key of an id or group name: json-c keys are C strings, so a
- * U+0000 inside is written as C0 80 (never found in valid UTF-8), and two
- * ids that differ after a NUL stay two ids.
- */
-static const char *
-batch_key(struct buf *k, struct json_object *str)
-{
-	const char	*s = json_object_get_string(str);
-	size_t		 n = (size_t)json_object_get_string_len(str), i;
-
-	buf_reset(k);
-	for (i = 0; i < n; i++) {
-		if (s[i] == '\0')
-			buf_append(k, "\xc0\x80", 2);
-		else
-			buf_putc(k, s[i]);
-	}
-	if (k->data == NULL)
-		buf_reserve(k, 1);
-	return k->data != NULL ? k->data : "";
 }
 
 /* The scheduling unit of item i: its group's leader, or itself. */
@@ -268,215 +212,399 @@ batch_add_rdep(struct mitem *dep, uint32_t idx)
 	return 0;
 }
 
-/* Per-item routing failures are answered when the batch starts. */
-struct batch_preerr {
-	enum err_code	 code;
-	char		*detail;
+/*
+ * Names (item ids, atomicity groups) to item indexes: open addressing over
+ * a power-of-two table at most half full.  Names are byte strings (an id
+ * may hold U+0000); the table points at them and copies nothing.
+ */
+struct batch_names {
+	struct route_str	*bn_key;
+	uint32_t		*bn_val;	/* index + 1; 0 = empty */
+	uint32_t		 bn_mask;
 };
 
 static int
-batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
+batch_names_init(struct batch_names *t, uint32_t n)
+{
+	uint32_t cap = 8;
+
+	while (cap < 2 * (uint64_t)n)
+		cap *= 2;
+	t->bn_mask = cap - 1;
+	t->bn_key = malloc(cap * sizeof(*t->bn_key));
+	t->bn_val = calloc(cap, sizeof(*t->bn_val));
+	return t->bn_key != NULL && t->bn_val != NULL ? 0 : -1;
+}
+
+static void
+batch_names_free(struct batch_names *t)
+{
+	free(t->bn_key);
+	free(t->bn_val);
+}
+
+/* The slot of name s: where it is, or the empty slot it would go to. */
+static uint32_t
+batch_names_slot(const struct batch_names *t, struct route_str s)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	uint32_t	i;
+	size_t		k;
+
+	for (k = 0; k < s.n; k++)
+		h = (h ^ (unsigned char)s.p[k]) * 0x100000001b3ULL;
+	for (i = (uint32_t)(h ^ h >> 32) & t->bn_mask; t->bn_val[i] != 0;
+	    i = (i + 1) & t->bn_mask)
+		if (t->bn_key[i].n == s.n &&
+		    memcmp(t->bn_key[i].p, s.p, s.n) == 0)
+			break;
+	return i;
+}
+
+/* Index of name s, or -1. */
+static int64_t
+batch_names_get(const struct batch_names *t, struct route_str s)
+{
+	uint32_t i = batch_names_slot(t, s);
+
+	return t->bn_val[i] != 0 ? (int64_t)t->bn_val[i] - 1 : -1;
+}
+
+/* Add s -> v unless s is there; the index s has either way. */
+static uint32_t
+batch_names_put(struct batch_names *t, struct route_str s, uint32_t v)
+{
+	uint32_t i = batch_names_slot(t, s);
+
+	if (t->bn_val[i] == 0) {
+		t->bn_key[i] = s;
+		t->bn_val[i] = v + 1;
+	}
+	return t->bn_val[i] - 1;
+}
+
+/*
+ * Strings decoded out of the body go to the batch's arena, sized to the
+ * body: each raw string (quotes included) is decoded at most once, into
+ * no more bytes than it had, so the arena cannot run out and pointers into
+ * it stay put.  Item ids are copied there even without escapes, and
+ * NUL-terminated: they outlive the request's buffer.
+ */
+static struct route_str
+batch_str(struct mbatch *b, const char *val, int copy)
+{
+	struct jscan_str	 js;
+	struct route_str	 r;
+	const char		*d;
+
+	jscan_string(val, &js);
+	d = jscan_decode(&js, b->mb_strs + b->mb_strs_len, &r.n);
+	if (d == js.p && copy)
+		d = memcpy(b->mb_strs + b->mb_strs_len, js.p, js.n);
+	if (d != js.p) {
+		/* NUL-terminated too: the raw form had two quotes. */
+		b->mb_strs[b->mb_strs_len + r.n] = '\0';
+		b->mb_strs_len += r.n + 1;
+	}
+	r.p = d;
+	return r;
+}
+
+/* What the first pass finds of one item: where its members' values lie
+ * (NULL: absent; the last of two same-named members counts, as json-c and
+ * JavaScript have it). */
+struct batch_src {
+	const char		*method, *path, *url, *ws, *hdrs, *body;
+	const char		*deps, *group;
+	struct route_str	 if_match, if_none_match;	/* decoded */
+	struct route_str	 gname;				/* decoded */
+};
+
+enum batch_member {
+	BM_ID, BM_METHOD, BM_PATH, BM_URL, BM_WORKSPACE, BM_HEADERS, BM_BODY,
+	BM_DEPENDSON, BM_GROUP, BM__COUNT
+};
+
+static const char *const batch_members[BM__COUNT] = {
+	"id", "method", "path", "url", "workspace", "headers", "body",
+	"dependsOn", "atomicityGroup"
+};
+
+static int
+batch_member(const struct jscan_str *name)
+{
+	int k;
+
+	for (k = 0; k < BM__COUNT; k++)
+		if (jscan_eq(name, batch_members[k]))
+			return k;
+	return -1;
+}
+
+/* Does a string value, decoded, hold U+0000 (only "\u0000" makes one)? */
+static int
+batch_has_nul(const struct route_str *s)
+{
+	return memchr(s->p, '\0', s->n) != NULL;
+}
+
+/* Pass 1 over item i at o: the shape of the item, its id unique. */
+static int
+batch_scan_item(struct mbatch *b, uint32_t i, const char *o,
+    struct batch_src *src, struct batch_names *ids, struct batch_names *groups,
+    struct err *e)
+{
+	struct mitem		*it = &b->mb_items[i];
+	struct jscan_iter	 mi, hi;
+	struct jscan_str	 name;
+	struct route_str	 v;
+	const char		*val, *idv = NULL, *hv;
+
+	if (*o != '{')
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: must be an object", i);
+	jscan_iter_init(&mi, o);
+	while (jscan_iter_next(&mi, &name, &val))
+		switch (batch_member(&name)) {
+		case BM_ID:		idv = val; break;
+		case BM_METHOD:		src->method = val; break;
+		case BM_PATH:		src->path = val; break;
+		case BM_URL:		src->url = val; break;
+		case BM_WORKSPACE:	src->ws = val; break;
+		case BM_HEADERS:	src->hdrs = val; break;
+		case BM_BODY:		src->body = val; break;
+		case BM_DEPENDSON:	src->deps = val; break;
+		case BM_GROUP:		src->group = val; break;
+		default:		break;
+		}
+	if (idv == NULL)
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: missing \"id\"", i);
+	if (*idv != '"' || idv[1] == '"')
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: \"id\" must be a non-empty string", i);
+	v = batch_str(b, idv, 1);
+	it->mi_id = v.p;
+	it->mi_id_len = v.n;
+	if (batch_names_put(ids, v, i) != i)
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: duplicate id \"%.64s\"", i, it->mi_id);
+	if (src->method != NULL && *src->method != '"')
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: \"method\" must be a string", i);
+	if (src->path == NULL && src->url == NULL)
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: missing \"path\" or \"url\"", i);
+	if (src->path != NULL && src->url != NULL)
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: give \"path\" or \"url\", not both", i);
+	if (*(src->path != NULL ? src->path : src->url) != '"')
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: \"%s\" must be a string", i,
+		    src->path != NULL ? "path" : "url");
+	if (src->ws != NULL && *src->ws != '"')
+		return err_set(e, ERR_BAD_REQUEST,
+		    "requests[%u]: \"workspace\" must be a string", i);
+	if (src->hdrs != NULL) {
+		if (*src->hdrs != '{')
+			return err_set(e, ERR_BAD_REQUEST,
+			    "requests[%u]: \"headers\" must be an object", i);
+		jscan_iter_init(&hi, src->hdrs);
+		while (jscan_iter_next(&hi, &name, &hv)) {
+			if (*hv == '"')
+				v = batch_str(b, hv, 0);
+			if (*hv != '"' || batch_has_nul(&v)) {
+				struct route_str hn = batch_str(b,
+				    name.p - 1, 0);
+
+				return err_set(e, ERR_BAD_REQUEST,
+				    "requests[%u]: header \"%.*s\" must be a "
+				    "string without NUL", i,
+				    (int)(hn.n < 64 ? hn.n : 64), hn.p);
+			}
+			if (jscan_caseeq(&name, "If-Match"))
+				src->if_match = v;
+			else if (jscan_caseeq(&name, "If-None-Match"))
+				src->if_none_match = v;
+		}
+	}
+	it->mi_group = -1;
+	if (src->group != NULL) {
+		if (*src->group != '"')
+			return err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
+			    "\"atomicityGroup\" must be a string", i);
+		src->gname = batch_str(b, src->group, 0);
+		it->mi_group = (int32_t)batch_names_put(groups, src->gname, i);
+		b->mb_items[it->mi_group].mi_group_n++;
+	}
+	if (src->deps != NULL) {
+		if (*src->deps != '[')
+			return err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
+			    "\"dependsOn\" must be an array", i);
+		jscan_iter_init(&hi, src->deps);
+		while (jscan_iter_next(&hi, NULL, &hv))
+			if (*hv != '"')
+				return err_set(e, ERR_BAD_REQUEST,
+				    "requests[%u]: \"dependsOn\" must hold id "
+				    "strings", i);
+	}
+	return 0;
+}
+
+/* Pass 2 for item i: its dependencies.  A dependsOn name is an item id or
+ * an atomicity group; a group is one unit of scheduling, led by its first
+ * item, so every edge into or out of a member is an edge of its leader
+ * (edges inside a group are kept by request order). */
+static int
+batch_link_item(struct mbatch *b, uint32_t i, const struct batch_src *src,
+    const struct batch_names *ids, const struct batch_names *groups,
+    struct err *e)
+{
+	struct jscan_iter	 di;
+	struct route_str	 s;
+	const char		*dv;
+	uint32_t		 u = batch_unit(b, i);
+	int64_t			 d;
+
+	if (src->deps == NULL)
+		return 0;
+	jscan_iter_init(&di, src->deps);
+	while (jscan_iter_next(&di, NULL, &dv)) {
+		s = batch_str(b, dv, 0);
+		if ((d = batch_names_get(ids, s)) == -1 &&
+		    (d = batch_names_get(groups, s)) == -1)
+			return err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
+			    "dependsOn names unknown id \"%.*s\"", i,
+			    (int)(s.n < 64 ? s.n : 64), s.p);
+		if (b->mb_stop_on_error && d > (int64_t)i)
+			/* Items run in request order: a later item cannot
+			 * have finished first. */
+			return err_set(e, ERR_BAD_REQUEST, "requests[%u]: with "
+			    "stop_on_error, dependsOn must name earlier items "
+			    "(\"%.*s\" comes later)", i,
+			    (int)(s.n < 64 ? s.n : 64), s.p);
+		if (batch_unit(b, (uint32_t)d) == u) {
+			/* Itself, or (members run in request order) a later
+			 * member of its own group: never met. */
+			if (b->mb_items[i].mi_group < 0 || d >= (int64_t)i)
+				return err_set(e, ERR_BAD_REQUEST,
+				    "requests[%u]: dependsOn forms a cycle", i);
+			continue;	/* an earlier member: in order */
+		}
+		if (batch_add_dep(&b->mb_items[u], batch_unit(b,
+		    (uint32_t)d)) == -1)
+			return err_set(e, ERR_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/* An item's body: the value's bytes, minified when they hold whitespace
+ * (so a row is stored the same however the client laid it out). */
+static void
+batch_item_body(struct mbatch *b, const char *val, struct batch_body *body)
+{
+	const char	*end;
+	int		 ws = 0;
+
+	end = jscan_skip(val, &ws);
+	body->kind = *val == '{' ? BODY_OBJECT : BODY_OTHER;
+	body->p = val;
+	body->n = (size_t)(end - val);
+	if (ws) {
+		body->p = b->mb_strs + b->mb_strs_len;
+		body->n = jscan_minify(val, body->n, b->mb_strs +
+		    b->mb_strs_len);
+		b->mb_strs_len += body->n;
+	}
+}
+
+/* Pass 3 for item i: its method, target and body, routed and encoded; a
+ * routing failure is the item's answer, given when the batch starts. */
+static int
+batch_route_item(struct master *m, struct mbatch *b, uint32_t i,
+    const struct batch_src *src, const struct config_token *tok,
+    struct buf *target, struct err *e)
+{
+	struct mitem		*it = &b->mb_items[i];
+	struct batch_body	 body, *bp = NULL;
+	struct route_str	 s, ws;
+	struct err		 ie;
+	char			 mname[16];
+	size_t			 k;
+	int			 meth = METHOD_GET;
+
+	if (src->method != NULL) {
+		s = batch_str(b, src->method, 0);
+		for (k = 0; k < s.n && k < sizeof(mname) - 1; k++)
+			mname[k] = (char)toupper((unsigned char)s.p[k]);
+		if (s.n >= sizeof(mname) || batch_has_nul(&s) ||
+		    (meth = route_method(mname, s.n)) == -1)
+			return err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
+			    "unknown method \"%.*s\"", i,
+			    (int)(s.n < 16 ? s.n : 16), s.p);
+	}
+	s = batch_str(b, src->path != NULL ? src->path : src->url, 0);
+	buf_reset(target);
+	if (src->ws != NULL) {
+		ws = batch_str(b, src->ws, 0);
+		if (!batch_name_ok(ws.p, ws.n)) {
+			it->mi_status = -ERR_BAD_REQUEST;
+			return 0;
+		}
+		buf_append(target, "/workspaces/", 12);
+		buf_append(target, ws.p, ws.n);
+		if (s.n == 0 || s.p[0] != '/')
+			buf_putc(target, '/');
+	}
+	/* With its length: a NUL inside stays in the path, where the router
+	 * refuses it, instead of cutting the path short. */
+	if (buf_append(target, s.p, s.n) == -1)
+		return err_set(e, ERR_INTERNAL, "out of memory");
+	if (src->body != NULL && *src->body != 'n') {	/* null: no body */
+		batch_item_body(b, src->body, &body);
+		bp = &body;
+	}
+	if (batch_item_route(m, it, (enum route_method)meth, target->data,
+	    target->len, src->if_match, src->if_none_match, bp, tok,
+	    &ie) == -1) {
+		/* Remembered as a negative code; answered at start. */
+		it->mi_status = -(int)ie.code;
+		buf_reset(&it->mi_out);
+		buf_puts(&it->mi_out, ie.detail);
+	}
+	return 0;
+}
+
+static int
+batch_parse_items(struct master *m, struct mbatch *b, const char *reqs,
     const struct config_token *tok, struct err *e)
 {
-	struct json_object	*ids, *groups = NULL, *o, *v, *hdrs, *deps, *body;
+	struct batch_names	 ids, groups;
+	struct batch_src	*src;
+	struct jscan_iter	 ri;
 	struct mitem		*it;
-	struct err		 ie;
-	struct buf		 target = BUF_INIT, key = BUF_INIT;
-	const char		*s, *path, *ws;
+	struct buf		 target = BUF_INIT;
+	const char		*o;
 	unsigned char		*color = NULL;
 	uint32_t		 i, k, n = b->mb_nitems;
-	size_t			 plen;
-	int			 meth, rc = -1;
-	char			 mname[16];
+	int			 rc = -1;
 
-	if ((ids = json_object_new_object()) == NULL ||
-	    (groups = json_object_new_object()) == NULL) {
-		json_object_put(ids);
-		return err_set(e, ERR_INTERNAL, "out of memory");
-	}
-	/* Pass 1: shape of every item, ids unique. */
-	for (i = 0; i < n; i++) {
-		it = &b->mb_items[i];
-		o = json_object_array_get_idx(reqs, i);
-		if (!json_object_is_type(o, json_type_object)) {
-			err_set(e, ERR_BAD_REQUEST,
-			    "requests[%u]: must be an object", i);
-			goto out;
-		}
-		if (!json_object_object_get_ex(o, "id", &v)) {
-			err_set(e, ERR_BAD_REQUEST,
-			    "requests[%u]: missing \"id\"", i);
-			goto out;
-		}
-		if (!json_object_is_type(v, json_type_string) ||
-		    json_object_get_string_len(v) == 0) {
-			err_set(e, ERR_BAD_REQUEST,
-			    "requests[%u]: \"id\" must be a non-empty string", i);
-			goto out;
-		}
-		it->mi_id = json_object_get_string(v);
-		it->mi_id_len = (size_t)json_object_get_string_len(v);
-		if (json_object_object_get_ex(ids, batch_key(&key, v), NULL)) {
-			err_set(e, ERR_BAD_REQUEST,
-			    "requests[%u]: duplicate id \"%.64s\"", i, it->mi_id);
-			goto out;
-		}
-		json_object_object_add(ids, key.data, json_object_new_int64(i));
-		if (json_object_object_get_ex(o, "method", &v) &&
-		    !json_object_is_type(v, json_type_string)) {
-			err_set(e, ERR_BAD_REQUEST,
-			    "requests[%u]: \"method\" must be a string", i);
-			goto out;
-		}
-		{
-			struct json_object *p1 = NULL, *p2 = NULL;
-			int hp = json_object_object_get_ex(o, "path", &p1);
-			int hu = json_object_object_get_ex(o, "url", &p2);
-
-			if (!hp && !hu) {
-				err_set(e, ERR_BAD_REQUEST,
-				    "requests[%u]: missing \"path\" or \"url\"",
-				    i);
-				goto out;
-			}
-			if (hp && hu) {
-				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
-				    "give \"path\" or \"url\", not both", i);
-				goto out;
-			}
-			if (!json_object_is_type(hp ? p1 : p2,
-			    json_type_string)) {
-				err_set(e, ERR_BAD_REQUEST,
-				    "requests[%u]: \"%s\" must be a string", i,
-				    hp ? "path" : "url");
-				goto out;
-			}
-		}
-		if (json_object_object_get_ex(o, "workspace", &v) &&
-		    !json_object_is_type(v, json_type_string)) {
-			err_set(e, ERR_BAD_REQUEST,
-			    "requests[%u]: \"workspace\" must be a string", i);
-			goto out;
-		}
-		if (json_object_object_get_ex(o, "headers", &hdrs)) {
-			struct json_object_iterator hi, he;
-
-			if (!json_object_is_type(hdrs, json_type_object)) {
-				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
-				    "\"headers\" must be an object", i);
-				goto out;
-			}
-			hi = json_object_iter_begin(hdrs);
-			he = json_object_iter_end(hdrs);
-			for (; !json_object_iter_equal(&hi, &he);
-			    json_object_iter_next(&hi))
-				if (!json_object_is_type(
-				    json_object_iter_peek_value(&hi),
-				    json_type_string) ||
-				    (size_t)json_object_get_string_len(
-				    json_object_iter_peek_value(&hi)) != strlen(
-				    json_object_get_string(
-				    json_object_iter_peek_value(&hi)))) {
-					err_set(e, ERR_BAD_REQUEST,
-					    "requests[%u]: header \"%.64s\" "
-					    "must be a string without NUL", i,
-					    json_object_iter_peek_name(&hi));
-					goto out;
-				}
-		}
-		it->mi_group = -1;
-		if (json_object_object_get_ex(o, "atomicityGroup", &v)) {
-			struct json_object *lv;
-
-			if (!json_object_is_type(v, json_type_string)) {
-				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
-				    "\"atomicityGroup\" must be a string", i);
-				goto out;
-			}
-			s = batch_key(&key, v);
-			if (json_object_object_get_ex(groups, s, &lv))
-				it->mi_group = (int32_t)json_object_get_int64(lv);
-			else {
-				json_object_object_add(groups, s,
-				    json_object_new_int64(i));
-				it->mi_group = (int32_t)i;
-			}
-			b->mb_items[it->mi_group].mi_group_n++;
-		}
-		if (json_object_object_get_ex(o, "dependsOn", &deps)) {
-			size_t nd;
-
-			if (!json_object_is_type(deps, json_type_array)) {
-				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
-				    "\"dependsOn\" must be an array", i);
-				goto out;
-			}
-			nd = json_object_array_length(deps);
-			for (k = 0; k < nd; k++)
-				if (!json_object_is_type(
-				    json_object_array_get_idx(deps, k),
-				    json_type_string)) {
-					err_set(e, ERR_BAD_REQUEST,
-					    "requests[%u]: \"dependsOn\" must "
-					    "hold id strings", i);
-					goto out;
-				}
-		}
-	}
-	/* Pass 2: dependencies.  A dependsOn name is an item id or an
-	 * atomicity group; a group is one unit of scheduling, led by its
-	 * first item, so every edge into or out of a member is an edge of
-	 * its leader (edges inside a group are kept by request order). */
-	for (i = 0; i < n; i++) {
-		uint32_t u = batch_unit(b, i), nd;
-
-		o = json_object_array_get_idx(reqs, i);
-		if (!json_object_object_get_ex(o, "dependsOn", &deps))
-			continue;
-		nd = (uint32_t)json_object_array_length(deps);
-		for (k = 0; k < nd; k++) {
-			int64_t d;
-
-			s = batch_key(&key, json_object_array_get_idx(deps, k));
-			if (json_object_object_get_ex(ids, s, &v))
-				d = json_object_get_int64(v);
-			else if (json_object_object_get_ex(groups, s, &v))
-				d = json_object_get_int64(v);
-			else {
-				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
-				    "dependsOn names unknown id \"%.64s\"", i, s);
-				goto out;
-			}
-			if (b->mb_stop_on_error && d > (int64_t)i) {
-				/* Items run in request order: a later item
-				 * cannot have finished first. */
-				err_set(e, ERR_BAD_REQUEST, "requests[%u]: with "
-				    "stop_on_error, dependsOn must name earlier "
-				    "items (\"%.64s\" comes later)", i, s);
-				goto out;
-			}
-			if (batch_unit(b, (uint32_t)d) == u) {
-				/* Itself, or (members run in request order)
-				 * a later member of its own group: never met. */
-				if (b->mb_items[i].mi_group < 0 || d >= (int64_t)i) {
-					err_set(e, ERR_BAD_REQUEST,
-					    "requests[%u]: dependsOn forms a "
-					    "cycle", i);
-					goto out;
-				}
-				continue;	/* an earlier member: in order */
-			}
-			if (batch_add_dep(&b->mb_items[u],
-			    batch_unit(b, (uint32_t)d)) == -1) {
-				err_set(e, ERR_INTERNAL, "out of memory");
-				goto out;
-			}
-		}
-	}
-	if ((color = calloc(n ? n : 1, 1)) == NULL) {
+	memset(&ids, 0, sizeof(ids));
+	memset(&groups, 0, sizeof(groups));
+	if ((src = calloc(n ? n : 1, sizeof(*src))) == NULL ||
+	    (color = calloc(n ? n : 1, 1)) == NULL ||
+	    batch_names_init(&ids, n) == -1 ||
+	    batch_names_init(&groups, n) == -1) {
 		err_set(e, ERR_INTERNAL, "out of memory");
 		goto out;
 	}
+	jscan_iter_init(&ri, reqs);
+	for (i = 0; jscan_iter_next(&ri, NULL, &o); i++)
+		if (batch_scan_item(b, i, o, &src[i], &ids, &groups, e) == -1)
+			goto out;
+	for (i = 0; i < n; i++)
+		if (batch_link_item(b, i, &src[i], &ids, &groups, e) == -1)
+			goto out;
 	for (i = 0; i < n; i++)
 		if (color[i] == 0 && batch_cycle(b, i, color)) {
 			err_set(e, ERR_BAD_REQUEST,
@@ -493,142 +621,95 @@ batch_parse_items(struct master *m, struct mbatch *b, struct json_object *reqs,
 				goto out;
 			}
 	}
-	/* Pass 3: route and encode; failures are the items' answers. */
-	for (i = 0; i < n; i++) {
-		it = &b->mb_items[i];
-		o = json_object_array_get_idx(reqs, i);
-		meth = METHOD_GET;
-		if (json_object_object_get_ex(o, "method", &v)) {
-			snprintf(mname, sizeof(mname), "%s",
-			    json_object_get_string(v));
-			for (s = mname; *s; s++)
-				mname[s - mname] = (char)toupper(
-				    (unsigned char)*s);
-			if (json_object_get_string_len(v) >= (int)sizeof(mname) ||
-			    (size_t)json_object_get_string_len(v) != strlen(mname) ||
-			    (meth = route_method(mname, strlen(mname))) == -1) {
-				err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
-				    "unknown method \"%.16s\"", i,
-				    json_object_get_string(v));
-				goto out;
-			}
-		}
-		if (!json_object_object_get_ex(o, "path", &v))
-			json_object_object_get_ex(o, "url", &v);
-		path = json_object_get_string(v);
-		plen = (size_t)json_object_get_string_len(v);
-		buf_reset(&target);
-		if (json_object_object_get_ex(o, "workspace", &v)) {
-			ws = json_object_get_string(v);
-			if (!batch_name_ok(ws,
-			    (size_t)json_object_get_string_len(v))) {
-				it->mi_status = -ERR_BAD_REQUEST;
-				continue;
-			}
-			buf_printf(&target, "/workspaces/%s%s", ws,
-			    path[0] == '/' ? "" : "/");
-		}
-		/* With its length: a NUL inside stays in the path, where the
-		 * router refuses it, instead of cutting the path short. */
-		buf_append(&target, path, plen);
-		hdrs = NULL;
-		json_object_object_get_ex(o, "headers", &hdrs);
-		body = NULL;
-		json_object_object_get_ex(o, "body", &body);
-		if (batch_item_route(m, it, (enum route_method)meth,
-		    target.data, target.len, batch_header(hdrs, "If-Match"),
-		    batch_header(hdrs, "If-None-Match"), body, tok, &ie) == -1) {
-			/* Remembered as a negative code; answered at start. */
-			it->mi_status = -(int)ie.code;
-			buf_reset(&it->mi_out);
-			buf_puts(&it->mi_out, ie.detail);
-		}
-	}
+	for (i = 0; i < n; i++)
+		if (batch_route_item(m, b, i, &src[i], tok, &target, e) == -1)
+			goto out;
 	rc = 0;
 out:
+	free(src);
 	free(color);
 	buf_free(&target);
-	buf_free(&key);
-	json_object_put(ids);
-	json_object_put(groups);
+	batch_names_free(&ids);
+	batch_names_free(&groups);
 	return rc;
 }
 
-/* Parse one JSON text (strict RFC 8259, valid UTF-8, bounded depth).
- * NULL with e set when it is not one. */
-struct json_object *
-batch_json_parse(const char *body, size_t len, struct err *e)
+int
+batch_json_body(const char *s, size_t len, struct buf *scratch,
+    struct batch_body *body, struct err *e)
 {
-	struct json_tokener	*tok;
-	struct json_object	*root;
-	const char		*why;
-	size_t			 off;
+	const char	*why;
+	size_t		 off;
+	int		 ws = 0;
 
-	/* json-c's own check lets overlong forms through (C1 A9): ours is
-	 * strict, so nothing but valid UTF-8 is ever stored or echoed. */
-	if (!utf8_valid(body, len)) {
-		err_set(e, ERR_BAD_REQUEST, "body is not valid UTF-8");
-		return NULL;
+	/* json_check() is stricter than json-c ever was (no NaN, no "01");
+	 * overlong UTF-8 forms (C1 A9) are refused here, so nothing but
+	 * valid UTF-8 is ever stored or echoed. */
+	if (!utf8_valid(s, len))
+		return err_set(e, ERR_BAD_REQUEST, "body is not valid UTF-8");
+	if (json_check(s, len, BATCH_JSON_DEPTH, &off, &why) == -1)
+		return err_set(e, ERR_BAD_REQUEST, "body is not valid JSON: "
+		    "%s at offset %zu", why, off);
+	body->p = jscan_trim(s, len, &body->n);
+	if (body->n == 4 && memcmp(body->p, "null", 4) == 0)
+		return err_set(e, ERR_BAD_REQUEST, "body is null");
+	body->kind = *body->p == '{' ? BODY_OBJECT : BODY_OTHER;
+	if (scratch != NULL && (*body->p == '{' || *body->p == '[')) {
+		jscan_skip(body->p, &ws);
+		if (ws) {
+			buf_reset(scratch);
+			if (buf_reserve(scratch, body->n) == -1)
+				return err_set(e, ERR_INTERNAL,
+				    "out of memory");
+			scratch->len = jscan_minify(body->p, body->n,
+			    scratch->data);
+			body->p = scratch->data;
+			body->n = scratch->len;
+		}
 	}
-	if (json_check(body, len, BATCH_JSON_DEPTH, &off, &why) == -1) {
-		err_set(e, ERR_BAD_REQUEST, "body is not valid JSON: %s at "
-		    "offset %zu", why, off);
-		return NULL;
-	}
-	if ((tok = json_tokener_new_ex(BATCH_JSON_DEPTH)) == NULL) {
-		err_set(e, ERR_INTERNAL, "out of memory");
-		return NULL;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-	    JSON_TOKENER_VALIDATE_UTF8);
-	root = len > INT32_MAX ? NULL : json_tokener_parse_ex(tok, body, (int)len);
-	/* A bare number or literal ends only at the end of input, which
-	 * json-c must be told about: one more whitespace byte does it. */
-	if (root == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-		root = json_tokener_parse_ex(tok, " ", 1);
-	/* json_check() saw one whole JSON text: json-c either builds it or
-	 * fails (depth, memory). */
-	if (root == NULL) {
-		enum json_tokener_error je = json_tokener_get_error(tok);
-
-		if (je == json_tokener_success)	/* the text is "null" */
-			err_set(e, ERR_BAD_REQUEST, "body is null");
-		else
-			err_set(e, ERR_BAD_REQUEST, "body is not valid JSON: %s",
-			    json_tokener_error_desc(je));
-	}
-	json_tokener_free(tok);
-	return root;
+	return 0;
 }
 
 int
 batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
     const struct config_token *tok, struct err *e)
 {
-	struct json_object	*root, *reqs, *v;
-	size_t			 n;
+	struct batch_body	 root;
+	struct jscan_iter	 ri;
+	struct jscan_str	 name;
+	const char		*reqs = NULL, *ordered = NULL, *stop = NULL, *v;
+	size_t			 n = 0;
 
-	if ((root = batch_json_parse(body, len, e)) == NULL)
+	if (batch_json_body(body, len, NULL, &root, e) == -1)
 		return -1;
-	b->mb_json = root;
-	if (!json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, "requests", &reqs) ||
-	    !json_object_is_type(reqs, json_type_array))
+	if (*root.p == '{') {
+		jscan_iter_init(&ri, root.p);
+		while (jscan_iter_next(&ri, &name, &v))
+			if (jscan_eq(&name, "requests"))
+				reqs = v;
+			else if (jscan_eq(&name, "ordered"))
+				ordered = v;
+			else if (jscan_eq(&name, "stop_on_error"))
+				stop = v;
+	}
+	if (reqs == NULL || *reqs != '[')
 		return err_set(e, ERR_BAD_REQUEST,
 		    "body must be an object with a \"requests\" array");
-	if (json_object_object_get_ex(root, "ordered", &v)) {
-		if (!json_object_is_type(v, json_type_boolean))
+	if (ordered != NULL) {
+		if (*ordered != 't' && *ordered != 'f')
 			return err_set(e, ERR_BAD_REQUEST,
 			    "\"ordered\" must be a boolean");
-		b->mb_ordered = json_object_get_boolean(v);
+		b->mb_ordered = *ordered == 't';
 	}
-	if (json_object_object_get_ex(root, "stop_on_error", &v)) {
-		if (!json_object_is_type(v, json_type_boolean))
+	if (stop != NULL) {
+		if (*stop != 't' && *stop != 'f')
 			return err_set(e, ERR_BAD_REQUEST,
 			    "\"stop_on_error\" must be a boolean");
-		b->mb_stop_on_error = json_object_get_boolean(v);
+		b->mb_stop_on_error = *stop == 't';
 	}
-	n = json_object_array_length(reqs);
+	jscan_iter_init(&ri, reqs);
+	while (jscan_iter_next(&ri, NULL, &v))
+		n++;
 	if (b->mb_kind == MB_ASYNC && n > (size_t)m->cfg.max_async_items)
 		return err_set(e, ERR_BATCH_TOO_LARGE,
 		    "%zu items; max_async_items is %ld", n,
@@ -637,7 +718,8 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 		return err_set(e, ERR_BATCH_TOO_LARGE,
 		    "%zu items; max_batch_items is %ld", n,
 		    m->cfg.max_batch_items);
-	if (batch_items_alloc(b, (uint32_t)n) == -1)
+	if (batch_items_alloc(b, (uint32_t)n) == -1 ||
+	    (b->mb_strs = malloc(len + 1)) == NULL)
 		return err_set(e, ERR_INTERNAL, "out of memory");
 	return batch_parse_items(m, b, reqs, tok, e);
 }

@@ -15,7 +15,6 @@
 #include <event2/http.h>
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
-#include <json-c/json.h>
 
 #include "futex.h"
 #include "master.h"
@@ -311,7 +310,9 @@ http_plain(struct master *m, struct evhttp_request *req, enum route_method meth,
 {
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 	struct evkeyvalq	*hdrs = evhttp_request_get_input_headers(req);
-	struct json_object	*body = NULL;
+	struct batch_body	 body, *bp = NULL;
+	struct buf		 scratch = BUF_INIT;
+	struct route_str	 im = { NULL, 0 }, inm = { NULL, 0 };
 	struct mbatch		*b;
 	struct mitem		*it;
 	struct err		 e;
@@ -319,37 +320,41 @@ http_plain(struct master *m, struct evhttp_request *req, enum route_method meth,
 	const char		*mname = route_method_name(meth);
 
 	if (len > 0 && meth != METHOD_GET && meth != METHOD_DELETE) {
-		body = batch_json_parse((const char *)evbuffer_pullup(in, -1),
-		    len, &e);
-		if (body == NULL) {
+		if (batch_json_body((const char *)evbuffer_pullup(in, -1), len,
+		    &scratch, &body, &e) == -1) {
+			buf_free(&scratch);
 			http_error_logged(m, req, rid, mname, path, e.code,
 			    e.detail, t0);
 			return;
 		}
+		bp = &body;
 	}
 	if (http_overloaded(m, 0, 1, e.detail, sizeof(e.detail))) {
-		json_object_put(body);
+		buf_free(&scratch);
 		http_error_logged(m, req, rid, mname, path,
 		    ERR_SERVICE_UNAVAILABLE, e.detail, t0);
 		return;
 	}
 	if ((b = http_batch_new(m, req, MB_PLAIN, 1, rid, mname, path)) ==
 	    NULL) {
-		json_object_put(body);
+		buf_free(&scratch);
 		http_error_logged(m, req, rid, mname, path, ERR_INTERNAL,
 		    "out of memory", t0);
 		return;
 	}
 	b->mb_t0 = t0;
 	it = &b->mb_items[0];
-	if (batch_item_route(m, it, meth, uri, strlen(uri),
-	    evhttp_find_header(hdrs, "If-Match"),
-	    evhttp_find_header(hdrs, "If-None-Match"), body, tok, &e) == -1) {
+	if ((im.p = evhttp_find_header(hdrs, "If-Match")) != NULL)
+		im.n = strlen(im.p);
+	if ((inm.p = evhttp_find_header(hdrs, "If-None-Match")) != NULL)
+		inm.n = strlen(inm.p);
+	if (batch_item_route(m, it, meth, uri, strlen(uri), im, inm, bp, tok,
+	    &e) == -1) {
 		it->mi_status = -(int)e.code;
 		buf_reset(&it->mi_out);
 		buf_puts(&it->mi_out, e.detail);
 	}
-	json_object_put(body);
+	buf_free(&scratch);
 	batch_start(m, b);
 }
 

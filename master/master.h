@@ -92,7 +92,9 @@ struct mbatch {
 	struct mbatch		*mb_next_done;
 	struct masync		*mb_async;	/* MB_ASYNC and MB_SYSTEM */
 	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
-	struct json_object	*mb_json;	/* parsed body (owns ids) */
+	char			*mb_strs;	/* ids and decoded strings,
+						 * as long as the body */
+	size_t			 mb_strs_len;
 	char			 mb_rid[48];	/* request id */
 	uint64_t		 mb_t0;		/* mono ns at arrival */
 	char			 mb_method[8];
@@ -254,7 +256,18 @@ int	auth_check(const struct master *, const char *header,
 int	auth_allows(const struct config_token *, const char *ws, size_t n);
 
 /* batch.c */
-struct json_object *batch_json_parse(const char *, size_t, struct err *);
+/* An item's body as it goes to a worker: JSON text, no whitespace
+ * between tokens. */
+struct batch_body {
+	const char	*p;
+	size_t		 n;
+	enum item_body	 kind;
+};
+/* Check a request body (UTF-8, RFC 8259, depth, not null) and find its
+ * value; minified into scratch when it has whitespace (scratch NULL:
+ * left as it is). */
+int	batch_json_body(const char *, size_t, struct buf *scratch,
+	    struct batch_body *, struct err *);
 struct mbatch *batch_new(struct master *, enum mbatch_kind, uint32_t n);
 int	batch_parse(struct master *, struct mbatch *, const char *body,
 	    size_t len, const struct config_token *, struct err *);
@@ -264,8 +277,8 @@ void	batch_item_done(struct master *, struct mitem *);
 void	batch_free(struct master *, struct mbatch *);
 int	batch_item_route(struct master *, struct mitem *,
 	    enum route_method, const char *target, size_t target_len,
-	    const char *if_match, const char *if_none_match,
-	    struct json_object *body, const struct config_token *,
+	    struct route_str if_match, struct route_str if_none_match,
+	    const struct batch_body *, const struct config_token *,
 	    struct err *);
 
 /* http.c */

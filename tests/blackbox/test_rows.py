@@ -718,5 +718,46 @@ class BatchRowsTest(RowOpsMixin, unittest.TestCase):
     MODE = "batch"
 
 
+class StoredAsSent(unittest.TestCase):
+    """A row is the client's own JSON text, without the whitespace between
+    its tokens, whether it came as a plain PUT or inside a batch: numbers
+    past 2^64 and fractions keep their digits, escapes stay escapes."""
+
+    SENT = ('{ "n" : 123456789012345678901234567890 ,\n\t"f": 1.50,'
+            ' "e": -0.0e+00, "s": "caf\\u00e9 \\" \\/ ok",'
+            ' "a" : [ 1 , { } , [ ] , "x y" ] }')
+    STORED = ('{"n":123456789012345678901234567890,"f":1.50,'
+              '"e":-0.0e+00,"s":"caf\\u00e9 \\" \\/ ok",'
+              '"a":[1,{},[],"x y"]}')
+
+    def get_raw(self, key):
+        st, _, _, raw = SRV.v1("GET", rows_path("ws-raw", "t", key))
+        self.assertEqual(st, 200, raw)
+        return raw.decode()
+
+    def test_plain_put(self):
+        st, _, _, raw = SRV.v1("PUT", rows_path("ws-raw", "t", "plain"),
+                               self.SENT.encode(),
+                               {"Content-Type": "application/json"})
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(raw.decode(), self.STORED)
+        self.assertEqual(self.get_raw("plain"), self.STORED)
+
+    def test_batch_put(self):
+        body = ('{"requests": [ {"id": "p", "method": "PUT", "url": "%s",'
+                ' "body" :  %s  } ] }'
+                % (rows_path("ws-raw", "t", "batch"), self.SENT))
+        st, _, b, raw = SRV.request("POST", "/v1/$batch", body.encode(),
+                                    {"Content-Type": "application/json"})
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(b["responses"][0]["status"], 201, b)
+        # The answer splices the stored text in as it is.
+        self.assertIn('"body":' + self.STORED + "}", raw.decode())
+        self.assertEqual(self.get_raw("batch"), self.STORED)
+        self.assertEqual(b["responses"][0]["body"]["n"],
+                         123456789012345678901234567890)
+        self.assertEqual(b["responses"][0]["body"]["s"], 'caf\u00e9 " / ok')
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -23,6 +23,7 @@
 #include "fuzz_json.h"
 
 static struct master	*fb_m;
+static struct json_object *fb_root;	/* the input, parsed by json-c */
 static char		*fb_ws[] = { "ws1", "a", NULL };
 static struct config_token fb_tok = { "secret", fb_ws, 0 };
 
@@ -55,6 +56,29 @@ fb_master(void)
 	fb_m->ring.slot_bytes = 256;
 	atexit(fb_cleanup);
 	return fb_m;
+}
+
+/*
+ * The oracle: the input as json-c (strict, the master's depth) reads it.
+ * batch_parse() reads bodies in place with json_scan.h; every check below
+ * compares what it made of an item with what json-c makes of the same
+ * text, so a decoding slip on either side shows.
+ */
+static struct json_object *
+fb_parse(const uint8_t *data, size_t size)
+{
+	struct json_tokener	*tok;
+	struct json_object	*o;
+
+	FUZZ_CHECK(size <= INT32_MAX);
+	FUZZ_CHECK((tok = json_tokener_new_ex(64)) != NULL);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, (const char *)data, (int)size);
+	if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+		o = json_tokener_parse_ex(tok, " ", 1);
+	json_tokener_free(tok);
+	return o;
 }
 
 static int
@@ -126,7 +150,7 @@ fb_check_route(const struct master *m, const struct mbatch *b, uint32_t i,
 	size_t			 n, k;
 	int			 meth = METHOD_GET;
 
-	FUZZ_CHECK(json_object_object_get_ex(b->mb_json, "requests", &reqs));
+	FUZZ_CHECK(json_object_object_get_ex(fb_root, "requests", &reqs));
 	o = json_object_array_get_idx(reqs, i);
 	if (json_object_object_get_ex(o, "method", &v)) {
 		p = json_object_get_string(v);
@@ -205,7 +229,7 @@ fb_check_deps(const struct mbatch *b)
 	struct json_object	*reqs, *deps, *d;
 	size_t			 i, j, k, nd;
 
-	FUZZ_CHECK(json_object_object_get_ex(b->mb_json, "requests", &reqs));
+	FUZZ_CHECK(json_object_object_get_ex(fb_root, "requests", &reqs));
 	for (i = 0; i < b->mb_nitems; i++) {
 		if (!json_object_object_get_ex(json_object_array_get_idx(reqs,
 		    i), "dependsOn", &deps))
@@ -230,7 +254,6 @@ static void
 fb_check_dup(const char *body, size_t len, const struct err *e)
 {
 	struct json_object	*root, *reqs, *id;
-	struct err		 pe;
 	unsigned long		 i, j;
 	char			*end;
 
@@ -239,7 +262,7 @@ fb_check_dup(const char *body, size_t len, const struct err *e)
 	i = strtoul(e->detail + 9, &end, 10);
 	if (strncmp(end, "]: duplicate id", 15) != 0)
 		return;
-	FUZZ_CHECK((root = batch_json_parse(body, len, &pe)) != NULL);
+	FUZZ_CHECK((root = fb_parse((const uint8_t *)body, len)) != NULL);
 	FUZZ_CHECK(json_object_object_get_ex(root, "requests", &reqs));
 	FUZZ_CHECK(json_object_object_get_ex(json_object_array_get_idx(reqs,
 	    i), "id", &id));
@@ -366,7 +389,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fb_check_refusal(data, size, &e);
 		} else {
 			FUZZ_CHECK(fuzz_json_valid(data, size));
+			FUZZ_CHECK((fb_root = fb_parse(data, size)) != NULL);
 			fb_check_items(m, b, tok);
+			json_object_put(fb_root);
+			fb_root = NULL;
 		}
 		batch_free(m, b);
 	}

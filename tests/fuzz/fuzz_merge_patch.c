@@ -3,9 +3,10 @@
  *
  * Each input is two JSON texts, a target and a patch, split at the first
  * NUL (or, when there is none, in the middle).  Each must pass the gate
- * every body passes in batchd, batch_json_parse() in the master (a stored
- * row passed it too, as a PUT body); what the worker then parses is that
- * value as json-c writes it, parsed as the store parses it.  The patch is
+ * every body passes in batchd, batch_json_body() in the master (a stored
+ * row passed it too, as a PUT body); what the worker then parses is the
+ * text the master passes on (the client's, minified), parsed as the store
+ * parses it.  The patch is
  * applied as PATCH .../rows/{key} does (both are objects there; values of
  * any type meet inside them), and the result serialised with the store's
  * flags.  Checks, from the RFC: the patch is never modified; the result
@@ -45,21 +46,17 @@ fm_store_parse(const char *s, size_t n)
 static int
 fm_body(const char *s, size_t n, json_object **out)
 {
-	struct json_object	*o;
+	struct batch_body	 body;
+	struct buf		 scratch = BUF_INIT;
 	struct err		 e;
-	const char		*text;
-	size_t			 len;
 
-	if ((o = batch_json_parse(s, n, &e)) == NULL)
-		return -1;
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+	if (batch_json_body(s, n, &scratch, &body, &e) == -1 ||
+	    body.kind != BODY_OBJECT) {
+		buf_free(&scratch);
 		return -1;
 	}
-	FUZZ_CHECK((text = json_object_to_json_string_length(o, FM_FLAGS,
-	    &len)) != NULL);
-	*out = fm_store_parse(text, len);
-	json_object_put(o);
+	*out = fm_store_parse(body.p, body.n);
+	buf_free(&scratch);
 	return 0;
 }
 

@@ -1,0 +1,282 @@
+/*
+ * json_scan.c - walking JSON text that json_check() accepted (see
+ * json_scan.h).  No bounds are checked because none are needed: a
+ * container's closing bracket, a string's closing quote and the delimiter
+ * after a number all exist in checked text.  The one exception, a bare
+ * scalar at the very end of the input, is handled by jscan_trim() from
+ * the end.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "json_scan.h"
+
+#define JS_WS(c)	((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+static const char *
+jscan_ws(const char *p)
+{
+	while (JS_WS(*p))
+		p++;
+	return p;
+}
+
+/* p at an opening quote: just past the closing one. */
+static const char *
+jscan_str_end(const char *p)
+{
+	for (p++; *p != '"'; p++)
+		if (*p == '\\')
+			p++;
+	return p + 1;
+}
+
+const char *
+jscan_skip(const char *p, int *ws)
+{
+	unsigned	depth = 0;
+	char		c;
+
+	switch (*p) {
+	case '"':
+		return jscan_str_end(p);
+	case '{':
+	case '[':
+		for (;;) {
+			c = *p;
+			if (c == '"') {
+				p = jscan_str_end(p);
+				continue;
+			}
+			if (c == '{' || c == '[')
+				depth++;
+			else if (c == '}' || c == ']') {
+				if (--depth == 0)
+					return p + 1;
+			} else if (JS_WS(c) && ws != NULL)
+				*ws = 1;
+			p++;
+		}
+	default:
+		/* A number or true, false, null. */
+		while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		    *p == '-' || *p == '+' || *p == '.' || *p == 'E')
+			p++;
+		return p;
+	}
+}
+
+const char *
+jscan_trim(const char *s, size_t n, size_t *len)
+{
+	const char *e = s + n;
+
+	while (s < e && JS_WS(*s))
+		s++;
+	while (e > s && JS_WS(e[-1]))
+		e--;
+	*len = (size_t)(e - s);
+	return s;
+}
+
+void
+jscan_iter_init(struct jscan_iter *it, const char *p)
+{
+	it->obj = *p == '{';
+	it->p = p + 1;
+	it->val = NULL;
+}
+
+int
+jscan_iter_next(struct jscan_iter *it, struct jscan_str *name,
+    const char **val)
+{
+	const char *p = it->p;
+
+	if (it->val != NULL)
+		p = jscan_skip(it->val, NULL);
+	p = jscan_ws(p);
+	if (*p == ',')
+		p = jscan_ws(p + 1);
+	if (*p == '}' || *p == ']') {
+		it->p = p;
+		it->val = NULL;
+		return 0;
+	}
+	if (it->obj) {
+		struct jscan_str n;
+
+		jscan_string(p, &n);
+		if (name != NULL)
+			*name = n;
+		p = jscan_ws(n.p + n.n + 1);	/* past the quote: ':' */
+		p = jscan_ws(p + 1);
+	}
+	it->p = p;
+	it->val = p;
+	*val = p;
+	return 1;
+}
+
+void
+jscan_string(const char *p, struct jscan_str *s)
+{
+	const char *q;
+
+	s->p = p + 1;
+	s->esc = 0;
+	for (q = s->p; *q != '"'; q++)
+		if (*q == '\\') {
+			s->esc = 1;
+			q++;
+		}
+	s->n = (size_t)(q - s->p);
+}
+
+static unsigned
+jscan_hex4(const char *p)
+{
+	unsigned	v = 0;
+	int		k;
+
+	for (k = 0; k < 4; k++) {
+		char c = p[k];
+
+		v = v * 16 + (unsigned)(c <= '9' ? c - '0' :
+		    (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+static char *
+jscan_utf8(char *o, uint32_t cp)
+{
+	if (cp < 0x80)
+		*o++ = (char)cp;
+	else if (cp < 0x800) {
+		*o++ = (char)(0xc0 | cp >> 6);
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		*o++ = (char)(0xe0 | cp >> 12);
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else {
+		*o++ = (char)(0xf0 | cp >> 18);
+		*o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	}
+	return o;
+}
+
+const char *
+jscan_decode(const struct jscan_str *s, char *out, size_t *len)
+{
+	const char	*p = s->p, *e = s->p + s->n, *b;
+	char		*o = out;
+	uint32_t	 cp, lo;
+
+	if (!s->esc) {
+		*len = s->n;
+		return s->p;
+	}
+	while (p < e) {
+		if ((b = memchr(p, '\\', (size_t)(e - p))) == NULL)
+			b = e;
+		memcpy(o, p, (size_t)(b - p));
+		o += b - p;
+		if ((p = b) == e)
+			break;
+		switch (p[1]) {
+		case 'b': *o++ = '\b'; break;
+		case 'f': *o++ = '\f'; break;
+		case 'n': *o++ = '\n'; break;
+		case 'r': *o++ = '\r'; break;
+		case 't': *o++ = '\t'; break;
+		case 'u':
+			cp = jscan_hex4(p + 2);
+			if (cp >= 0xd800 && cp <= 0xdbff && e - p >= 12 &&
+			    p[6] == '\\' && p[7] == 'u' &&
+			    (lo = jscan_hex4(p + 8)) >= 0xdc00 && lo <= 0xdfff) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				    (lo - 0xdc00);
+				p += 6;
+			} else if (cp >= 0xd800 && cp <= 0xdfff)
+				cp = 0xfffd;	/* a lone surrogate */
+			o = jscan_utf8(o, cp);
+			p += 6;
+			continue;
+		default:	/* '"', '\\', '/' */
+			*o++ = p[1];
+			break;
+		}
+		p += 2;
+	}
+	*len = (size_t)(o - out);
+	return out;
+}
+
+/* s decoded into tmp (128 bytes) when it could equal a literal of at most
+ * 20 bytes; NULL when it cannot.  Each decoded byte costs at most 6 raw
+ * ones, so a longer raw form with escapes never could. */
+static const char *
+jscan_short(const struct jscan_str *s, char *tmp, size_t *len)
+{
+	if (s->esc && s->n > 6 * 20)
+		return NULL;
+	return jscan_decode(s, tmp, len);
+}
+
+int
+jscan_eq(const struct jscan_str *s, const char *lit)
+{
+	char		 tmp[128];
+	const char	*d;
+	size_t		 n, k = strlen(lit);
+
+	if ((d = jscan_short(s, tmp, &n)) == NULL)
+		return 0;
+	return n == k && memcmp(d, lit, k) == 0;
+}
+
+int
+jscan_caseeq(const struct jscan_str *s, const char *lit)
+{
+	char		 tmp[128];
+	const char	*d;
+	size_t		 n, i, k = strlen(lit);
+
+	if ((d = jscan_short(s, tmp, &n)) == NULL || n != k)
+		return 0;
+	for (i = 0; i < k; i++) {
+		char a = d[i], b = lit[i];
+
+		if (a >= 'A' && a <= 'Z')
+			a = (char)(a | 0x20);
+		if (b >= 'A' && b <= 'Z')
+			b = (char)(b | 0x20);
+		if (a != b)
+			return 0;
+	}
+	return 1;
+}
+
+size_t
+jscan_minify(const char *p, size_t n, char *out)
+{
+	const char	*e = p + n, *q;
+	char		*o = out;
+
+	while (p < e) {
+		if (*p == '"') {
+			q = jscan_str_end(p);
+			memcpy(o, p, (size_t)(q - p));
+			o += q - p;
+			p = q;
+		} else if (JS_WS(*p))
+			p++;
+		else
+			*o++ = *p++;
+	}
+	return (size_t)(o - out);
+}
