@@ -21,14 +21,22 @@ jscan_ws(const char *p)
 	return p;
 }
 
-/* p at an opening quote: just past the closing one. */
+/* p at an opening quote: just past the closing one, found with
+ * rawmemchr() (the quote exists in checked text); a quote is escaped when
+ * an odd number of backslashes precede it. */
 static const char *
 jscan_str_end(const char *p)
 {
-	for (p++; *p != '"'; p++)
-		if (*p == '\\')
-			p++;
-	return p + 1;
+	const char *q = p + 1, *b;
+
+	for (;;) {
+		q = rawmemchr(q, '"');
+		for (b = q; b[-1] == '\\'; b--)
+			;	/* stops at p's opening quote at the latest */
+		if (((q - b) & 1) == 0)
+			return q + 1;
+		q++;
+	}
 }
 
 const char *
@@ -119,18 +127,21 @@ jscan_iter_next(struct jscan_iter *it, struct jscan_str *name,
 }
 
 void
+jscan_iter_past(struct jscan_iter *it, const char *end)
+{
+	it->p = end;
+	it->val = NULL;
+}
+
+void
 jscan_string(const char *p, struct jscan_str *s)
 {
 	const char *q;
 
 	s->p = p + 1;
-	s->esc = 0;
-	for (q = s->p; *q != '"'; q++)
-		if (*q == '\\') {
-			s->esc = 1;
-			q++;
-		}
+	q = jscan_str_end(p) - 1;
 	s->n = (size_t)(q - s->p);
+	s->esc = memchr(s->p, '\\', s->n) != NULL;
 }
 
 static unsigned

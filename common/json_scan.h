@@ -46,6 +46,11 @@ void		 jscan_iter_init(struct jscan_iter *it, const char *p);
 int		 jscan_iter_next(struct jscan_iter *it, struct jscan_str *name,
 		    const char **val);
 
+/* The caller walked the last value it gave (an element walk of its own,
+ * jscan_skip()): it ends at end, so the next call starts there instead of
+ * walking it again. */
+void		 jscan_iter_past(struct jscan_iter *it, const char *end);
+
 /* p at a string value's opening quote: its raw bytes. */
 void		 jscan_string(const char *p, struct jscan_str *s);
 

@@ -77,6 +77,7 @@ batch_free(struct master *m, struct mbatch *b)
 	TAILQ_REMOVE(&m->batches, b, mb_entry);
 	m->nbatches--;
 	free(b->mb_strs);
+	buf_free(&b->mb_out);
 	free(b->mb_async);
 	free(b->mb_items);
 	free(b->mb_order);
@@ -316,6 +317,8 @@ batch_str(struct mbatch *b, const char *val, int copy)
 struct batch_src {
 	const char		*method, *path, *url, *ws, *hdrs, *body;
 	const char		*deps, *group;
+	const char		*body_end;	/* past the body's value */
+	int			 body_ws;	/* whitespace inside it */
 	struct route_str	 if_match, if_none_match;	/* decoded */
 	struct route_str	 gname;				/* decoded */
 };
@@ -372,7 +375,13 @@ batch_scan_item(struct mbatch *b, uint32_t i, const char *o,
 		case BM_URL:		src->url = val; break;
 		case BM_WORKSPACE:	src->ws = val; break;
 		case BM_HEADERS:	src->hdrs = val; break;
-		case BM_BODY:		src->body = val; break;
+		case BM_BODY:
+			/* Walked here, once: its end and layout are needed. */
+			src->body = val;
+			src->body_ws = 0;
+			src->body_end = jscan_skip(val, &src->body_ws);
+			jscan_iter_past(&mi, src->body_end);
+			break;
 		case BM_DEPENDSON:	src->deps = val; break;
 		case BM_GROUP:		src->group = val; break;
 		default:		break;
@@ -501,18 +510,15 @@ batch_link_item(struct mbatch *b, uint32_t i, const struct batch_src *src,
 /* An item's body: the value's bytes, minified when they hold whitespace
  * (so a row is stored the same however the client laid it out). */
 static void
-batch_item_body(struct mbatch *b, const char *val, struct batch_body *body)
+batch_item_body(struct mbatch *b, const struct batch_src *src,
+    struct batch_body *body)
 {
-	const char	*end;
-	int		 ws = 0;
-
-	end = jscan_skip(val, &ws);
-	body->kind = *val == '{' ? BODY_OBJECT : BODY_OTHER;
-	body->p = val;
-	body->n = (size_t)(end - val);
-	if (ws) {
+	body->kind = *src->body == '{' ? BODY_OBJECT : BODY_OTHER;
+	body->p = src->body;
+	body->n = (size_t)(src->body_end - src->body);
+	if (src->body_ws) {
 		body->p = b->mb_strs + b->mb_strs_len;
-		body->n = jscan_minify(val, body->n, b->mb_strs +
+		body->n = jscan_minify(src->body, body->n, b->mb_strs +
 		    b->mb_strs_len);
 		b->mb_strs_len += body->n;
 	}
@@ -561,7 +567,7 @@ batch_route_item(struct master *m, struct mbatch *b, uint32_t i,
 	if (buf_append(target, s.p, s.n) == -1)
 		return err_set(e, ERR_INTERNAL, "out of memory");
 	if (src->body != NULL && *src->body != 'n') {	/* null: no body */
-		batch_item_body(b, src->body, &body);
+		batch_item_body(b, src, &body);
 		bp = &body;
 	}
 	if (batch_item_route(m, it, (enum route_method)meth, target->data,
@@ -576,15 +582,13 @@ batch_route_item(struct master *m, struct mbatch *b, uint32_t i,
 }
 
 static int
-batch_parse_items(struct master *m, struct mbatch *b, const char *reqs,
+batch_parse_items(struct master *m, struct mbatch *b, const char **items,
     const struct config_token *tok, struct err *e)
 {
 	struct batch_names	 ids, groups;
 	struct batch_src	*src;
-	struct jscan_iter	 ri;
 	struct mitem		*it;
 	struct buf		 target = BUF_INIT;
-	const char		*o;
 	unsigned char		*color = NULL;
 	uint32_t		 i, k, n = b->mb_nitems;
 	int			 rc = -1;
@@ -598,9 +602,9 @@ batch_parse_items(struct master *m, struct mbatch *b, const char *reqs,
 		err_set(e, ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	jscan_iter_init(&ri, reqs);
-	for (i = 0; jscan_iter_next(&ri, NULL, &o); i++)
-		if (batch_scan_item(b, i, o, &src[i], &ids, &groups, e) == -1)
+	for (i = 0; i < n; i++)
+		if (batch_scan_item(b, i, items[i], &src[i], &ids, &groups,
+		    e) == -1)
 			goto out;
 	for (i = 0; i < n; i++)
 		if (batch_link_item(b, i, &src[i], &ids, &groups, e) == -1)
@@ -670,6 +674,30 @@ batch_json_body(const char *s, size_t len, struct buf *scratch,
 	return 0;
 }
 
+/* The elements of the array at p, in *items (grown as needed; *n of
+ * them). */
+static int
+batch_elements(const char *p, const char ***items, size_t *n, size_t *cap,
+    const char **end)
+{
+	struct jscan_iter	  ai;
+	const char		 *v, **q;
+
+	*n = 0;
+	jscan_iter_init(&ai, p);
+	while (jscan_iter_next(&ai, NULL, &v)) {
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			if ((q = realloc(*items, *cap * sizeof(*q))) == NULL)
+				return -1;
+			*items = q;
+		}
+		(*items)[(*n)++] = v;
+	}
+	*end = ai.p + 1;
+	return 0;
+}
+
 int
 batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
     const struct config_token *tok, struct err *e)
@@ -678,50 +706,67 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 	struct jscan_iter	 ri;
 	struct jscan_str	 name;
 	const char		*reqs = NULL, *ordered = NULL, *stop = NULL, *v;
-	size_t			 n = 0;
+	const char		**items = NULL, *end;
+	size_t			 n = 0, cap = 0;
+	int			 rc = -1;
 
 	if (batch_json_body(body, len, NULL, &root, e) == -1)
 		return -1;
+	/* One walk finds the members and the requests' items. */
 	if (*root.p == '{') {
 		jscan_iter_init(&ri, root.p);
 		while (jscan_iter_next(&ri, &name, &v))
-			if (jscan_eq(&name, "requests"))
+			if (jscan_eq(&name, "requests")) {
 				reqs = v;
-			else if (jscan_eq(&name, "ordered"))
+				if (*v != '[')
+					continue;
+				if (batch_elements(v, &items, &n, &cap,
+				    &end) == -1) {
+					err_set(e, ERR_INTERNAL,
+					    "out of memory");
+					goto out;
+				}
+				jscan_iter_past(&ri, end);
+			} else if (jscan_eq(&name, "ordered"))
 				ordered = v;
 			else if (jscan_eq(&name, "stop_on_error"))
 				stop = v;
 	}
-	if (reqs == NULL || *reqs != '[')
-		return err_set(e, ERR_BAD_REQUEST,
+	if (reqs == NULL || *reqs != '[') {
+		err_set(e, ERR_BAD_REQUEST,
 		    "body must be an object with a \"requests\" array");
+		goto out;
+	}
 	if (ordered != NULL) {
-		if (*ordered != 't' && *ordered != 'f')
-			return err_set(e, ERR_BAD_REQUEST,
+		if (*ordered != 't' && *ordered != 'f') {
+			err_set(e, ERR_BAD_REQUEST,
 			    "\"ordered\" must be a boolean");
+			goto out;
+		}
 		b->mb_ordered = *ordered == 't';
 	}
 	if (stop != NULL) {
-		if (*stop != 't' && *stop != 'f')
-			return err_set(e, ERR_BAD_REQUEST,
+		if (*stop != 't' && *stop != 'f') {
+			err_set(e, ERR_BAD_REQUEST,
 			    "\"stop_on_error\" must be a boolean");
+			goto out;
+		}
 		b->mb_stop_on_error = *stop == 't';
 	}
-	jscan_iter_init(&ri, reqs);
-	while (jscan_iter_next(&ri, NULL, &v))
-		n++;
 	if (b->mb_kind == MB_ASYNC && n > (size_t)m->cfg.max_async_items)
-		return err_set(e, ERR_BATCH_TOO_LARGE,
-		    "%zu items; max_async_items is %ld", n,
-		    m->cfg.max_async_items);
-	if (b->mb_kind != MB_ASYNC && n > (size_t)m->cfg.max_batch_items)
-		return err_set(e, ERR_BATCH_TOO_LARGE,
-		    "%zu items; max_batch_items is %ld", n,
-		    m->cfg.max_batch_items);
-	if (batch_items_alloc(b, (uint32_t)n) == -1 ||
+		err_set(e, ERR_BATCH_TOO_LARGE, "%zu items; max_async_items "
+		    "is %ld", n, m->cfg.max_async_items);
+	else if (b->mb_kind != MB_ASYNC && n > (size_t)m->cfg.max_batch_items)
+		err_set(e, ERR_BATCH_TOO_LARGE, "%zu items; max_batch_items "
+		    "is %ld", n, m->cfg.max_batch_items);
+	else if (batch_items_alloc(b, (uint32_t)n) == -1 ||
 	    (b->mb_strs = malloc(len + 1)) == NULL)
-		return err_set(e, ERR_INTERNAL, "out of memory");
-	return batch_parse_items(m, b, reqs, tok, e);
+		err_set(e, ERR_INTERNAL, "out of memory");
+	else
+		rc = batch_parse_items(m, b, items, tok, e);
+out:
+	free(items);
+	return rc;
 }
 
 static void	batch_check_complete(struct master *, struct mbatch *);

@@ -57,8 +57,10 @@ struct mitem {
 	uint32_t		*mi_rdeps;	/* items waiting for this one */
 	uint32_t		 mi_nrdeps;
 	uint32_t		 mi_rdeps_cap;
-	struct buf		 mi_out;	/* rendered answer (batch), or
+	struct buf		 mi_out;	/* rendered answer (async), or
 						 * the body (plain request) */
+	uint32_t		 mi_out_off;	/* MB_SYNC: the rendered answer */
+	uint32_t		 mi_out_len;	/* in mb_out */
 	char			 mi_etag[ITEM_ETAG_MAX]; /* plain request */
 	struct buf		 mi_loc;	/* plain request */
 	int			 mi_skipped;	/* stop_on_error: never run */
@@ -92,6 +94,8 @@ struct mbatch {
 	struct mbatch		*mb_next_done;
 	struct masync		*mb_async;	/* MB_ASYNC and MB_SYSTEM */
 	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
+	struct buf		 mb_out;	/* MB_SYNC: answers as rendered,
+						 * each after a ',' */
 	char			*mb_strs;	/* ids and decoded strings,
 						 * as long as the body */
 	size_t			 mb_strs_len;
@@ -181,6 +185,8 @@ struct master {
 	uint64_t		 drain_deadline; /* mono ns */
 	int			 exit_code;
 	int			 answer_depth;	/* nested answers in progress */
+	uint64_t		 burst_ns;	/* mono ns of the completion
+						 * burst being drained, or 0 */
 	struct mbatch		*finished;	/* complete, to be answered */
 	uint64_t		 rid_state;	/* request id generator */
 	struct metrics		 metrics;

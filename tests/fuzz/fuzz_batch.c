@@ -24,6 +24,7 @@
 
 static struct master	*fb_m;
 static struct json_object *fb_root;	/* the input, parsed by json-c */
+static int		 fb_oracle;	/* json-c's reading can be trusted */
 static char		*fb_ws[] = { "ws1", "a", NULL };
 static struct config_token fb_tok = { "secret", fb_ws, 0 };
 
@@ -79,6 +80,38 @@ fb_parse(const uint8_t *data, size_t size)
 		o = json_tokener_parse_ex(tok, " ", 1);
 	json_tokener_free(tok);
 	return o;
+}
+
+/*
+ * Does a member name in the text hold an escaped U+0000?  json-c keeps
+ * member names as C strings, cut at the first NUL, so it reads
+ * "path\u0000x" as "path"; batch_parse() does not (that member is not
+ * "path").  Where this is so, json-c is no oracle for members.  A string
+ * is a member name when a ':' follows it.
+ */
+static int
+fb_nul_in_keys(const uint8_t *d, size_t n)
+{
+	size_t	i, j;
+	int	nul;
+
+	for (i = 0; i < n; i++) {
+		if (d[i] != '"')
+			continue;
+		for (nul = 0, j = i + 1; j < n && d[j] != '"'; j++)
+			if (d[j] == '\\') {
+				if (j + 5 < n && memcmp(d + j + 1, "u0000", 5) == 0)
+					nul = 1;
+				j++;
+			}
+		i = j;
+		while (j + 1 < n && (d[j + 1] == ' ' || d[j + 1] == '\t' ||
+		    d[j + 1] == '\n' || d[j + 1] == '\r'))
+			j++;
+		if (nul && j + 1 < n && d[j + 1] == ':')
+			return 1;
+	}
+	return 0;
 }
 
 static int
@@ -306,7 +339,8 @@ fb_check_items(const struct master *m, const struct mbatch *b,
 	uint32_t		 i, k, n = b->mb_nitems, unit, members;
 
 	FUZZ_CHECK(n <= (uint32_t)m->cfg.max_batch_items);
-	fb_check_deps(b);
+	if (fb_oracle)
+		fb_check_deps(b);
 	for (i = 0; i < n; i++) {
 		it = &b->mb_items[i];
 		FUZZ_CHECK(it->mi_idx == i && it->mi_batch == b);
@@ -340,7 +374,8 @@ fb_check_items(const struct master *m, const struct mbatch *b,
 			FUZZ_CHECK(err_status(-it->mi_status) >= 400 &&
 			    err_status(-it->mi_status) < 500);
 			FUZZ_CHECK(utf8_valid(it->mi_out.data, it->mi_out.len));
-			fb_check_route(m, b, i, tok, NULL);
+			if (fb_oracle)
+				fb_check_route(m, b, i, tok, NULL);
 			continue;
 		}
 		FUZZ_CHECK(it->mi_status == 0);
@@ -360,7 +395,8 @@ fb_check_items(const struct master *m, const struct mbatch *b,
 			    utf8_valid(rq.key.p, rq.key.n));
 		if (rq.body != NULL)
 			fb_check_body(&rq);
-		fb_check_route(m, b, i, tok, &rq);
+		if (fb_oracle)
+			fb_check_route(m, b, i, tok, &rq);
 		FUZZ_CHECK(it->mi_enc.len <= (size_t)(m->ring.mask + 1) *
 		    m->ring.slot_bytes);
 	}
@@ -375,6 +411,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct err		 e;
 	int			 pass;
 
+	fb_oracle = !fb_nul_in_keys(data, size);
 	for (pass = 0; pass < 2; pass++) {
 		m->cfg.debug_ops = pass;
 		tok = pass ? &fb_tok : NULL;
@@ -385,7 +422,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    e.code == ERR_BATCH_TOO_LARGE);
 			FUZZ_CHECK(e.detail[0] != '\0');
 			FUZZ_CHECK(utf8_valid(e.detail, strlen(e.detail)));
-			fb_check_dup((const char *)data, size, &e);
+			if (fb_oracle)
+				fb_check_dup((const char *)data, size, &e);
 			fb_check_refusal(data, size, &e);
 		} else {
 			FUZZ_CHECK(fuzz_json_valid(data, size));
