@@ -210,12 +210,18 @@ http_reply_error(struct master *m, struct evhttp_request *req,
 	(void)m;
 }
 
+static void
+http_free_out(const void *data, size_t len, void *base)
+{
+	free(base);
+}
+
 void
 http_reply_batch(struct master *m, struct mbatch *b)
 {
 	struct evbuffer	*out;
 	struct mitem	*it;
-	uint32_t	 i, n = 0, idx;
+	uint32_t	 i, k, n = 0;
 	int		 status = 200;
 
 	if (b->mb_req == NULL || (out = evbuffer_new()) == NULL)
@@ -229,17 +235,28 @@ http_reply_batch(struct master *m, struct mbatch *b)
 		    it->mi_loc.data);
 		n = 1;
 	} else {
+		/* The answers were rendered in the order they came, each
+		 * after a ','; in request order they are picked out of it. */
+		const char *o = b->mb_out.data;
+
 		evbuffer_add(out, "{\"responses\":[", 14);
-		for (i = 0; i < b->mb_nitems; i++) {
-			idx = b->mb_ordered || b->mb_stop_on_error ? i :
-			    b->mb_order[i];
-			it = &b->mb_items[idx];
-			if (it->mi_skipped)
-				continue;
-			if (n++ > 0)
-				evbuffer_add(out, ",", 1);
-			evbuffer_add(out, it->mi_out.data, it->mi_out.len);
-		}
+		n = b->mb_nitems - b->mb_nskipped;
+		if (!b->mb_ordered && !b->mb_stop_on_error) {
+			/* Handed over as it is: no copy. */
+			if (b->mb_out.len > 1 && evbuffer_add_reference(out,
+			    o + 1, b->mb_out.len - 1, http_free_out,
+			    b->mb_out.data) == 0)
+				b->mb_out = (struct buf)BUF_INIT;
+		} else
+			for (i = 0, k = 0; i < b->mb_nitems; i++) {
+				it = &b->mb_items[i];
+				if (it->mi_skipped)
+					continue;
+				/* The ',' before it, but for the first. */
+				evbuffer_add(out, o + it->mi_out_off - (k > 0),
+				    it->mi_out_len + (k > 0));
+				k++;
+			}
 		evbuffer_add(out, "]}", 2);
 		http_send(b->mb_req, b->mb_rid, 200, out, NULL, NULL);
 	}

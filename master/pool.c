@@ -193,6 +193,7 @@ pool_drain(struct master *m)
 	int		again;
 
 	eventfd_read(m->efd, &v);
+	m->burst_ns = mono_ns();	/* one clock read for the burst */
 	do {
 		atomic_store(&m->ring.hdr->master_armed, 0);
 		for (i = 0; i < m->nslots; i++)
@@ -206,6 +207,7 @@ pool_drain(struct master *m)
 			    wslot_pending(m->workers[i].w_slot) > 0)
 				again = 1;
 	} while (again);
+	m->burst_ns = 0;
 }
 
 /* Answer whatever the dead worker in slot i held. */

@@ -36,7 +36,8 @@ sched_unqueue(struct master *m, struct mitem *it)
 
 /* Publish the head of queue q; -1 when the ring has no room for it. */
 static int
-sched_publish(struct master *m, struct mitem_list *q, struct mitem *it)
+sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
+    uint64_t now)
 {
 	struct ring_desc d;
 
@@ -64,7 +65,7 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it)
 	if (it->mi_batch->mb_kind == MB_ASYNC)
 		m->async_inflight++;
 	it->mi_state = MI_QUEUED;
-	it->mi_t_queued = mono_ns();
+	it->mi_t_queued = now;
 	buf_free(&it->mi_enc);
 	return 0;
 }
@@ -81,16 +82,19 @@ void
 sched_pump(struct master *m)
 {
 	struct mitem	*it;
-	uint64_t	 cap = (uint64_t)m->cfg.workers;
+	uint64_t	 cap = (uint64_t)m->cfg.workers, now;
 	int		 n = 0;
 
+	if (m->npending == 0)
+		return;
+	now = mono_ns();	/* one clock read for the burst */
 	while ((it = TAILQ_FIRST(&m->pending)) != NULL &&
-	    sched_publish(m, &m->pending, it) == 0)
+	    sched_publish(m, &m->pending, it, now) == 0)
 		n++;
 	if (it == NULL)
 		while (m->async_inflight < cap &&
 		    (it = TAILQ_FIRST(&m->pending_async)) != NULL &&
-		    sched_publish(m, &m->pending_async, it) == 0)
+		    sched_publish(m, &m->pending_async, it, now) == 0)
 			n++;
 	if (n > 0)
 		ring_wake(&m->ring, n);
@@ -178,22 +182,37 @@ sched_copy_body(struct buf *out, const struct sched_answer *a)
 	return 0;
 }
 
+/* Append a status code (100..999) in decimal. */
+static void
+sched_put_status(struct buf *o, int status)
+{
+	char d[3];
+
+	if (status < 100 || status > 999)
+		status = 500;
+	d[0] = (char)('0' + status / 100);
+	d[1] = (char)('0' + status / 10 % 10);
+	d[2] = (char)('0' + status % 10);
+	buf_append(o, d, 3);
+}
+
 /*
- * A batch item's answer, spliced without re-serialising the body:
- * {"id":..,"status":N,"headers":{..},"body":RAW}
+ * A batch item's answer, appended to o, spliced without re-serialising
+ * the body: {"id":..,"status":N,"headers":{..},"body":RAW}
  */
 static void
-sched_render_item(struct mitem *it, const struct sched_answer *a)
+sched_render_item(struct buf *o, const struct mitem *it,
+    const struct sched_answer *a)
 {
-	struct buf	*o = &it->mi_out;
-	int		 first = 1;
+	int first = 1;
 
-	buf_reset(o);
-	buf_puts(o, "{\"id\":");
+	buf_append(o, "{\"id\":", 6);
 	buf_json_str(o, it->mi_id, it->mi_id_len);
-	buf_printf(o, ",\"status\":%d,\"headers\":{", a->status);
+	buf_append(o, ",\"status\":", 10);
+	sched_put_status(o, a->status);
+	buf_append(o, ",\"headers\":{", 12);
 	if (a->etag_len > 0) {
-		buf_puts(o, "\"ETag\":");
+		buf_append(o, "\"ETag\":", 7);
 		buf_json_str(o, a->etag, a->etag_len);
 		first = 0;
 	}
@@ -207,15 +226,36 @@ sched_render_item(struct mitem *it, const struct sched_answer *a)
 		    ",\"Content-Type\":\"application/json\"");
 	buf_putc(o, '}');
 	if (a->body_len > 0) {
-		buf_puts(o, ",\"body\":");
+		buf_append(o, ",\"body\":", 8);
 		sched_copy_body(o, a);
 	}
 	buf_putc(o, '}');
 }
 
+/*
+ * A synchronous batch's answers go into one buffer, in the order they
+ * come, each after a ',': no allocation per item, and an unordered
+ * answer is that buffer as it stands (http_reply_batch).
+ */
+static void
+sched_render_sync(struct mitem *it, const struct sched_answer *a)
+{
+	struct mbatch	*b = it->mi_batch;
+	struct buf	*o = &b->mb_out;
+
+	if (o->data == NULL)
+		buf_reserve(o, (size_t)b->mb_nitems * 192 + 64);
+	buf_putc(o, ',');
+	it->mi_out_off = (uint32_t)o->len;
+	sched_render_item(o, it, a);
+	it->mi_out_len = (uint32_t)(o->len - it->mi_out_off);
+}
+
 void
 sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 {
+	enum mbatch_kind kind = it->mi_batch->mb_kind;
+
 	if (it->mi_state == MI_DONE)
 		return;
 	if (it->mi_state == MI_QUEUED)
@@ -225,8 +265,7 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 	buf_free(&it->mi_enc);
 	it->mi_status = a->status;
 	it->mi_state = MI_DONE;
-	if (it->mi_batch->mb_kind == MB_PLAIN ||
-	    it->mi_batch->mb_kind == MB_SYSTEM) {
+	if (kind == MB_PLAIN || kind == MB_SYSTEM) {
 		size_t n = a->etag_len < ITEM_ETAG_MAX ? a->etag_len :
 		    ITEM_ETAG_MAX - 1;
 
@@ -237,11 +276,16 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 			buf_append(&it->mi_loc, a->loc, a->loc_len);
 		buf_reset(&it->mi_out);
 		sched_copy_body(&it->mi_out, a);
-	} else
-		sched_render_item(it, a);
-	if (it->mi_batch->mb_kind != MB_SYSTEM)
+	} else if (kind == MB_SYNC)
+		sched_render_sync(it, a);
+	else {
+		buf_reset(&it->mi_out);
+		sched_render_item(&it->mi_out, it, a);
+	}
+	if (kind != MB_SYSTEM)
 		metrics_item(m, a->status, it->mi_t_queued ?
-		    mono_ns() - it->mi_t_queued : 0);
+		    (m->burst_ns ? m->burst_ns : mono_ns()) - it->mi_t_queued :
+		    0);
 	batch_item_done(m, it);
 }
 
