@@ -57,6 +57,7 @@ item_encode(const struct item_req *rq, struct buf *out)
 {
 	struct item_wire	 w;
 	struct route_str	*s;
+	size_t			 total;
 	int			 f;
 
 	memset(&w, 0, sizeof(w));
@@ -74,7 +75,12 @@ item_encode(const struct item_req *rq, struct buf *out)
 		w.flen[f] = s->p != NULL ? (uint32_t)s->n : ITEM_ABSENT;
 	}
 	buf_reset(out);
-	if (buf_append(out, &w, sizeof(w)) == -1)
+	for (total = sizeof(w), f = 0; f < IF__COUNT; f++)
+		if (w.flen[f] != ITEM_ABSENT)
+			total += w.flen[f];
+	/* One allocation for the whole item. */
+	if (buf_reserve(out, total) == -1 ||
+	    buf_append(out, &w, sizeof(w)) == -1)
 		return -1;
 	for (f = 0; f < IF__COUNT; f++) {
 		if (w.flen[f] == ITEM_ABSENT)

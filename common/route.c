@@ -377,14 +377,16 @@ route_match(const struct route_pat *pat, const struct route_seg *segs,
 		if (i == nsegs)
 			return 0;
 		lit = pat->segs[i];
-		if (strcmp(lit, "{ws}") == 0)
-			cap[CAP_WS] = segs[i];
-		else if (strcmp(lit, "{t}") == 0)
-			cap[CAP_TABLE] = segs[i];
-		else if (strcmp(lit, "{key}") == 0)
-			cap[CAP_KEY] = segs[i];
-		else if (!seg_is(segs[i].p, segs[i].n, lit))
-			return 0;
+		if (lit[0] != '{') {
+			if (!seg_is(segs[i].p, segs[i].n, lit))
+				return 0;
+			continue;
+		}
+		switch (lit[1]) {	/* "{ws}", "{t}" or "{key}" */
+		case 'w':	cap[CAP_WS] = segs[i]; break;
+		case 't':	cap[CAP_TABLE] = segs[i]; break;
+		default:	cap[CAP_KEY] = segs[i]; break;
+		}
 	}
 	return i == nsegs;
 }
