@@ -218,6 +218,27 @@ server_drop_privileges(struct master *m)
 	return 0;
 }
 
+/*
+ * The event base.  evhttp turns a connection's read and write interest
+ * off and on again around every request; with the change list those
+ * toggles are folded into one epoll_ctl(2) per descriptor per loop pass,
+ * or none when they cancel out (libevent's caveat about dup()ed
+ * descriptors does not apply: the master never dup()s one).
+ */
+static struct event_base *
+server_base_new(void)
+{
+	struct event_config	*cfg;
+	struct event_base	*base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 int
 server_run(struct master *m)
 {
@@ -240,7 +261,7 @@ server_run(struct master *m)
 	}
 	m->inflight = calloc((size_t)m->cfg.ring_slots, sizeof(*m->inflight));
 	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	m->base = event_base_new();
+	m->base = server_base_new();
 	if (m->inflight == NULL || m->efd == -1 || m->base == NULL) {
 		log_error("start-up failed: %s", strerror(errno));
 		m->exit_code = 1;
