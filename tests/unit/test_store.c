@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "rows.h"
 #include "store.h"
 
 #define MAP_MB		256
@@ -311,6 +312,29 @@ START_TEST(test_get_missing)
 END_TEST
 
 /* Every write of any row gets a new, strictly increasing ETag. */
+START_TEST(test_etag_format)
+{
+	static const struct {
+		uint64_t	 seq;
+		const char	*etag;
+	} t[] = {
+		{ 0, "\"0000000000000000\"" },
+		{ 1, "\"0000000000000001\"" },
+		{ 0x186a0, "\"00000000000186a0\"" },
+		{ 0xfedcba9876543210ULL, "\"fedcba9876543210\"" },
+		{ UINT64_MAX, "\"ffffffffffffffff\"" },
+	};
+	char	out[ITEM_ETAG_MAX];
+	size_t	i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(out, 'x', sizeof(out));
+		store_etag_format(out, t[i].seq);
+		ck_assert_str_eq(out, t[i].etag);
+	}
+}
+END_TEST
+
 START_TEST(test_etag_changes_on_every_write)
 {
 	char	prev[ITEM_ETAG_MAX] = "";
@@ -1538,6 +1562,7 @@ store_suite(void)
 	tcase_add_test(rows, test_get_returns_exact_bytes);
 	tcase_add_test(rows, test_put_body_not_object);
 	tcase_add_test(rows, test_get_missing);
+	tcase_add_test(rows, test_etag_format);
 	tcase_add_test(rows, test_etag_changes_on_every_write);
 	tcase_add_test(rows, test_get_if_none_match);
 	tcase_add_test(rows, test_write_if_match);
