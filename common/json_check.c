@@ -43,7 +43,16 @@ jc_string(struct jc *c)
 
 	c->i++;				/* the opening quote */
 	while (c->i < c->n) {
-		ch = (unsigned char)c->s[c->i];
+		/* The run of plain bytes, in locals: most of a body. */
+		const unsigned char	*p = (const unsigned char *)c->s + c->i;
+		const unsigned char	*e = (const unsigned char *)c->s + c->n;
+
+		while (p < e && *p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		c->i = (size_t)(p - (const unsigned char *)c->s);
+		if (p == e)
+			break;
+		ch = *p;
 		if (ch == '"') {
 			c->i++;
 			return 0;

@@ -242,7 +242,16 @@ utf8_valid(const char *s, size_t n)
 
 	while (i < n) {
 		if (u[i] < 0x80) {
+			/* ASCII, eight bytes at a time where it can. */
+			uint64_t w;
+
 			i++;
+			while (n - i >= 8) {
+				memcpy(&w, u + i, 8);
+				if (w & 0x8080808080808080ULL)
+					break;
+				i += 8;
+			}
 			continue;
 		}
 		lo = 0x80;

@@ -744,6 +744,41 @@ START_TEST(test_utf8_valid)
 }
 END_TEST
 
+/* ASCII is skipped eight bytes at a time: a bad or good sequence is seen
+ * wherever it falls in or after such a run, and nothing past the length
+ * is read. */
+START_TEST(test_utf8_valid_runs)
+{
+	static const struct {
+		const char	*seq;
+		int		 ok;
+	} t[] = {
+		{ "\xff", 0 }, { "\x80", 0 }, { "\xc0\xaf", 0 },
+		{ "\xed\xa0\x80", 0 }, { "\xc3", 0 },
+		{ "\xc3\xa9", 1 }, { "\xe2\x82\xac", 1 },
+		{ "\xf0\x9f\x98\x80", 1 },
+	};
+	char	s[64];
+	size_t	pre, post, k, n;
+
+	for (k = 0; k < sizeof(t) / sizeof(t[0]); k++)
+		for (pre = 0; pre <= 20; pre++)
+			for (post = 0; post <= 9; post++) {
+				n = strlen(t[k].seq);
+				memset(s, 'a', sizeof(s));
+				memcpy(s + pre, t[k].seq, n);
+				ck_assert_msg(utf8_valid(s, pre + n + post) ==
+				    t[k].ok, "seq %zu after %zu, %zu after",
+				    k, pre, post);
+			}
+	/* A bad byte just past the length is not looked at. */
+	memset(s, 'a', sizeof(s));
+	s[16] = '\xff';
+	ck_assert_int_eq(utf8_valid(s, 16), 1);
+	ck_assert_int_eq(utf8_valid(s, 17), 0);
+}
+END_TEST
+
 /* Pseudo-random byte soup: no crash, no leak, a coherent answer. */
 START_TEST(test_garbage)
 {
@@ -828,6 +863,7 @@ route_suite(void)
 	tcase_add_test(tc, test_url_decode);
 	tcase_add_test(tc, test_url_encode_roundtrip);
 	tcase_add_test(tc, test_utf8_valid);
+	tcase_add_test(tc, test_utf8_valid_runs);
 	suite_add_tcase(s, tc);
 	return s;
 }
