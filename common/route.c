@@ -612,7 +612,7 @@ route_resolve(enum route_method method, const char *target, size_t len,
 	unsigned		 mask = 0;
 	int			 nsegs;
 
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(struct route, small));
 	if (target == NULL)
 		len = 0;
 	mark = len > 0 ? memchr(target, '?', len) : NULL;
@@ -661,11 +661,12 @@ route_resolve(enum route_method method, const char *target, size_t len,
 		m.cap += cap[i].n;
 	for (i = 0; i < PARAM__COUNT; i++)
 		m.cap += val[i].n;
-	if ((m.base = malloc(m.cap)) == NULL) {
+	if (m.cap <= sizeof(r->small))
+		m.base = r->small;
+	else if ((m.base = r->mem = malloc(m.cap)) == NULL) {
 		r->op = OP_NONE;
 		return err_set(e, ERR_INTERNAL, "out of memory");
 	}
-	r->mem = m.base;
 	if (route_fill_path(r, &m, cap, e) == -1 ||
 	    route_fill_params(r, &m, val, e) == -1) {
 		route_free(r);
@@ -680,5 +681,5 @@ route_free(struct route *r)
 	if (r == NULL)
 		return;
 	free(r->mem);
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(struct route, small));
 }

@@ -61,7 +61,9 @@ struct route {
 	struct route_str prefix, after;		/* scan: ?prefix= ?after= */
 	long		 limit;			/* scan: ?limit=, 1..1000 */
 	struct route_str query, timespan;	/* GET query: ?query= ?timespan= */
-	char		*mem;			/* owns the decoded strings */
+	char		*mem;			/* the decoded strings, when
+						 * they did not fit small */
+	char		 small[160];		/* ... or here (most do) */
 };
 
 /* Method name to enum (exact upper case, as HTTP); -1 if unknown. */

@@ -64,10 +64,32 @@ START_TEST(test_tables_list)
 	ck_assert(str_is(r.ws, "ws1"));
 	ck_assert_ptr_null(r.table.p);
 	ck_assert_ptr_null(r.key.p);
-	ck_assert_ptr_nonnull(r.mem);
+	/* Short decoded strings live in the route itself. */
+	ck_assert_ptr_null(r.mem);
+	ck_assert(r.ws.p >= r.small && r.ws.p + r.ws.n < r.small +
+	    sizeof(r.small));
 	route_free(&r);
 	OK(METHOD_GET, "/workspaces/ws1/tables", OP_TABLES_LIST);
 	ck_assert(str_is(r.ws, "ws1"));
+}
+END_TEST
+
+/* Long ones (a 512-byte key) are allocated, and freed by route_free. */
+START_TEST(test_long_key_allocated)
+{
+	char	path[700], key[513];
+
+	memset(key, 'k', 512);
+	key[512] = '\0';
+	snprintf(path, sizeof(path), "/workspaces/w/tables/t/rows/%s", key);
+	OK(METHOD_GET, path, OP_ROW_GET);
+	ck_assert_ptr_nonnull(r.mem);
+	ck_assert(str_is(r.key, key));
+	ck_assert(r.key.p >= r.mem && r.key.p < r.mem + 600);
+	ck_assert(str_is(r.ws, "w"));
+	route_free(&r);
+	ck_assert_ptr_null(r.mem);
+	ck_assert_ptr_null(r.key.p);
 }
 END_TEST
 
@@ -821,6 +843,7 @@ route_suite(void)
 	tc = tcase_create("routes");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_tables_list);
+	tcase_add_test(tc, test_long_key_allocated);
 	tcase_add_test(tc, test_table_drop);
 	tcase_add_test(tc, test_rows_scan_and_create);
 	tcase_add_test(tc, test_row_ops);
