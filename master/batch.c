@@ -224,24 +224,26 @@ struct batch_names {
 	uint32_t		 bn_mask;
 };
 
-static int
-batch_names_init(struct batch_names *t, uint32_t n)
+/* Room a table for n names takes (batch_names_init carves it). */
+static size_t
+batch_names_size(uint32_t n, uint32_t *cap)
 {
-	uint32_t cap = 8;
-
-	while (cap < 2 * (uint64_t)n)
-		cap *= 2;
-	t->bn_mask = cap - 1;
-	t->bn_key = malloc(cap * sizeof(*t->bn_key));
-	t->bn_val = calloc(cap, sizeof(*t->bn_val));
-	return t->bn_key != NULL && t->bn_val != NULL ? 0 : -1;
+	*cap = 8;
+	while (*cap < 2 * (uint64_t)n)
+		*cap *= 2;
+	return *cap * (sizeof(struct route_str) + sizeof(uint32_t));
 }
 
+/* A table for n names in mem (zeroed, batch_names_size() bytes). */
 static void
-batch_names_free(struct batch_names *t)
+batch_names_init(struct batch_names *t, uint32_t n, char *mem)
 {
-	free(t->bn_key);
-	free(t->bn_val);
+	uint32_t cap;
+
+	batch_names_size(n, &cap);
+	t->bn_mask = cap - 1;
+	t->bn_key = (struct route_str *)mem;
+	t->bn_val = (uint32_t *)(mem + cap * sizeof(struct route_str));
 }
 
 /* The slot of name s: where it is, or the empty slot it would go to. */
@@ -589,19 +591,21 @@ batch_parse_items(struct master *m, struct mbatch *b, const char **items,
 	struct batch_src	*src;
 	struct mitem		*it;
 	struct buf		 target = BUF_INIT;
-	unsigned char		*color = NULL;
-	uint32_t		 i, k, n = b->mb_nitems;
+	unsigned char		*color;
+	uint32_t		 i, k, n = b->mb_nitems, cap;
+	size_t			 tsz = batch_names_size(n, &cap);
+	char			*mem;
 	int			 rc = -1;
 
-	memset(&ids, 0, sizeof(ids));
-	memset(&groups, 0, sizeof(groups));
-	if ((src = calloc(n ? n : 1, sizeof(*src))) == NULL ||
-	    (color = calloc(n ? n : 1, 1)) == NULL ||
-	    batch_names_init(&ids, n) == -1 ||
-	    batch_names_init(&groups, n) == -1) {
-		err_set(e, ERR_INTERNAL, "out of memory");
-		goto out;
-	}
+	/* One allocation for the scratch of the parse: two name tables,
+	 * what pass 1 finds of each item, the cycle search's colours. */
+	if ((mem = calloc(1, 2 * tsz + (size_t)n * (sizeof(*src) + 1))) ==
+	    NULL)
+		return err_set(e, ERR_INTERNAL, "out of memory");
+	batch_names_init(&ids, n, mem);
+	batch_names_init(&groups, n, mem + tsz);
+	src = (struct batch_src *)(mem + 2 * tsz);
+	color = (unsigned char *)(src + n);
 	for (i = 0; i < n; i++)
 		if (batch_scan_item(b, i, items[i], &src[i], &ids, &groups,
 		    e) == -1)
@@ -630,11 +634,8 @@ batch_parse_items(struct master *m, struct mbatch *b, const char **items,
 			goto out;
 	rc = 0;
 out:
-	free(src);
-	free(color);
+	free(mem);
 	buf_free(&target);
-	batch_names_free(&ids);
-	batch_names_free(&groups);
 	return rc;
 }
 
