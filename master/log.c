@@ -1,6 +1,7 @@
 /*
  * log.c - one line per event on stderr: UTC time, level, message.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,10 +14,28 @@
 static enum log_level	log_level = LOG_LEVEL_INFO;
 static const char	*log_names[] = { "error", "warn", "info", "debug" };
 
+/* The pid and the time down to the second, kept between lines: getpid()
+ * is a system call in glibc, and gmtime_r() costs more than the rest of a
+ * line.  A forked worker that logs learns its own pid again. */
+static pid_t		 log_pid;
+static time_t		 log_sec = -1;
+static char		 log_stamp[64];		/* "YYYY-MM-DDTHH:MM:SS" */
+
+static void
+log_forked(void)
+{
+	log_pid = getpid();
+}
+
 void
 log_init(enum log_level level)
 {
+	static int atfork;
+
 	log_level = level;
+	log_pid = getpid();
+	if (!atfork && pthread_atfork(NULL, NULL, log_forked) == 0)
+		atfork = 1;
 }
 
 static void	log_vline(const char *, const char *, va_list);
@@ -54,12 +73,18 @@ log_vline(const char *label, const char *fmt, va_list ap)
 	int		 n, m;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = snprintf(line, sizeof(line),
-	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s [%ld] ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000, label,
-	    (long)getpid());
+	if (tv.tv_sec != log_sec) {
+		gmtime_r(&tv.tv_sec, &tm);
+		snprintf(log_stamp, sizeof(log_stamp),
+		    "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		    tm.tm_sec);
+		log_sec = tv.tv_sec;
+	}
+	if (log_pid == 0)
+		log_pid = getpid();
+	n = snprintf(line, sizeof(line), "%s.%03ldZ %s [%ld] ", log_stamp,
+	    (long)tv.tv_usec / 1000, label, (long)log_pid);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	if (m > 0) {
 		/* Messages quote client bytes (paths, item ids): none of them
