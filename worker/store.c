@@ -3,9 +3,10 @@
  * and dispatch of store operations to worker/rows.c.
  *
  * Transactions.  Reads use one read-only transaction handle, allocated on
- * the first read and reset/renewed from then on: every read operation
- * renews it, so it sees every write committed before it started (by this
- * worker or any other), and store_idle() resets it so an idle worker pins
+ * the first read and reset/renewed from then on: a read renews it unless
+ * no write has been committed since (by this worker or any other), so it
+ * sees every write committed before it started, a burst of reads shares
+ * one snapshot, and store_idle() resets it so an idle worker pins
  * no old pages.  A write first resets that snapshot - this keeps the
  * thread at one live transaction, as LMDB documents - then runs in a fresh
  * write transaction that is committed only when the operation succeeded.
@@ -470,11 +471,23 @@ store_rtxn(struct store *st, MDB_txn **txn, struct err *e)
 		return 0;
 	}
 	/*
-	 * A fresh snapshot for every read: an item may depend on a write
-	 * another worker committed a moment ago, and a worker busy with
-	 * reads would otherwise never see it.  Renewing a reset handle
-	 * costs no allocation.
+	 * A read sees every write committed before it started: an item may
+	 * depend on a write another worker committed a moment ago.  The
+	 * live snapshot is kept while it is still the newest (its txnid is
+	 * the last committed one: mdb_env_info() reads the meta page, no
+	 * lock, no system call), so a burst of reads shares one; after any
+	 * commit, the next read renews it (a reset handle renews without
+	 * allocating).
 	 */
+	if (st->st_rtxn != NULL && st->st_rlive) {
+		MDB_envinfo info;
+
+		if (mdb_env_info(st->st_env, &info) == 0 &&
+		    info.me_last_txnid == mdb_txn_id(st->st_rtxn)) {
+			*txn = st->st_rtxn;
+			return 0;
+		}
+	}
 	store_rtxn_reset(st);
 	if (st->st_rtxn != NULL) {
 		if (mdb_txn_renew(st->st_rtxn) == 0)
