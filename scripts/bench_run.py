@@ -768,7 +768,7 @@ pid {d}/nginx.pid;
 error_log {d}/logs/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    access_log {d}/logs/access.log;
     client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;
@@ -838,9 +838,10 @@ def report(run):
     L.append("| settings | wrk -t %d -c %d --latency for %d s per GET point at batch 1, 10, 100, %d s at 2, 5, 20, 50, "
              "%d s per PUT / mix point, %d s per scaling point; redis-benchmark -c %d --threads %d -r %d with -n "
              "sized for the same time; %s rows of %d bytes; batchd --workers %d --db-sync off, other keys at "
-             "their defaults (log_level info) |"
+             "their defaults (log_level info: one log line per request); nginx with its default access log (one line "
+             "per request too), 1 and %d worker processes |"
              % (a.threads, a.connections, run.dur, run.sweep_dur, run.write_dur, run.scale_dur, a.connections,
-                a.threads, NKEYS, format(NKEYS, ","), ROW_BYTES, a.workers))
+                a.threads, NKEYS, format(NKEYS, ","), ROW_BYTES, a.workers, os.cpu_count() or 1))
     if run.rounds > 1:
         L.append("| rounds | batch 1, 10, 100, Redis and nginx measured in %d alternating rounds; "
                  "tables show the median round, ratios are the median of the per-round ratios |" % run.rounds)
