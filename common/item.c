@@ -55,6 +55,13 @@ item_field(struct item_req *rq, enum item_field f)
 int
 item_encode(const struct item_req *rq, struct buf *out)
 {
+	buf_reset(out);
+	return item_append(rq, out);
+}
+
+int
+item_append(const struct item_req *rq, struct buf *out)
+{
 	struct item_wire	 w;
 	struct route_str	*s;
 	size_t			 total;
@@ -74,7 +81,6 @@ item_encode(const struct item_req *rq, struct buf *out)
 		s = item_field((struct item_req *)rq, (enum item_field)f);
 		w.flen[f] = s->p != NULL ? (uint32_t)s->n : ITEM_ABSENT;
 	}
-	buf_reset(out);
 	for (total = sizeof(w), f = 0; f < IF__COUNT; f++)
 		if (w.flen[f] != ITEM_ABSENT)
 			total += w.flen[f];

@@ -53,6 +53,8 @@ int	item_res_error(struct item_res *, enum err_code, const char *detail);
 
 /* Encode rq as struct item_wire + fields (shm.h) into out; -1 on ENOMEM. */
 int	item_encode(const struct item_req *, struct buf *out);
+/* ... appended to what out holds. */
+int	item_append(const struct item_req *, struct buf *out);
 /* Decode n bytes at p; rq's strings point into p.  -1 if malformed. */
 int	item_decode(const char *p, size_t n, struct item_req *);
 

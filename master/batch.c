@@ -77,12 +77,24 @@ batch_free(struct master *m, struct mbatch *b)
 	TAILQ_REMOVE(&m->batches, b, mb_entry);
 	m->nbatches--;
 	free(b->mb_strs);
+	buf_free(&b->mb_enc);
 	buf_free(&b->mb_out);
 	free(b->mb_async);
 	free(b->mb_items);
 	free(b->mb_order);
 	free(b->mb_path);
 	free(b);
+}
+
+const char *
+batch_item_enc(const struct mitem *it, size_t *len)
+{
+	if (it->mi_enc.data != NULL) {
+		*len = it->mi_enc.len;
+		return it->mi_enc.data;
+	}
+	*len = it->mi_enc_len;
+	return it->mi_batch->mb_enc.data + it->mi_enc_off;
 }
 
 static int
@@ -108,8 +120,10 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
     struct route_str if_none_match, const struct batch_body *body,
     const struct config_token *tok, struct err *e)
 {
+	struct mbatch	*b = it->mi_batch;
 	struct route	 r;
 	struct item_req	 rq;
+	size_t		 off;
 	int		 rc;
 
 	if (route_resolve(meth, target, target_len, m->cfg.debug_ops, &r,
@@ -139,13 +153,19 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 		rq.body_len = body->n;
 		rq.body_kind = body->kind;
 	}
-	rc = item_encode(&rq, &it->mi_enc);
+	off = b->mb_enc.len;
+	rc = item_append(&rq, &b->mb_enc);
 	route_free(&r);
-	if (rc == -1)
+	if (rc == -1 || b->mb_enc.len - off > UINT32_MAX ||
+	    b->mb_enc.len > UINT32_MAX) {
+		b->mb_enc.len = off;
 		return err_set(e, ERR_INTERNAL, "out of memory");
-	if (it->mi_enc.len > (size_t)(m->ring.mask + 1) * m->ring.slot_bytes)
+	}
+	it->mi_enc_off = (uint32_t)off;
+	it->mi_enc_len = (uint32_t)(b->mb_enc.len - off);
+	if (it->mi_enc_len > (size_t)(m->ring.mask + 1) * m->ring.slot_bytes)
 		return err_set(e, ERR_PAYLOAD_TOO_LARGE,
-		    "item of %zu bytes does not fit the ring", it->mi_enc.len);
+		    "item of %u bytes does not fit the ring", it->mi_enc_len);
 	return 0;
 }
 
@@ -761,7 +781,9 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 		err_set(e, ERR_BATCH_TOO_LARGE, "%zu items; max_batch_items "
 		    "is %ld", n, m->cfg.max_batch_items);
 	else if (batch_items_alloc(b, (uint32_t)n) == -1 ||
-	    (b->mb_strs = malloc(len + 1)) == NULL)
+	    (b->mb_strs = malloc(len + 1)) == NULL ||
+	    /* Encodings: the items' bytes and a header each, about. */
+	    buf_reserve(&b->mb_enc, len + n * 80) == -1)
 		err_set(e, ERR_INTERNAL, "out of memory");
 	else
 		rc = batch_parse_items(m, b, items, tok, e);
@@ -799,6 +821,8 @@ batch_release_group(struct master *m, struct mitem *lead)
 	struct mitem	*it;
 	struct item_req	 rq;
 	struct buf	 body = BUF_INIT, enc = BUF_INIT;
+	const char	*p;
+	size_t		 elen;
 	uint32_t	 i, len, bad = UINT32_MAX;
 	char		 detail[128];
 
@@ -814,10 +838,11 @@ batch_release_group(struct master *m, struct mitem *lead)
 			it = &b->mb_items[i];
 			if (it->mi_group != (int32_t)lead->mi_idx)
 				continue;
-			len = (uint32_t)it->mi_enc.len;
+			p = batch_item_enc(it, &elen);
+			len = (uint32_t)elen;
 			buf_append(&body, &it->mi_idx, 4);
 			buf_append(&body, &len, 4);
-			buf_append(&body, it->mi_enc.data, len);
+			buf_append(&body, p, len);
 		}
 		memset(&rq, 0, sizeof(rq));
 		rq.op = OP_GROUP;

@@ -40,7 +40,11 @@ struct mitem {
 	struct mbatch		*mi_batch;
 	uint32_t		 mi_idx;
 	enum mitem_state	 mi_state;
-	struct buf		 mi_enc;	/* encoded item until published */
+	struct buf		 mi_enc;	/* encoded item until published:
+						 * a group's or the master's
+						 * own; else ... */
+	uint32_t		 mi_enc_off;	/* ... in the batch's mb_enc */
+	uint32_t		 mi_enc_len;
 	uint32_t		 mi_first;	/* data slots while queued */
 	uint32_t		 mi_nslots;
 	int			 mi_status;
@@ -94,6 +98,8 @@ struct mbatch {
 	struct mbatch		*mb_next_done;
 	struct masync		*mb_async;	/* MB_ASYNC and MB_SYSTEM */
 	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
+	struct buf		 mb_enc;	/* items as encoded, one after
+						 * another (one allocation) */
 	struct buf		 mb_out;	/* MB_SYNC: answers as rendered,
 						 * each after a ',' */
 	char			*mb_strs;	/* ids and decoded strings,
@@ -281,6 +287,8 @@ void	batch_start(struct master *, struct mbatch *);
 /* The item was answered: release dependents, maybe finish the batch. */
 void	batch_item_done(struct master *, struct mitem *);
 void	batch_free(struct master *, struct mbatch *);
+/* An item's encoding: its own, or its place in the batch's. */
+const char *batch_item_enc(const struct mitem *, size_t *len);
 int	batch_item_route(struct master *, struct mitem *,
 	    enum route_method, const char *target, size_t target_len,
 	    struct route_str if_match, struct route_str if_none_match,

@@ -40,17 +40,19 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
     uint64_t now)
 {
 	struct ring_desc d;
+	const char	*enc;
+	size_t		 len;
 
-	if (ring_data_alloc(&m->ring, it->mi_enc.len, &it->mi_first,
+	enc = batch_item_enc(it, &len);
+	if (ring_data_alloc(&m->ring, len, &it->mi_first,
 	    &it->mi_nslots) == -1)
 		return -1;
-	ring_data_write(&m->ring, it->mi_first, it->mi_enc.data,
-	    it->mi_enc.len);
+	ring_data_write(&m->ring, it->mi_first, enc, len);
 	d.batch_id = it->mi_batch->mb_id;
 	d.item_idx = it->mi_idx;
 	d.first_slot = it->mi_first;
 	d.nslots = it->mi_nslots;
-	d.len = (uint32_t)it->mi_enc.len;
+	d.len = (uint32_t)len;
 	if (ring_publish(&m->ring, &d) == -1) {
 		ring_data_free(&m->ring, it->mi_first, it->mi_nslots);
 		it->mi_first = SLOT_NONE;

@@ -336,6 +336,8 @@ fb_check_items(const struct master *m, const struct mbatch *b,
 {
 	const struct mitem	*it;
 	struct item_req		 rq;
+	const char		*enc;
+	size_t			 elen;
 	uint32_t		 i, k, n = b->mb_nitems, unit, members;
 
 	FUZZ_CHECK(n <= (uint32_t)m->cfg.max_batch_items);
@@ -379,8 +381,8 @@ fb_check_items(const struct master *m, const struct mbatch *b,
 			continue;
 		}
 		FUZZ_CHECK(it->mi_status == 0);
-		FUZZ_CHECK(item_decode(it->mi_enc.data, it->mi_enc.len,
-		    &rq) == 0);
+		enc = batch_item_enc(it, &elen);
+		FUZZ_CHECK(item_decode(enc, elen, &rq) == 0);
 		FUZZ_CHECK(rq.op > OP_NONE && rq.op < OP_GROUP);
 		if (!m->cfg.debug_ops)
 			FUZZ_CHECK(rq.op < OP_DEBUG_SLEEP);
@@ -397,7 +399,7 @@ fb_check_items(const struct master *m, const struct mbatch *b,
 			fb_check_body(&rq);
 		if (fb_oracle)
 			fb_check_route(m, b, i, tok, &rq);
-		FUZZ_CHECK(it->mi_enc.len <= (size_t)(m->ring.mask + 1) *
+		FUZZ_CHECK(elen <= (size_t)(m->ring.mask + 1) *
 		    m->ring.slot_bytes);
 	}
 }
