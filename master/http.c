@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
@@ -20,6 +21,7 @@
 #include "master.h"
 
 #define HTTP_MAX_HEADERS	(64 * 1024)
+#define HTTP_MAX_SINGLE_IO	(256 * 1024)
 #define HTTP_TIMEOUT_S		60
 
 static const char *
@@ -567,6 +569,24 @@ evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
 	    mono_ns());
 }
 
+/*
+ * Each connection's bufferevent, as evhttp would make it, but moving up to
+ * 256 KiB per read or write instead of libevent's 16 KiB: a 100-item
+ * answer (~30 KiB) is one writev(2) and one trip round the loop, not two.
+ */
+static struct bufferevent *
+http_bev_new(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev;
+
+	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
+		return NULL;
+	bufferevent_set_max_single_read(bev, HTTP_MAX_SINGLE_IO);
+	bufferevent_set_max_single_write(bev, HTTP_MAX_SINGLE_IO);
+	return bev;
+}
+
 int
 http_start(struct master *m)
 {
@@ -586,6 +606,7 @@ http_start(struct master *m)
 	evhttp_set_max_headers_size(m->http, HTTP_MAX_HEADERS);
 	evhttp_set_timeout(m->http, HTTP_TIMEOUT_S);
 	evhttp_set_gencb(m->http, http_dispatch, m);
+	evhttp_set_bevcb(m->http, http_bev_new, m);
 	m->bound = evhttp_bind_socket_with_handle(m->http, m->cfg.listen_host,
 	    (ev_uint16_t)m->cfg.listen_port);
 	if (m->bound == NULL) {
