@@ -38,6 +38,7 @@ struct config {
 	long		 item_timeout_ms;
 	long		 worker_memory_mb;	/* 0: unlimited */
 	long		 worker_max_items;	/* 0: never recycle */
+	long		 worker_spin_us;	/* idle watch before sleeping */
 	long		 query_max_rows_scanned;
 	long		 query_max_result_rows;
 	long		 async_result_ttl_s;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,30 @@ ring_claim(struct ring *r, struct wslot *me, uint32_t w,
 		/* Claimed by another worker, or released with tail lagging:
 		 * help tail along and look again. */
 		atomic_compare_exchange_strong(&r->hdr->tail, &t, t + 1);
+	}
+}
+
+/*
+ * Between yields, not pauses: where workers and the master share fewer
+ * cores than they are, a spinning worker gives its core to whoever waits
+ * for it (the master, most often) instead of burning it.  An item that
+ * arrives meanwhile costs the master no FUTEX_WAKE and the worker no trip
+ * through the scheduler; on an otherwise idle core sched_yield() returns
+ * at once and this is a plain watch.
+ */
+int
+ring_spin(struct ring *r, uint64_t ns)
+{
+	uint64_t	 t, word, end = mono_ns() + ns;
+
+	for (;;) {
+		t = atomic_load(&r->hdr->tail);
+		word = atomic_load(&r->cells[t & r->mask].word);
+		if (word == CELL_WORD(t, CELL_READY))
+			return 1;
+		if (atomic_load(&r->hdr->shutdown) || mono_ns() >= end)
+			return 0;
+		sched_yield();
 	}
 }
 

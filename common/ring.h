@@ -51,6 +51,9 @@ int	ring_claim(struct ring *, struct wslot *me, uint32_t w,
 	    struct ring_desc *out);
 /* Worker: sleep until the master publishes (or timeout_ms passes). */
 void	ring_sleep(struct ring *, int timeout_ms);
+/* Worker: watch for an item for up to ns nanoseconds without sleeping
+ * (yielding the core between looks); 1 if one is ready to claim. */
+int	ring_spin(struct ring *, uint64_t ns);
 
 /* Master, after worker w died: free the cells it still had claimed and
  * return their descriptors (at most max) in out. */

@@ -272,6 +272,7 @@ worker_run(const struct worker_args *a)
 	char			 err[256];
 	long			 max_items = a->cfg->worker_max_items;
 	uint64_t		 done = 0;
+	uint64_t		 spin_ns = (uint64_t)a->cfg->worker_spin_us * 1000;
 	int			 oom;
 
 	worker_master = a->master;
@@ -295,8 +296,10 @@ worker_run(const struct worker_args *a)
 		if (atomic_load(&h->shutdown) || atomic_load(&a->me->retire))
 			break;
 		if (!ring_claim(a->ring, a->me, a->me->index, &d)) {
-			store_idle(st);
 			atomic_store(&a->me->state, WS_IDLE);
+			if (spin_ns > 0 && ring_spin(a->ring, spin_ns))
+				continue;
+			store_idle(st);
 			ring_sleep(a->ring, 1000);
 			if (!worker_master_alive())
 				_exit(WORKER_EXIT_OK);

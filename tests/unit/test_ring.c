@@ -709,6 +709,48 @@ START_TEST(test_sleep)
 }
 END_TEST
 
+START_TEST(test_spin)
+{
+	struct ring_desc	 d;
+	uint64_t		 t0, us;
+	pid_t			 pid;
+
+	ring_up(8, 64);
+	/* Empty: watches about the time given, and is not a sleeper. */
+	t0 = now_ns();
+	ck_assert_int_eq(ring_spin(&r, 30 * 1000000ULL), 0);
+	us = (now_ns() - t0) / 1000;
+	ck_assert_uint_ge(us, 30000);
+	ck_assert_uint_lt(us, 2000000);
+	ck_assert_uint_eq(atomic_load(&r.hdr->sleepers), 0);
+
+	/* An item published by another process meanwhile is seen without
+	 * any wake-up, long before the time is up. */
+	if ((pid = fork()) == 0) {
+		struct timespec ts = { 0, 20 * 1000000 };
+
+		nanosleep(&ts, NULL);
+		d = desc_for(0);
+		_exit(ring_publish(&r, &d) == 0 ? 0 : 1);
+	}
+	ck_assert_int_gt(pid, 0);
+	t0 = now_ns();
+	ck_assert_int_eq(ring_spin(&r, 10ULL * 1000000000ULL), 1);
+	ck_assert_uint_lt((now_ns() - t0) / 1000000, 5000);
+	ck_assert_int_eq(wait_exit(pid), 0);
+	/* Ready already: at once. */
+	ck_assert_int_eq(ring_spin(&r, 0), 1);
+
+	/* Shutting down: gives up at once. */
+	ring_destroy(&r);
+	ring_up(8, 64);
+	atomic_store(&r.hdr->shutdown, 1);
+	t0 = now_ns();
+	ck_assert_int_eq(ring_spin(&r, 10ULL * 1000000000ULL), 0);
+	ck_assert_uint_lt((now_ns() - t0) / 1000000, 1000);
+}
+END_TEST
+
 /*
  * Ping-pong with a sleeping worker: each item is published while the
  * worker is going to sleep or asleep with a 10 s timeout, so one lost
@@ -1516,6 +1558,7 @@ ring_suite(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_depth);
 	tcase_add_test(tc, test_sleep);
+	tcase_add_test(tc, test_spin);
 	tcase_add_test(tc, test_wake_sleeping_worker);
 	suite_add_tcase(s, tc);
 
