@@ -5,6 +5,7 @@
  *
  *   bench_ring [-w workers] [-b burst] [-s seconds] [-l item_bytes]
  *              [-c completion_bytes] [-n ring_slots] [-z slot_bytes]
+ *              [-p spin_us]
  *
  * The parent plays the master: per burst it takes data slots
  * (ring_data_alloc), writes an item (ring_data_write), publishes its
@@ -12,13 +13,15 @@
  * drains completion records (wslot_peek / wslot_copy / wslot_consume) until
  * the whole burst is back, sleeping on the eventfd with the master_armed
  * protocol of shm.h when none is waiting.  Forked children play workers
- * exactly as worker/worker.c does: ring_worker_init, ring_claim, ring_sleep
- * when the ring is empty, ring_data_read, wslot_push of a small completion,
+ * exactly as worker/worker.c does: ring_worker_init, ring_claim, when the
+ * ring is empty ring_spin for spin_us (worker_spin_us, default 20) and then
+ * ring_sleep, ring_data_read, wslot_push of a small completion,
  * held_pos cleared, eventfd written only if the master was armed.
  *
  * Prints one JSON line:
- *   {"workers":1,"burst":64,"items":N,"secs":S,"items_per_s":R,
- *    "ns_per_item":X,"us_per_burst":Y,"master_wakeups":W,"bad":0}
+ *   {"workers":1,"burst":64,"spin_us":20,"items":N,"secs":S,
+ *    "items_per_s":R,"ns_per_item":X,"us_per_burst":Y,"master_wakeups":W,
+ *    "bad":0}
  */
 #include <errno.h>
 #include <poll.h>
@@ -40,6 +43,7 @@
 #define MAX_WORKERS	64
 
 static pid_t	 master_pid;
+static uint64_t	 spin_ns = 20 * 1000;	/* worker_spin_us's default */
 static volatile sig_atomic_t stop;	/* SIGINT / SIGTERM: finish cleanly */
 
 static void
@@ -76,6 +80,8 @@ worker(struct ring *r, struct wslot *me, int efd, uint32_t comp_bytes)
 			break;
 		if (!ring_claim(r, me, me->index, &d)) {
 			atomic_store(&me->state, WS_IDLE);
+			if (spin_ns > 0 && ring_spin(r, spin_ns))
+				continue;
 			ring_sleep(r, 1000);
 			if (!master_alive())
 				_exit(3);
@@ -170,7 +176,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: bench_ring [-w workers] [-b burst] "
 	    "[-s seconds] [-l item_bytes] [-c completion_bytes] "
-	    "[-n ring_slots] [-z slot_bytes]\n");
+	    "[-n ring_slots] [-z slot_bytes] [-p spin_us]\n");
 	exit(2);
 }
 
@@ -191,7 +197,7 @@ main(int argc, char **argv)
 
 	memset(&m, 0, sizeof(m));
 	m.nw = 1;
-	while ((c = getopt(argc, argv, "w:b:s:l:c:n:z:")) != -1) {
+	while ((c = getopt(argc, argv, "w:b:s:l:c:n:z:p:")) != -1) {
 		switch (c) {
 		case 'w': m.nw = atoi(optarg); break;
 		case 'b': burst = (uint32_t)atoi(optarg); break;
@@ -200,6 +206,7 @@ main(int argc, char **argv)
 		case 'c': comp_bytes = (uint32_t)atoi(optarg); break;
 		case 'n': slots = (uint32_t)atoi(optarg); break;
 		case 'z': slot_bytes = (uint32_t)atoi(optarg); break;
+		case 'p': spin_ns = strtoull(optarg, NULL, 10) * 1000; break;
 		default: usage();
 		}
 	}
@@ -331,9 +338,10 @@ out:
 	free(item);
 	if (failed || seq == 0)
 		return 1;
-	printf("{\"workers\":%d,\"burst\":%u,\"items\":%llu,\"secs\":%.3f,"
-	    "\"items_per_s\":%.0f,\"ns_per_item\":%.1f,\"us_per_burst\":%.2f,"
-	    "\"master_wakeups\":%llu,\"bad\":%llu}\n", m.nw, burst,
+	printf("{\"workers\":%d,\"burst\":%u,\"spin_us\":%llu,\"items\":%llu,"
+	    "\"secs\":%.3f,\"items_per_s\":%.0f,\"ns_per_item\":%.1f,"
+	    "\"us_per_burst\":%.2f,\"master_wakeups\":%llu,\"bad\":%llu}\n",
+	    m.nw, burst, (unsigned long long)(spin_ns / 1000),
 	    (unsigned long long)seq, el, (double)seq / el,
 	    (double)ns / (double)seq, (double)ns / 1e3 / ((double)seq / burst),
 	    (unsigned long long)m.wakeups, (unsigned long long)m.bad);
