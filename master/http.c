@@ -246,14 +246,13 @@ http_reply_batch(struct master *m, struct mbatch *b)
 		if (!b->mb_ordered && !b->mb_stop_on_error) {
 			/* Handed over as it is: no copy (or, should evbuffer
 			 * fail to take it, copied). */
-			if (b->mb_out.len <= 1)
-				;
-			else if (evbuffer_add_reference(out, o + 1,
-			    b->mb_out.len - 1, http_free_out,
-			    b->mb_out.data) == 0)
+			size_t len = b->mb_out.len > 1 ? b->mb_out.len - 1 : 0;
+
+			if (len > 0 && evbuffer_add_reference(out, o + 1, len,
+			    http_free_out, b->mb_out.data) == 0)
 				b->mb_out = (struct buf)BUF_INIT;
-			else
-				evbuffer_add(out, o + 1, b->mb_out.len - 1);
+			else if (len > 0)
+				evbuffer_add(out, o + 1, len);
 		} else
 			for (i = 0, k = 0; i < b->mb_nitems; i++) {
 				it = &b->mb_items[i];
