@@ -14,6 +14,7 @@ drained by a thread so the pipe never fills; readiness is the log line
 """
 
 import http.client
+import itertools
 import json
 import os
 import re
@@ -75,6 +76,9 @@ def rows_path(ws, table, key=None):
 
 def dumps(obj):
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+_LOG_SYNC = itertools.count()
 
 
 class Server:
@@ -203,6 +207,24 @@ class Server:
                     break
                 self._cond.wait(left)
             return [l for l in self._lines if l is not None]
+
+    def log_sync(self, timeout=10.0):
+        """The log of a running server up to now, complete: a request the
+        server logs is sent, and its line awaited.  Lines are written in
+        order, and a request's own line only after its answer is sent, so
+        reading the log right after an answer can miss it (or the reader
+        thread can still be behind); after this, nothing logged before is
+        missing."""
+        marker = "/v1/__logsync-%d" % next(_LOG_SYNC)
+        try:
+            self.request("GET", marker, timeout=timeout)
+        except OSError:
+            pass
+        if self.wait_for_log(re.escape("path=" + marker + " "),
+                             timeout) is None:
+            raise AssertionError("log sync line never came; log:\n"
+                                 + self.log_text()[-2000:])
+        return self.log_lines()
 
     def log_text(self):
         return "\n".join(self.log_lines())

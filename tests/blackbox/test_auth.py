@@ -270,7 +270,7 @@ class AuthorizedTest(unittest.TestCase):
         st, h, _, _ = async_post(SRV, [get("1", "ws1", k)], token=T2)
         self.assertEqual(st, 201)
         async_wait(self, SRV, h["Location"], token=T2, timeout=20)
-        log = SRV.log_lines()
+        log = SRV.log_sync()
         self.assertTrue(any("status=401" in l for l in log),
                         "expected request log lines")
         for secret in SECRETS:

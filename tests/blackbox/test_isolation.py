@@ -134,7 +134,7 @@ class FaultsInOneBatch(unittest.TestCase):
             self.assertEqual(d["recycle"], 0, "restarts by cause: %r" % d)
 
             # Death log lines: pid, cause, and the item held.
-            log = srv.log_text()
+            log = "\n".join(srv.log_sync())
             m = re.search(r'worker \d+ pid (\d+) killed by signal \d+[^\n]*'
                           r'holding batch \d+ item \d+ \("crash"\)', log)
             self.assertIsNotNone(m, "no death line naming the crash item:\n" + log)
@@ -276,7 +276,7 @@ class Chaos(unittest.TestCase):
             self.assertGreater(d["crash"], 0, "restarts %r; %s" % (d, report))
             self.assertLessEqual(d["crash"], kills, "restarts %r; %s" % (d, report))
             # A request line per batch, with its status.
-            log = srv.log_lines()
+            log = srv.log_sync()
             self.assertGreaterEqual(
                 sum(1 for l in log if "request method=POST path=/v1/$batch "
                     "status=200" in l), load.batches)

@@ -198,7 +198,7 @@ class TokenLogTest(unittest.TestCase):
         self.assertNotIn(bad_secret[5:20].encode(), p.stdout)
 
         srv.wait_workers(timeout=15)
-        log = srv.log_lines()
+        log = srv.log_sync()
         self.assertTrue(any("status=401" in l for l in log))
         self.assertTrue(any("killed by signal" in l for l in log), log[-20:])
         for secret in SECRETS + (bad_secret,):
@@ -224,7 +224,7 @@ class TokenLogTest(unittest.TestCase):
              "body": {"ms": 3000}}]}, headers=bearer(TS))
         self.assertEqual(st, 200, raw[:300])
         srv.wait_workers(timeout=15)
-        bad = [l for l in srv.log_lines()
+        bad = [l for l in srv.log_sync()
                if not LOG_LINE_RE.match(l) or
                l.startswith("2026-01-01T00:00:00.000Z")]
         self.assertEqual(bad, [], "log lines forged through an item id: %r"
