@@ -2,10 +2,10 @@
  * json_check.h - is this exactly one JSON text of RFC 8259?
  *
  * json-c, even in strict mode, takes things RFC 8259 does not (NaN,
- * Infinity, "01", "1.", raw control characters in strings), and what it
- * takes it stores and answers back.  The master runs this check over every
- * body before json-c parses it, so only JSON is ever stored.  It allocates
- * nothing and keeps a small stack of open containers.
+ * Infinity, "01", "1.", raw control characters in strings).  The master
+ * runs this check over every body before it reads it in place
+ * (json_scan.h, which relies on it), so only JSON is ever stored.  It
+ * allocates nothing and keeps a small stack of open containers.
  */
 #ifndef BATCHD_JSON_CHECK_H
 #define BATCHD_JSON_CHECK_H
