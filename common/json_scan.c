@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "json_scan.h"
+#include "route.h"
 
 #define JS_WS(c)	((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
 
@@ -159,27 +160,6 @@ jscan_hex4(const char *p)
 	return v;
 }
 
-static char *
-jscan_utf8(char *o, uint32_t cp)
-{
-	if (cp < 0x80)
-		*o++ = (char)cp;
-	else if (cp < 0x800) {
-		*o++ = (char)(0xc0 | cp >> 6);
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	} else if (cp < 0x10000) {
-		*o++ = (char)(0xe0 | cp >> 12);
-		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	} else {
-		*o++ = (char)(0xf0 | cp >> 18);
-		*o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	}
-	return o;
-}
-
 const char *
 jscan_decode(const struct jscan_str *s, char *out, size_t *len)
 {
@@ -214,7 +194,7 @@ jscan_decode(const struct jscan_str *s, char *out, size_t *len)
 				p += 6;
 			} else if (cp >= 0xd800 && cp <= 0xdfff)
 				cp = 0xfffd;	/* a lone surrogate */
-			o = jscan_utf8(o, cp);
+			o += utf8_put(cp, o);
 			p += 6;
 			continue;
 		default:	/* '"', '\\', '/' */

@@ -96,5 +96,8 @@ struct buf;
 int		 url_encode_segment(struct buf *, const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int		 utf8_valid(const char *s, size_t n);
+/* Write the UTF-8 encoding of code point cp (at most 0x10FFFF) to out
+ * (room for 4 bytes); its length. */
+size_t		 utf8_put(unsigned long cp, char *out);
 
 #endif

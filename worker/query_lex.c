@@ -234,32 +234,6 @@ qlex_number(struct qlex *lx, struct qtok *t)
 	return 0;
 }
 
-/* Append the UTF-8 encoding of code point cp. */
-static size_t
-qlex_utf8(unsigned long cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* "..." or '...' with backslash escapes; @"..." verbatim, where a doubled
  * quote stands for one. */
 static int
@@ -324,7 +298,7 @@ qlex_string(struct qlex *lx, struct qtok *t)
 				return qlex_fail(lx, lx->line, lx->col - 1,
 				    "\\u%04lx is a surrogate", cp);
 			/* \uXXXX (6 bytes) never decodes to more than 3. */
-			n += qlex_utf8(cp, out + n);
+			n += utf8_put(cp, out + n);
 			for (k = 0; k < 4; k++)
 				qlex_step(lx);
 			break;
