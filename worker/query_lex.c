@@ -363,6 +363,23 @@ qlex_word_is(const char *p, size_t n, const char *w)
 }
 
 /* Identifiers, with the glued forms described at the top. */
+/* The next n bytes are an identifier token: take them. */
+static int
+qlex_take_ident(struct qlex *lx, struct qtok *t, size_t n)
+{
+	size_t k;
+
+	t->kind = TK_IDENT;
+	t->p = lx->src + lx->pos;
+	t->n = n;
+	if ((t->s = qarena_strndup(lx->arena, t->p, n)) == NULL)
+		return qlex_oom(lx);
+	t->sn = n;
+	for (k = 0; k < n; k++)
+		qlex_step(lx);
+	return 0;
+}
+
 static int
 qlex_ident(struct qlex *lx, struct qtok *t)
 {
@@ -389,14 +406,8 @@ qlex_ident(struct qlex *lx, struct qtok *t)
 	    qlex_word_is(lx->src + lx->pos, i, "!in")) &&
 	    qlex_peek(lx, i) == '~')
 		i++;
-	t->kind = TK_IDENT;
-	t->p = lx->src + lx->pos;
-	t->n = i;
-	if ((t->s = qarena_strndup(lx->arena, t->p, i)) == NULL)
-		return qlex_oom(lx);
-	t->sn = i;
-	for (k = 0; k < i; k++)
-		qlex_step(lx);
+	if (qlex_take_ident(lx, t, i) == -1)
+		return -1;
 	if (qlex_word_is(t->p, t->n, "datetime")) {
 		k = lx->pos;
 		while (k < lx->len && (lx->src[k] == ' ' || lx->src[k] == '\t'))
@@ -410,20 +421,12 @@ qlex_ident(struct qlex *lx, struct qtok *t)
 static int
 qlex_table(struct qlex *lx, struct qtok *t)
 {
-	size_t	 i = 0, k;
+	size_t	 i = 0;
 	int	 c;
 
 	while (qlex_alpha(c = qlex_peek(lx, i)) || qlex_digit(c) || c == '-')
 		i++;
-	t->kind = TK_IDENT;
-	t->p = lx->src + lx->pos;
-	t->n = i;
-	if ((t->s = qarena_strndup(lx->arena, t->p, i)) == NULL)
-		return qlex_oom(lx);
-	t->sn = i;
-	for (k = 0; k < i; k++)
-		qlex_step(lx);
-	return 0;
+	return qlex_take_ident(lx, t, i);
 }
 
 /* Operators and punctuation, longest match first. */
