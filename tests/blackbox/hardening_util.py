@@ -12,11 +12,11 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 
-from harness import Headers, pid_alive, qkey, rows_path
+from harness import (Headers, children, kill_child, live_children,  # noqa: F401
+                     mdb_stat, pid_alive, qkey, rows_path)
 
 SHM_DIR = "/dev/shm"
 _CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
@@ -225,44 +225,6 @@ def item_problem(item, statuses=None, codes=None):
 
 # ------------------------------------------------------------ processes
 
-def children(pid):
-    """Direct children of pid (all its threads), from /proc."""
-    out = set()
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return []
-    for tid in tids:
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                out.update(int(x) for x in f.read().split())
-        except (OSError, ValueError):
-            pass
-    return sorted(out)
-
-
-def live_children(pid):
-    return [c for c in children(pid) if pid_alive(c)]
-
-
-def kill_child(master_pid, child_pid, sig=signal.SIGKILL):
-    """Signal child_pid only if it still is a live child of master_pid
-    (through a pidfd, so a recycled pid is never hit).  True if sent."""
-    try:
-        fd = os.pidfd_open(child_pid)
-    except OSError:
-        return False
-    try:
-        if child_pid not in children(master_pid) or not pid_alive(child_pid):
-            return False
-        try:
-            signal.pidfd_send_signal(fd, sig)
-        except OSError:
-            return False
-        return True
-    finally:
-        os.close(fd)
-
 
 def proc_status(pid):
     """/proc/PID/status as a dict of str -> str ({} if gone)."""
@@ -332,16 +294,6 @@ class TempDir:
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
         return False
-
-
-def mdb_stat(db_dir, timeout=30):
-    """`mdb_stat -a DBDIR`: (returncode, output)."""
-    exe = shutil.which("mdb_stat")
-    if exe is None:
-        raise AssertionError("mdb_stat not found (install lmdb-utils)")
-    p = subprocess.run([exe, "-a", db_dir], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace")
 
 
 def value_for(key, nonce, size=48):

@@ -148,7 +148,11 @@ class Server:
             f.write("\n".join(lines) + "\n")
         argv = [binary, "-c", conf, "--listen", "127.0.0.1:0",
                 "--db-path", db, "--workers", str(self.workers)]
-        argv += self.extra_args
+        self._spawn(argv + self.extra_args)
+
+    def _spawn(self, argv):
+        """Run argv as the server, read its stderr, wait until it says on
+        which port it listens."""
         self.proc = subprocess.Popen(
             argv, cwd=self.tmpdir, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -429,6 +433,57 @@ def pid_alive(pid):
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
     return state not in ("Z", "X")
+
+
+def children(pid):
+    """Direct children of pid (all its threads), from /proc.  [] if the
+    process is gone."""
+    out = set()
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return []
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out.update(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return sorted(out)
+
+
+def live_children(pid):
+    return [c for c in children(pid) if pid_alive(c)]
+
+
+def kill_child(master_pid, child_pid, sig=signal.SIGKILL):
+    """Send sig to child_pid only if it still is a live child of
+    master_pid.  A pidfd is opened first and the parentage checked after,
+    so the signal cannot reach a recycled pid.  Returns True if sent."""
+    try:
+        fd = os.pidfd_open(child_pid)
+    except OSError:
+        return False
+    try:
+        if child_pid not in children(master_pid) or not pid_alive(child_pid):
+            return False
+        try:
+            signal.pidfd_send_signal(fd, sig)
+        except OSError:
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
+def mdb_stat(db_dir, timeout=30):
+    """`mdb_stat -a DBDIR` on an LMDB directory: (returncode, output)."""
+    exe = shutil.which("mdb_stat")
+    if exe is None:
+        raise AssertionError("mdb_stat not found (install lmdb-utils)")
+    p = subprocess.run([exe, "-a", db_dir], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
 
 
 # -------------------------------------------------------------- assertions

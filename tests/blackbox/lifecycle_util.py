@@ -9,14 +9,13 @@ import hashlib
 import os
 import random
 import re
-import shutil
 import signal
-import subprocess
 import threading
 import time
 
 import harness
-from harness import Server, pid_alive, rows_path, qkey
+from harness import (Server, children, kill_child,  # noqa: F401
+                     live_children, mdb_stat, pid_alive, rows_path, qkey)
 
 SHM_DIR = "/dev/shm"
 
@@ -26,47 +25,6 @@ SHM_DIR = "/dev/shm"
 def shm_path(master_pid):
     """The work ring's POSIX shared-memory object of a master."""
     return os.path.join(SHM_DIR, "batchd.%d" % master_pid)
-
-
-def children(pid):
-    """Direct children of pid (all its threads), from /proc.  [] if the
-    process is gone."""
-    out = []
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                out.extend(int(x) for x in f.read().split())
-        except (OSError, ValueError):
-            pass
-    return sorted(set(out))
-
-
-def live_children(pid):
-    return [c for c in children(pid) if pid_alive(c)]
-
-
-def kill_child(master_pid, child_pid, sig=signal.SIGKILL):
-    """Send sig to child_pid only if it still is a live child of
-    master_pid.  A pidfd is opened first and the parentage checked after,
-    so the signal cannot reach a recycled pid.  Returns True if sent."""
-    try:
-        fd = os.pidfd_open(child_pid)
-    except OSError:
-        return False
-    try:
-        if child_pid not in children(master_pid) or not pid_alive(child_pid):
-            return False
-        try:
-            signal.pidfd_send_signal(fd, sig)
-        except OSError:
-            return False
-        return True
-    finally:
-        os.close(fd)
 
 
 def vm_rss_kb(pid):
@@ -198,16 +156,6 @@ def scan_all(srv, ws, table, prefix=None, limit=1000, max_pages=1000):
     raise AssertionError("scan did not finish in %d pages" % max_pages)
 
 
-def mdb_stat(db_dir, timeout=30):
-    """Run `mdb_stat -a` on an LMDB directory: (returncode, output)."""
-    exe = shutil.which("mdb_stat")
-    if exe is None:
-        raise AssertionError("mdb_stat not found (install lmdb-utils)")
-    p = subprocess.run([exe, "-a", db_dir], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace")
-
-
 # ---------------------------------------------------------------- servers
 
 class ConfServer(Server):
@@ -238,19 +186,8 @@ class ConfServer(Server):
                 v = "on" if v else "off"
             self._conf[k] = str(v)
         self._write_conf()
-        argv = [binary, "-c", self.conf_path, "--listen", "127.0.0.1:0",
-                "--db-path", self.db_dir] + self.extra_args
-        self.proc = subprocess.Popen(
-            argv, cwd=self.tmpdir, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True)
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
-        m = self.wait_for_log(harness._READY_RE, self.ready_timeout)
-        if m is None:
-            raise harness.ServerError("batchd not ready within %.0fs; log:\n%s"
-                                      % (self.ready_timeout, self.log_text()))
-        self.port = int(m.group(1))
+        self._spawn([binary, "-c", self.conf_path, "--listen", "127.0.0.1:0",
+                     "--db-path", self.db_dir] + self.extra_args)
 
     def _write_conf(self, raw=None):
         text = raw if raw is not None else "".join(
