@@ -15,10 +15,10 @@ import socket
 import tempfile
 import time
 
-from harness import (Headers, children, kill_child, live_children,  # noqa: F401
-                     mdb_stat, pid_alive, qkey, rows_path)
+from harness import (Headers, SHM_DIR, children, kill_child,  # noqa: F401
+                     live_children, mdb_stat, pid_alive, proc_status, qkey,
+                     rows_path, shm_path, vm_rss_kb, wait_until)
 
-SHM_DIR = "/dev/shm"
 _CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 # A log line of batchd: "2026-11-25T22:15:06.530Z info [pid] ..."
 LOG_LINE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
@@ -226,26 +226,6 @@ def item_problem(item, statuses=None, codes=None):
 # ------------------------------------------------------------ processes
 
 
-def proc_status(pid):
-    """/proc/PID/status as a dict of str -> str ({} if gone)."""
-    out = {}
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                out[k] = v.strip()
-    except OSError:
-        pass
-    return out
-
-
-def vm_rss_kb(pid):
-    v = proc_status(pid).get("VmRSS")
-    if v is None:
-        raise AssertionError("no VmRSS for pid %d" % pid)
-    return int(v.split()[0])
-
-
 def fd_count(pid):
     try:
         return len(os.listdir("/proc/%d/fd" % pid))
@@ -256,22 +236,6 @@ def fd_count(pid):
 def uids(pid):
     """(real, effective, saved, fs) uids of pid."""
     return tuple(int(x) for x in proc_status(pid)["Uid"].split())
-
-
-def shm_path(master_pid):
-    return os.path.join(SHM_DIR, "batchd.%d" % master_pid)
-
-
-def wait_until(pred, timeout, interval=0.02, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s"
-                                 % (timeout, what))
-        time.sleep(interval)
 
 
 # ------------------------------------------------------------ store

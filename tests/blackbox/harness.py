@@ -486,6 +486,49 @@ def mdb_stat(db_dir, timeout=30):
     return p.returncode, p.stdout.decode("utf-8", "replace")
 
 
+def proc_status(pid):
+    """/proc/PID/status as a dict of str -> str ({} if gone)."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+    except OSError:
+        pass
+    return out
+
+
+def vm_rss_kb(pid):
+    """Resident set size of pid in KiB, from /proc/<pid>/status."""
+    v = proc_status(pid).get("VmRSS")
+    if v is None:
+        raise AssertionError("no VmRSS for pid %d" % pid)
+    return int(v.split()[0])
+
+
+SHM_DIR = "/dev/shm"
+
+
+def shm_path(master_pid):
+    """The work ring's POSIX shared-memory object of a master."""
+    return os.path.join(SHM_DIR, "batchd.%d" % master_pid)
+
+
+def wait_until(pred, timeout, interval=0.02, what="condition"):
+    """Poll pred() until it returns a true value (returned) or the deadline
+    passes (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s"
+                                 % (timeout, what))
+        time.sleep(interval)
+
+
 # -------------------------------------------------------------- assertions
 
 _CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")

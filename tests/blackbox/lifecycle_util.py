@@ -14,40 +14,12 @@ import threading
 import time
 
 import harness
-from harness import (Server, children, kill_child,  # noqa: F401
-                     live_children, mdb_stat, pid_alive, rows_path, qkey)
-
-SHM_DIR = "/dev/shm"
+from harness import (SHM_DIR, Server, children, kill_child,  # noqa: F401
+                     live_children, mdb_stat, pid_alive, rows_path, qkey,
+                     shm_path, vm_rss_kb, wait_until)
 
 
 # ------------------------------------------------------------- processes
-
-def shm_path(master_pid):
-    """The work ring's POSIX shared-memory object of a master."""
-    return os.path.join(SHM_DIR, "batchd.%d" % master_pid)
-
-
-def vm_rss_kb(pid):
-    """Resident set size of pid in KiB, from /proc/<pid>/status."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
-
-
-def wait_until(pred, timeout, interval=0.02, what="condition"):
-    """Poll pred() until it returns a true value (returned) or the deadline
-    passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s"
-                                 % (timeout, what))
-        time.sleep(interval)
 
 
 def wait_pids_gone(pids, timeout):
