@@ -8,6 +8,7 @@ import unittest
 
 from harness import (Server, Headers, check_envelope, check_item_error,
                      dumps, qkey, rows_path)
+from issue4_util import item
 
 SRV = None
 _counter = itertools.count()
@@ -23,14 +24,6 @@ def tearDownModule():
     if SRV is not None:
         SRV.stop()
         SRV = None
-
-
-def item(id_, path, method="GET", body=None, **extra):
-    it = {"id": id_, "method": method, "path": path}
-    if body is not None:
-        it["body"] = body
-    it.update(extra)
-    return it
 
 
 class BatchBase(unittest.TestCase):

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "route.h"
+
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_CHECK(cond) do {						\
@@ -28,5 +30,26 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		abort();						\
 	}								\
 } while (0)
+
+/*
+ * A workspace or table name by the letter of SPEC 1, [A-Za-z0-9_-]{1,64},
+ * written out again as the oracle (the router's own check is what is
+ * tested).  s->p NULL is not a name.
+ */
+static inline int
+fuzz_name_ok(const struct route_str *s)
+{
+	size_t	i;
+
+	if (s->p == NULL || s->n < 1 || s->n > ROUTE_NAME_MAX)
+		return 0;
+	for (i = 0; i < s->n; i++)
+		if (!((s->p[i] >= 'A' && s->p[i] <= 'Z') ||
+		    (s->p[i] >= 'a' && s->p[i] <= 'z') ||
+		    (s->p[i] >= '0' && s->p[i] <= '9') ||
+		    s->p[i] == '_' || s->p[i] == '-'))
+			return 0;
+	return 1;
+}
 
 #endif

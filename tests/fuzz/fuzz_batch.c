@@ -114,22 +114,6 @@ fb_nul_in_keys(const uint8_t *d, size_t n)
 	return 0;
 }
 
-static int
-fb_name_ok(const struct route_str *s)
-{
-	size_t	i;
-
-	if (s->n < 1 || s->n > ROUTE_NAME_MAX)
-		return 0;
-	for (i = 0; i < s->n; i++)
-		if (!((s->p[i] >= 'A' && s->p[i] <= 'Z') ||
-		    (s->p[i] >= 'a' && s->p[i] <= 'z') ||
-		    (s->p[i] >= '0' && s->p[i] <= '9') ||
-		    s->p[i] == '_' || s->p[i] == '-'))
-			return 0;
-	return 1;
-}
-
 /* An item body as encoded: compact JSON, valid UTF-8, one value. */
 static void
 fb_check_body(const struct item_req *rq)
@@ -201,7 +185,7 @@ fb_check_route(const struct master *m, const struct mbatch *b, uint32_t i,
 	if (json_object_object_get_ex(o, "workspace", &v)) {
 		p = json_object_get_string(v);
 		n = (size_t)json_object_get_string_len(v);
-		if (!fb_name_ok(&(struct route_str){ p, n })) {
+		if (!fuzz_name_ok(&(struct route_str){ p, n })) {
 			FUZZ_CHECK(it->mi_status == -ERR_BAD_REQUEST);
 			return;
 		}
@@ -387,9 +371,9 @@ fb_check_items(const struct master *m, const struct mbatch *b,
 		if (!m->cfg.debug_ops)
 			FUZZ_CHECK(rq.op < OP_DEBUG_SLEEP);
 		if (rq.op < OP_DEBUG_SLEEP)
-			FUZZ_CHECK(fb_name_ok(&rq.ws));
+			FUZZ_CHECK(fuzz_name_ok(&rq.ws));
 		if (rq.table.p != NULL)
-			FUZZ_CHECK(fb_name_ok(&rq.table));
+			FUZZ_CHECK(fuzz_name_ok(&rq.table));
 		if (rq.ws.p != NULL)
 			FUZZ_CHECK(auth_allows(tok, rq.ws.p, rq.ws.n));
 		if (rq.key.p != NULL)

@@ -57,22 +57,6 @@ fr_utf8_ref(const unsigned char *s, size_t n)
 	return 1;
 }
 
-static int
-fr_name_ok(const struct route_str *s)
-{
-	size_t	i;
-
-	if (s->p == NULL || s->n < 1 || s->n > ROUTE_NAME_MAX)
-		return 0;
-	for (i = 0; i < s->n; i++)
-		if (!((s->p[i] >= 'A' && s->p[i] <= 'Z') ||
-		    (s->p[i] >= 'a' && s->p[i] <= 'z') ||
-		    (s->p[i] >= '0' && s->p[i] <= '9') ||
-		    s->p[i] == '_' || s->p[i] == '-'))
-			return 0;
-	return 1;
-}
-
 /* Keys (and prefix, after) may hold any character, U+0000 too (SPEC 1):
  * valid UTF-8 is all they need; other text must also be free of NUL.
  * Both arrive NUL-terminated. */
@@ -105,11 +89,11 @@ fr_check_route(enum route_method meth, int debug_ops, const struct route *r)
 	case OP_TABLE_DROP:
 	case OP_ROWS_SCAN:
 	case OP_ROW_CREATE:
-		FUZZ_CHECK(fr_name_ok(&r->table));
+		FUZZ_CHECK(fuzz_name_ok(&r->table));
 		/* FALLTHROUGH */
 	case OP_TABLES_LIST:
 	case OP_QUERY:
-		FUZZ_CHECK(fr_name_ok(&r->ws));
+		FUZZ_CHECK(fuzz_name_ok(&r->ws));
 		break;
 	default:
 		FUZZ_CHECK(r->ws.p == NULL && r->table.p == NULL);
