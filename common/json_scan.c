@@ -271,3 +271,110 @@ jscan_minify(const char *p, size_t n, char *out)
 	}
 	return (size_t)(o - out);
 }
+
+/* Unchecked text (json_scan.h): the same walks, bounded. */
+
+static const char *
+jscan_bws(const char *p, const char *e)
+{
+	while (p < e && JS_WS(*p))
+		p++;
+	return p;
+}
+
+/* p at an opening quote: just past the closing one, or NULL. */
+static const char *
+jscan_bstr_end(const char *p, const char *e)
+{
+	const char *q = p + 1, *b;
+
+	for (;;) {
+		if ((q = memchr(q, '"', (size_t)(e - q))) == NULL)
+			return NULL;
+		for (b = q; b[-1] == '\\'; b--)
+			;	/* stops at p's opening quote at the latest */
+		if (((q - b) & 1) == 0)
+			return q + 1;
+		q++;
+	}
+}
+
+const char *
+jscan_bskip(const char *p, const char *e)
+{
+	const char	*s = p;
+	unsigned	 depth = 0;
+	char		 c;
+
+	if (p >= e)
+		return NULL;
+	switch (*p) {
+	case '"':
+		return jscan_bstr_end(p, e);
+	case '{':
+	case '[':
+		while (p < e) {
+			c = *p;
+			if (c == '"') {
+				if ((p = jscan_bstr_end(p, e)) == NULL)
+					return NULL;
+				continue;
+			}
+			if (c == '{' || c == '[')
+				depth++;
+			else if ((c == '}' || c == ']') && --depth == 0)
+				return p + 1;
+			p++;
+		}
+		return NULL;
+	default:
+		while (p < e && ((*p >= '0' && *p <= '9') ||
+		    (*p >= 'a' && *p <= 'z') || *p == '-' || *p == '+' ||
+		    *p == '.' || *p == 'E'))
+			p++;
+		return p > s ? p : NULL;
+	}
+}
+
+int
+jscan_biter_init(struct jscan_biter *it, const char *p, const char *e)
+{
+	p = jscan_bws(p, e);
+	if (p >= e || *p != '{')
+		return -1;
+	it->p = p + 1;
+	it->e = e;
+	return 0;
+}
+
+int
+jscan_biter_next(struct jscan_biter *it, struct jscan_str *name,
+    const char **val, const char **vend)
+{
+	const char	*p = jscan_bws(it->p, it->e), *e = it->e, *q;
+
+	if (p < e && *p == ',')
+		p = jscan_bws(p + 1, e);
+	if (p < e && *p == '}') {
+		it->p = p;
+		return 0;
+	}
+	if (p >= e || *p != '"' || (q = jscan_bstr_end(p, e)) == NULL)
+		return -1;
+	name->p = p + 1;
+	name->n = (size_t)(q - 1 - name->p);
+	name->esc = memchr(name->p, '\\', name->n) != NULL;
+	p = jscan_bws(q, e);
+	if (p >= e || *p != ':')
+		return -1;
+	p = jscan_bws(p + 1, e);
+	if ((q = jscan_bskip(p, e)) == NULL)
+		return -1;
+	*val = p;
+	*vend = q;
+	p = jscan_bws(q, e);
+	if (p >= e || (*p != ',' && *p != '}'))
+		return -1;
+	it->p = p;
+	return 1;
+}

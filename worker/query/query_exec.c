@@ -3,8 +3,8 @@
  * the table through the operators (query_ops.c) and write the answer
  * (query_render.c); the store as the row source, and the request's body.
  *
- * Each stored row is parsed with json-c once and pushed down the chain of
- * stages.
+ * Each stored row is read in place (query_row.c: no tree, only the
+ * fields the query uses) and pushed down the chain of stages.
  *
  * Limits: more than max_rows_scanned rows read from the table, more than
  * max_result_rows rows or more than max_result_bytes bytes in the answer
@@ -30,6 +30,11 @@
 int
 qx_oom(struct qexec *x)
 {
+	/* Evaluation answers -1 for a damaged row as for ENOMEM. */
+	if (x->x_ctx.bad)
+		return err_set(x->x_e, ERR_INTERNAL, "a stored row is not "
+		    "a JSON object, or a value of it nests deeper than %d",
+		    QX_JSON_DEPTH);
 	return err_set(x->x_e, ERR_OUT_OF_MEMORY, "query working memory");
 }
 
@@ -74,17 +79,17 @@ qx_over_rows(const struct qexec *x, size_t n)
 }
 
 
+/* Is the row inside the request's timespan? */
 static int
-qx_in_span(const struct qexec *x, json_object *src)
+qx_in_span(struct qexec *x, struct qsrc *src, int *in)
 {
-	json_object	*j;
-	struct qval	 v;
+	struct qval	v;
 
-	if (!json_object_object_get_ex(src, "TimeGenerated", &j) || j == NULL)
-		return 1;
-	qval_from_json(j, &v);
-	return v.t == QV_DATETIME && v.u.l >= x->x_span_lo &&
-	    v.u.l <= x->x_span_hi;
+	if (qrow_get(&x->x_ctx, src, x->x_spanf, &v) == -1)
+		return qx_oom(x);
+	*in = v.t == QV_NULL || (v.t == QV_DATETIME && v.u.l >= x->x_span_lo &&
+	    v.u.l <= x->x_span_hi);
+	return 0;
 }
 
 static int
@@ -92,8 +97,8 @@ qx_row(void *arg, const char *key, size_t key_len, const char *json,
     size_t json_len)
 {
 	struct qexec	*x = arg;
-	struct qrow	 r = { NULL, NULL };
-	int		 rc;
+	struct qrow	 r = { &x->x_row, NULL };
+	int		 rc, in = 1;
 
 	if (x->x_lim->max_rows_scanned > 0 &&
 	    ++x->x_scanned > x->x_lim->max_rows_scanned) {
@@ -102,37 +107,56 @@ qx_row(void *arg, const char *key, size_t key_len, const char *json,
 		    "query scanned more than query_max_rows_scanned (%ld) "
 		    "rows", x->x_lim->max_rows_scanned);
 	}
-	if (x->x_need_src) {
-		if (json_len > INT_MAX) {
-			x->x_failed = 1;
-			return err_set(x->x_e, ERR_INTERNAL, "stored row too "
-			    "large to parse");
-		}
-		json_tokener_reset(x->x_tok);
-		/* json-c does not report running out of memory apart from
-		 * bad JSON; malloc's errno tells them apart. */
-		errno = 0;
-		r.src = json_tokener_parse_ex(x->x_tok, json, (int)json_len);
-		if (r.src == NULL || !json_object_is_type(r.src,
-		    json_type_object)) {
-			x->x_failed = 1;
-			json_object_put(r.src);
-			if (r.src == NULL && errno == ENOMEM)
-				return qx_oom(x);
-			return err_set(x->x_e, ERR_INTERNAL,
-			    "stored row is not a JSON object");
-		}
-		if (x->x_span && !qx_in_span(x, r.src)) {
-			json_object_put(r.src);
-			return 0;
-		}
-	}
-	rc = qops_push(x, 0, &r);
-	json_object_put(r.src);
+	qrow_open(&x->x_row, json, json_len);
+	if (x->x_span && qx_in_span(x, &x->x_row, &in) == -1)
+		rc = -1;
+	else
+		rc = in ? qops_push(x, 0, &r) : 0;
 	qarena_reset(&x->x_ctx.tmp);
 	if (rc == -1)
 		x->x_failed = 1;
 	return rc;
+}
+
+/* After the scan, for a column the query names that no row read so far
+ * had: the rows are walked whole until one has it. */
+static int
+qx_presence(void *arg, const char *key, size_t key_len, const char *json,
+    size_t json_len)
+{
+	struct qexec	*x = arg;
+
+	qrow_open(&x->x_row, json, json_len);
+	if (qrow_mark(&x->x_row) == -1) {
+		x->x_failed = 1;
+		x->x_ctx.bad = 1;
+		return qx_oom(x);
+	}
+	return qrow_unseen(&x->x_row) < 0;
+}
+
+/* A column no row of the table has is an error, as in Kusto. */
+static int
+qx_columns_exist(struct qexec *x, query_source_fn src, void *srcarg,
+    const char *table)
+{
+	const struct qfield	*f;
+	struct err		 se;
+	int			 k;
+
+	if (qrow_unseen(&x->x_row) < 0)
+		return 0;
+	if (src(srcarg, table, qx_presence, x, &se) == -1) {
+		if (!x->x_failed)
+			*x->x_e = se;
+		return -1;
+	}
+	if ((k = qrow_unseen(&x->x_row)) < 0)
+		return 0;
+	f = &x->x_row.s_f[k];
+	return err_set(x->x_e, ERR_QUERY_SEMANTIC_ERROR, "line %d, column %d: "
+	    "unknown column '%s': no row of table '%s' has it", f->f_line,
+	    f->f_col, f->f_name, table);
 }
 
 /* The request's timespan: a duration before now, or an interval. */
@@ -203,8 +227,9 @@ qx_free(struct qexec *x)
 	buf_free(&x->x_sink.k_rows);
 	buf_free(&x->x_key);
 	qarena_free(&x->x_ctx.tmp);
-	if (x->x_tok != NULL)
-		json_tokener_free(x->x_tok);
+	if (x->x_ctx.tok != NULL)
+		json_tokener_free(x->x_ctx.tok);
+	qrow_free(&x->x_row);
 }
 
 int
@@ -225,6 +250,7 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 	x.x_e = &e;
 	x.x_arena = &arena;
 	x.x_src.s_open = 1;
+	qrow_init(&x.x_row);
 	x.x_ctx.now = now_ms * QTICKS_PER_MS;
 	if (ts != NULL && tslen > 0) {
 		if (qx_timespan(&x, ts, tslen, x.x_ctx.now) == -1)
@@ -233,8 +259,8 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 	}
 	if (qparse(q, qlen, &arena, &ast, &e) == -1 || qplan(&x, &ast) == -1)
 		goto done;
-	if (x.x_need_src &&
-	    (x.x_tok = json_tokener_new_ex(QX_JSON_DEPTH)) == NULL) {
+	if ((x.x_span && (x.x_spanf = qrow_field(&x.x_row, -1,
+	    "TimeGenerated", 0, 0)) == -1) || qrow_ready(&x.x_row) == -1) {
 		qx_oom(&x);
 		goto done;
 	}
@@ -243,7 +269,8 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 			e = se;
 		goto done;
 	}
-	if (qops_flush(&x) == -1 || qrender_answer(&x, &res->body) == -1)
+	if (qx_columns_exist(&x, src, srcarg, ast.q_table) == -1 ||
+	    qops_flush(&x) == -1 || qrender_answer(&x, &res->body) == -1)
 		goto done;
 	res->status = 200;
 	res->etag[0] = '\0';

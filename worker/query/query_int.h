@@ -41,6 +41,7 @@
 
 #include <json-c/json.h>
 
+#include "json_scan.h"
 #include "query.h"
 
 #define QTICKS_PER_MS		10000LL
@@ -102,6 +103,8 @@ const char	*qtype_name(enum qtype);
  * A string of the form YYYY-MM-DDThh:mm:ss[.f...](Z|+hh:mm) reads as a
  * datetime (rows carry TimeGenerated as such strings). */
 void		 qval_from_json(json_object *, struct qval *);
+/* A string s[0..n) of a row, typed as qval_from_json types it. */
+void		 qval_from_str(const char *s, size_t n, struct qval *);
 /* Deep copy (strings duplicated, JSON referenced); -1 on ENOMEM. */
 int		 qval_copy(struct qval *dst, const struct qval *src);
 void		 qval_clear(struct qval *);
@@ -265,6 +268,8 @@ struct qnode {
 	const char	*n_name;	/* column, function or member name */
 	int		 n_slot;	/* QN_COL: fixed column or -1 (a field
 					 * of the stored row); QN_AGG: index */
+	int		 n_fld;		/* QN_COL, QN_MEMBER: the stored field
+					 * it reads (struct qfield), or -1 */
 	struct qnode	**n_a;
 	size_t		 n_na;
 	int		 n_depth;	/* height of the tree below: evaluation
@@ -317,10 +322,90 @@ const char	*qagg_name(enum qagg);
 
 /* ---- evaluation (query_eval.c) ---------------------------------------- */
 
+/* ---- stored rows read in place (query_row.c) -------------------------- */
+
+struct qctx;
+
+/*
+ * A stored field a query reads: a member of the row, or a member of
+ * another field's object ("Properties.statusCode").  The plan lists them
+ * all; a row is read only as far as the fields asked for so far, each
+ * member's value skipped unless it is one of them, and a field is decoded
+ * only when an expression asks for it (where first: a row it drops is
+ * read no further).
+ */
+struct qfield {
+	const char	*f_name;	/* decoded, NUL-terminated */
+	size_t		 f_len;
+	int		 f_parent;	/* the field whose object holds it, or
+					 * -1: a member of the row */
+	int		 f_next;	/* next member of the row with a name
+					 * of the same length % QROW_NLEN */
+	int		 f_seen;	/* some row of the table has it */
+	int		 f_named;	/* named by the query (not only the
+					 * timespan's TimeGenerated) */
+	int		 f_line, f_col;	/* first mention, for the error */
+};
+
+/* A field in the current row. */
+struct qfval {
+	uint64_t	 v_gen;		/* == s_gen: found (or known absent) */
+	const char	*v_p, *v_e;	/* its raw JSON value; v_p NULL: absent */
+	json_object	*v_j;		/* parsed, once used as dynamic */
+};
+
+#define QROW_NLEN	32
+
+/* The stored row being read, and the fields the plan wants. */
+struct qsrc {
+	struct qfield	*s_f;
+	size_t		 s_nf, s_capf;
+	int		 s_bylen[QROW_NLEN];	/* first member field of each
+						 * name length % QROW_NLEN */
+	struct qfval	*s_v;		/* s_nf of them, once planned */
+	const char	*s_p, *s_e;	/* the row's JSON text */
+	struct jscan_biter s_it;	/* the member walk, where it stopped */
+	int		 s_walked;	/* the walk reached the end */
+	int		 s_bad;		/* the text is not a JSON object */
+	int		 s_parsed;	/* some v_j is set */
+	uint64_t	 s_gen;		/* one per row */
+};
+
+void	qrow_init(struct qsrc *);
+void	qrow_free(struct qsrc *);
+/* The index of field name (of parent, or of the row when -1), added if
+ * new; -1 on ENOMEM. */
+int	qrow_field(struct qsrc *, int parent, const char *name, int line,
+	    int col);
+/* The plan is made: room for the fields' values.  0 or -1. */
+int	qrow_ready(struct qsrc *);
+/* Start reading the row p[0..n). */
+void	qrow_open(struct qsrc *, const char *p, size_t n);
+/* Field k of the current row into *out (borrowed from the row, ctx->tmp
+ * or the field's parse: valid until the next qrow_open).  -1 on ENOMEM,
+ * or with ctx->bad set when the row is not JSON. */
+int	qrow_get(struct qctx *, struct qsrc *, int k, struct qval *out);
+/* Walk the members of the row (p, e), each name decoded into ctx->tmp
+ * (NUL-terminated) and each value into *v, which the caller clears
+ * (dynamic values are parsed and owned).  1, 0 at the end, -1 as
+ * qrow_get. */
+int	qrow_member(struct qctx *, struct jscan_biter *, const char **name,
+	    struct qval *v);
+/* A member field the query names that no row read so far has, or -1. */
+int	qrow_unseen(const struct qsrc *);
+/* Walk the current row until every such field is found or the row ends
+ * (the fields it has are then no longer unseen).  0, or -1 when the row
+ * is not JSON. */
+int	qrow_mark(struct qsrc *);
+/* The JSON value raw[0..e) as a value (own = 1 when dynamic: the caller
+ * clears it).  -1 as qrow_get. */
+int	qrow_value(struct qctx *, const char *raw, const char *e,
+	    struct qval *v);
+
 /* A row between two stages: a stored row (src, NULL once a stage has
  * fixed the columns) and the values of the stage's own columns. */
 struct qrow {
-	json_object	*src;
+	struct qsrc	*src;
 	struct qval	*cols;
 };
 
@@ -328,6 +413,11 @@ struct qrow {
 struct qctx {
 	int64_t		 now;		/* ticks */
 	struct qarena	 tmp;		/* per-row temporaries */
+	json_tokener	*tok;		/* parses objects and arrays of rows
+					 * used as dynamic values; NULL: none
+					 * yet */
+	int		 bad;		/* a stored row is not JSON (the -1
+					 * of qeval is not ENOMEM then) */
 };
 
 /* Evaluate n over r into *out.  out may borrow from r, n or ctx->tmp (own
@@ -356,7 +446,8 @@ struct qschema {
 
 /* A row kept by a buffering stage or by the answer: owns its values. */
 struct qstored {
-	json_object	*r_src;		/* reference held, or NULL */
+	char		*r_src;		/* a copy of the stored row, or NULL */
+	size_t		 r_srclen;
 	uint64_t	 r_seq;		/* arrival order: stable sorting */
 	struct qval	*r_cols;
 	struct qval	*r_keys;	/* sort keys */
@@ -389,8 +480,9 @@ struct qstage {
 	size_t		 *s_slot;	/* extend: output slot of each item */
 	int		 *s_map;	/* project-away, project-rename: input
 					 * slot of each output column, or -1 */
-	const char	**s_from;	/* project-rename: stored field read
-					 * into a column, or NULL */
+	int		 *s_from;	/* project-rename: stored field read
+					 * into a column (struct qfield), or
+					 * -1 */
 	int		  s_preserves;	/* no later stage drops rows */
 	int64_t		  s_n;		/* take, top: N */
 	int64_t		  s_count;	/* take: rows passed; count: rows */
@@ -427,9 +519,8 @@ struct qexec {
 	size_t			 x_nst;
 	struct qschema		 x_src;		/* the table: open, empty */
 	struct qsink		 x_sink;
-	json_tokener		*x_tok;
-	int			 x_need_src;	/* parse the stored rows */
-	int			 x_srcref;	/* planning: a stored field used */
+	struct qsrc		 x_row;		/* stored fields; the row read */
+	int			 x_spanf;	/* the timespan's field */
 	long			 x_scanned;
 	int			 x_span;
 	int64_t			 x_span_lo, x_span_hi;

@@ -29,7 +29,6 @@ qops_stored_free(struct qstored *s)
 		qval_clear(&s->r_cols[i]);
 	for (i = 0; i < s->r_nkeys; i++)
 		qval_clear(&s->r_keys[i]);
-	json_object_put(s->r_src);
 	free(s);
 }
 
@@ -40,13 +39,24 @@ qops_stored_new(const struct qrow *r, size_t ncols, const struct qval *keys,
 	struct qstored	*s;
 	size_t		 i;
 
+	size_t		 srclen = 0;
+
+	if (r->src != NULL)
+		srclen = (size_t)(r->src->s_e - r->src->s_p);
 	if ((s = malloc(sizeof(*s) + (ncols + nkeys) *
-	    sizeof(struct qval))) == NULL)
+	    sizeof(struct qval) + srclen)) == NULL)
 		return NULL;
-	s->r_src = r->src != NULL ? json_object_get(r->src) : NULL;
 	s->r_seq = seq;
 	s->r_cols = (struct qval *)(s + 1);
 	s->r_keys = s->r_cols + ncols;
+	/* The row's bytes live in the store's snapshot only while the scan
+	 * is on them: a row kept for later keeps a copy. */
+	s->r_src = NULL;
+	s->r_srclen = srclen;
+	if (r->src != NULL) {
+		s->r_src = (char *)(s->r_keys + nkeys);
+		memcpy(s->r_src, r->src->s_p, srclen);
+	}
 	s->r_ncols = s->r_nkeys = 0;
 	for (i = 0; i < ncols; i++, s->r_ncols++)
 		if (qval_copy(&s->r_cols[i], &r->cols[i]) == -1)
@@ -230,7 +240,12 @@ qops_sorted_flush(struct qexec *x, size_t i)
 		qsort_r(st->s_rows, st->s_nrows, sizeof(*st->s_rows),
 		    qops_sort_cmp, st);
 	for (k = 0; k < st->s_nrows && rc == 0; k++) {
-		r.src = st->s_rows[k]->r_src;
+		r.src = NULL;
+		if (st->s_rows[k]->r_src != NULL) {
+			qrow_open(&x->x_row, st->s_rows[k]->r_src,
+			    st->s_rows[k]->r_srclen);
+			r.src = &x->x_row;
+		}
 		r.cols = st->s_rows[k]->r_cols;
 		rc = qops_push(x, i + 1, &r);
 		qarena_reset(&x->x_ctx.tmp);
@@ -255,25 +270,35 @@ qops_key(struct qexec *x, const struct qval *v, size_t n)
 static int
 qops_key_row(struct qexec *x, const struct qschema *sc, const struct qrow *r)
 {
-	struct qval	name, v;
+	struct jscan_biter	 it;
+	struct qval		 name, v;
+	const char		*k;
+	int			 rc;
 
 	if (qops_key(x, r->cols, sc->s_ncols) == -1)
 		return -1;
 	if (r->src == NULL || !sc->s_open)
 		return 0;
-	json_object_object_foreach(r->src, k, j) {
-		if (!qplan_visible(sc, k))
+	if (jscan_biter_init(&it, r->src->s_p, r->src->s_e) == -1) {
+		x->x_ctx.bad = 1;
+		return qx_oom(x);
+	}
+	while ((rc = qrow_member(&x->x_ctx, &it, &k, &v)) == 1) {
+		if (!qplan_visible(sc, k)) {
+			qval_clear(&v);
 			continue;
+		}
 		name.t = QV_STRING;
 		name.own = 0;
 		name.u.s.p = k;
 		name.u.s.n = strlen(k);
-		qval_from_json(j, &v);
-		if (qval_key(&x->x_key, &name) == -1 ||
-		    qval_key(&x->x_key, &v) == -1)
+		rc = qval_key(&x->x_key, &name) == -1 ||
+		    qval_key(&x->x_key, &v) == -1;
+		qval_clear(&v);
+		if (rc)
 			return qx_oom(x);
 	}
-	return 0;
+	return rc == -1 ? qx_oom(x) : 0;
 }
 
 static int
@@ -563,8 +588,6 @@ qops_push(struct qexec *x, size_t i, const struct qrow *r)
 	struct qstage	*st;
 	struct qrow	 out;
 	struct qval	 v;
-	const char	*from;
-	json_object	*j;
 	size_t		 k;
 	int		 rc;
 
@@ -605,12 +628,11 @@ qops_push(struct qexec *x, size_t i, const struct qrow *r)
 				st->s_row[k] = r->cols[st->s_map[k]];
 				continue;
 			}
-			from = st->s_from[k];
-			j = NULL;
-			if (r->src == NULL ||
-			    !json_object_object_get_ex(r->src, from, &j))
-				j = NULL;
-			qval_from_json(j, &st->s_row[k]);
+			st->s_row[k].t = QV_NULL;
+			st->s_row[k].own = 0;
+			if (r->src != NULL && qrow_get(&x->x_ctx, r->src,
+			    st->s_from[k], &st->s_row[k]) == -1)
+				return qx_oom(x);
 		}
 		return qops_push(x, i + 1, &out);
 	case QO_SUMMARIZE:
@@ -670,5 +692,3 @@ qops_flush(struct qexec *x)
 	}
 	return 0;
 }
-
-/* Is the row inside the request's timespan? */

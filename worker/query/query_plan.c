@@ -142,6 +142,18 @@ enum qx_aggmode {
 	QX_INAGG		/* inside an aggregation's arguments */
 };
 
+/* n reads a stored field: a member of the row (parent -1) or of the
+ * object of field parent. */
+static int
+qplan_stored(struct qexec *x, struct qnode *n, int parent)
+{
+	if ((n->n_fld = qrow_field(&x->x_row, parent, n->n_name, n->n_line,
+	    n->n_col)) == -1)
+		return qx_oom(x);
+	x->x_row.s_f[n->n_fld].f_named = 1;
+	return 0;
+}
+
 static int
 qplan_resolve(struct qexec *x, struct qnode *n, const struct qschema *sc,
     enum qx_aggmode mode, struct qstage *st)
@@ -162,8 +174,7 @@ qplan_resolve(struct qexec *x, struct qnode *n, const struct qschema *sc,
 		}
 		if (sc->s_open && !qplan_hidden(sc, n->n_name)) {
 			n->n_slot = -1;
-			x->x_srcref = 1;
-			return 0;
+			return qplan_stored(x, n, -1);
 		}
 		return qx_syntax(x, n->n_line, n->n_col,
 		    "unknown column '%s'", n->n_name);
@@ -193,6 +204,9 @@ qplan_resolve(struct qexec *x, struct qnode *n, const struct qschema *sc,
 		for (i = 0; i < n->n_na; i++)
 			if (qplan_resolve(x, n->n_a[i], sc, mode, st) == -1)
 				return -1;
+		/* col.a.b of a stored column: read in place, a path. */
+		if (n->n_kind == QN_MEMBER && n->n_a[0]->n_fld >= 0)
+			return qplan_stored(x, n, n->n_a[0]->n_fld);
 		return 0;
 	}
 }
@@ -445,7 +459,7 @@ qplan_rename(struct qexec *x, struct qstage *st, const struct qschema *in)
 		return qx_oom(x);
 	for (k = 0; k < in->s_ncols; k++) {
 		st->s_map[k] = (int)k;
-		st->s_from[k] = NULL;
+		st->s_from[k] = -1;
 	}
 	for (i = 0; i < op->o_nitems; i++) {
 		to = op->o_items[i].i_name;
@@ -458,9 +472,10 @@ qplan_rename(struct qexec *x, struct qstage *st, const struct qschema *in)
 			out->s_names[slot] = to;
 			out->s_types[slot] = QV_NULL;
 			st->s_map[slot] = -1;
-			st->s_from[slot] = from;
+			if (qplan_stored(x, op->o_items[i].i_e, -1) == -1)
+				return -1;
+			st->s_from[slot] = op->o_items[i].i_e->n_fld;
 			out->s_hidden[out->s_nhidden++] = from;
-			x->x_srcref = 1;
 		} else
 			return qx_syntax(x, op->o_items[i].i_e->n_line,
 			    op->o_items[i].i_e->n_col, "unknown column '%s'",
@@ -564,14 +579,12 @@ qplan(struct qexec *x, const struct qast *ast)
 
 	if ((x->x_st = calloc(ast->q_nops + 1, sizeof(*x->x_st))) == NULL)
 		return qx_oom(x);
-	x->x_need_src = 1;
 	for (i = 0; i < ast->q_nops; i++) {
 		op = &ast->q_ops[i];
 		st = &x->x_st[x->x_nst++];
 		st->s_kind = op->o_kind;
 		st->s_op = op;
 		st->s_nin = in->s_ncols;
-		x->x_srcref = 0;
 		switch (op->o_kind) {
 		case QO_WHERE:
 			rc = qplan_where(x, st, in);
@@ -621,18 +634,11 @@ qplan(struct qexec *x, const struct qast *ast)
 		}
 		if (rc == -1)
 			return -1;
-		/* A query that starts by counting or summarizing without
-		 * reading a field need not parse the rows at all. */
-		if (i == 0 && !x->x_srcref && (op->o_kind == QO_COUNT ||
-		    op->o_kind == QO_SUMMARIZE))
-			x->x_need_src = 0;
 		if (st->s_out.s_ncols > 0 && (st->s_row = calloc(
 		    st->s_out.s_ncols, sizeof(*st->s_row))) == NULL)
 			return qx_oom(x);
 		in = &st->s_out;
 	}
-	if (x->x_span)
-		x->x_need_src = 1;
 	for (preserves = 1, i = x->x_nst; i-- > 0;) {
 		x->x_st[i].s_preserves = preserves;
 		preserves = preserves && qplan_keeps_rows(x->x_st[i].s_kind);

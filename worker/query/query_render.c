@@ -100,6 +100,99 @@ qrender_columns(struct buf *b, const char **names, size_t n, const char **types,
 	return 0;
 }
 
+/* The stored fields of an open schema's answer: one column per visible
+ * member name of the kept rows, in first-seen order. */
+struct qrcols {
+	struct qhset	  c_names;	/* name -> column */
+	const char	**c_name;
+	unsigned	 *c_seen;	/* types of its values */
+	struct qval	 *c_val;	/* the current row's values */
+	unsigned char	 *c_set;	/* c_val[c] given by this row */
+	size_t		  c_n, c_cap;
+};
+
+static int
+qrender_grow(struct qrcols *rc)
+{
+	size_t	cap = rc->c_cap ? rc->c_cap * 2 : 16;
+	void	*p;
+
+	if ((p = realloc(rc->c_name, cap * sizeof(*rc->c_name))) == NULL)
+		return -1;
+	rc->c_name = p;
+	if ((p = realloc(rc->c_seen, cap * sizeof(*rc->c_seen))) == NULL)
+		return -1;
+	rc->c_seen = p;
+	if ((p = realloc(rc->c_val, cap * sizeof(*rc->c_val))) == NULL)
+		return -1;
+	rc->c_val = p;
+	if ((p = realloc(rc->c_set, cap)) == NULL)
+		return -1;
+	rc->c_set = p;
+	rc->c_cap = cap;
+	return 0;
+}
+
+/* Forget the current row's values (and its temporaries). */
+static void
+qrender_clear(struct qexec *x, struct qrcols *rc)
+{
+	size_t	c;
+
+	for (c = 0; c < rc->c_n; c++) {
+		if (rc->c_set[c])
+			qval_clear(&rc->c_val[c]);
+		rc->c_set[c] = 0;
+	}
+	qarena_reset(&x->x_ctx.tmp);
+}
+
+/* Read the visible members of kept row s into rc->c_val (the first of
+ * equal names counts); a name not seen before becomes a column. */
+static int
+qrender_fields(struct qexec *x, const struct qstored *s, struct qrcols *rc)
+{
+	const struct qschema	*sc = x->x_sink.k_schema;
+	struct jscan_biter	 it;
+	struct qval		 v;
+	const char		*name;
+	size_t			 idx;
+	int			 added, r;
+
+	if (s->r_src == NULL)
+		return 0;
+	if (jscan_biter_init(&it, s->r_src, s->r_src + s->r_srclen) == -1) {
+		x->x_ctx.bad = 1;
+		return qx_oom(x);
+	}
+	while ((r = qrow_member(&x->x_ctx, &it, &name, &v)) == 1) {
+		if (!qplan_visible(sc, name))
+			goto skip;
+		if (qhset_put(&rc->c_names, name, strlen(name), &idx,
+		    &added) == -1)
+			goto oom;
+		if (added) {
+			if ((rc->c_n == rc->c_cap && qrender_grow(rc) == -1) ||
+			    (rc->c_name[rc->c_n] = qarena_strndup(x->x_arena,
+			    name, strlen(name))) == NULL)
+				goto oom;
+			rc->c_seen[rc->c_n] = 0;
+			rc->c_set[rc->c_n] = 0;
+			rc->c_n++;
+		} else if (rc->c_set[idx])
+			goto skip;
+		rc->c_val[idx] = v;
+		rc->c_set[idx] = 1;
+		continue;
+skip:
+		qval_clear(&v);
+	}
+	return r == -1 ? qx_oom(x) : 0;
+oom:
+	qval_clear(&v);
+	return qx_oom(x);
+}
+
 /* Write the answer of an open schema: discover the columns, then write
  * every kept row. */
 static int
@@ -107,74 +200,49 @@ qrender_answer_open(struct qexec *x, struct buf *b)
 {
 	struct qsink		*k = &x->x_sink;
 	const struct qschema	*sc = k->k_schema;
-	struct qhset		 names;
-	const char		**cols = NULL, **types = NULL, **nv;
-	unsigned		*seen = NULL;
-	size_t			 ncols = 0, cap = 0, i, c, idx;
-	struct qval		 v;
-	json_object		*j;
-	int			 added, first = 1, rc = -1;
+	struct qrcols		 rc;
+	const char		**types = NULL;
+	size_t			 i, c, n;
+	struct qval		 v, null = { QV_NULL, 0, { 0 } };
+	int			 first = 1, ret = -1;
 
-	memset(&names, 0, sizeof(names));
+	memset(&rc, 0, sizeof(rc));
 	for (i = 0; i < k->k_nkept; i++) {
-		if (k->k_kept[i]->r_src == NULL)
-			continue;
-		json_object_object_foreach(k->k_kept[i]->r_src, key, val) {
-			(void)val;
-			if (!qplan_visible(sc, key))
-				continue;
-			if (qhset_put(&names, key, strlen(key), &idx,
-			    &added) == -1)
-				goto oom;
-			if (!added)
-				continue;
-			if (ncols == cap) {
-				cap = cap ? cap * 2 : 16;
-				if ((nv = realloc(cols, cap * sizeof(*nv))) ==
-				    NULL)
-					goto oom;
-				cols = nv;
-			}
-			cols[ncols++] = key;
-		}
-	}
-	if ((seen = calloc(ncols + 1, sizeof(*seen))) == NULL ||
-	    (types = calloc(ncols + sc->s_ncols + 1, sizeof(*types))) == NULL)
-		goto oom;
-	for (i = 0; i < k->k_nkept; i++) {
-		for (c = 0; c < ncols; c++) {
-			j = NULL;
-			json_object_object_get_ex(k->k_kept[i]->r_src, cols[c],
-			    &j);
-			qval_from_json(j, &v);
-			qrender_seen(&seen[c], &v);
-		}
+		if (qrender_fields(x, k->k_kept[i], &rc) == -1)
+			goto done;
+		for (c = 0; c < rc.c_n; c++)
+			qrender_seen(&rc.c_seen[c], rc.c_set[c] ?
+			    &rc.c_val[c] : &null);
 		for (c = 0; c < sc->s_ncols; c++)
 			qrender_seen(&k->k_seen[c], &k->k_kept[i]->r_cols[c]);
+		qrender_clear(x, &rc);
 	}
-	for (c = 0; c < ncols; c++)
-		types[c] = qrender_type(seen[c], QV_NULL);
+	n = rc.c_n;
+	if ((types = calloc(n + sc->s_ncols + 1, sizeof(*types))) == NULL)
+		goto oom;
+	for (c = 0; c < n; c++)
+		types[c] = qrender_type(rc.c_seen[c], QV_NULL);
 	for (c = 0; c < sc->s_ncols; c++)
-		types[ncols + c] = qrender_type(k->k_seen[c], sc->s_types[c]);
-	if (qrender_columns(b, cols, ncols, types, &first) == -1 ||
-	    qrender_columns(b, sc->s_names, sc->s_ncols, types + ncols,
+		types[n + c] = qrender_type(k->k_seen[c], sc->s_types[c]);
+	if (qrender_columns(b, rc.c_name, n, types, &first) == -1 ||
+	    qrender_columns(b, sc->s_names, sc->s_ncols, types + n,
 	    &first) == -1 || buf_puts(b, "],\"rows\":[") == -1)
 		goto oom;
 	for (i = 0; i < k->k_nkept; i++) {
+		if (qrender_fields(x, k->k_kept[i], &rc) == -1)
+			goto done;
 		if ((i > 0 && buf_putc(b, ',') == -1) || buf_putc(b, '[') == -1)
 			goto oom;
-		for (c = 0; c < ncols + sc->s_ncols; c++) {
-			if (c < ncols) {
-				j = NULL;
-				json_object_object_get_ex(k->k_kept[i]->r_src,
-				    cols[c], &j);
-				qval_from_json(j, &v);
-			} else
-				v = k->k_kept[i]->r_cols[c - ncols];
+		for (c = 0; c < n + sc->s_ncols; c++) {
+			if (c < n)
+				v = rc.c_set[c] ? rc.c_val[c] : null;
+			else
+				v = k->k_kept[i]->r_cols[c - n];
 			if ((c > 0 && buf_putc(b, ',') == -1) ||
 			    qval_json(b, &v) == -1)
 				goto oom;
 		}
+		qrender_clear(x, &rc);
 		if (buf_putc(b, ']') == -1)
 			goto oom;
 		if (x->x_lim->max_result_bytes > 0 &&
@@ -183,16 +251,19 @@ qrender_answer_open(struct qexec *x, struct buf *b)
 			goto done;
 		}
 	}
-	rc = 0;
+	ret = 0;
 	goto done;
 oom:
 	qx_oom(x);
 done:
-	qhset_free(&names);
-	free(cols);
+	qrender_clear(x, &rc);
+	qhset_free(&rc.c_names);
+	free(rc.c_name);
+	free(rc.c_seen);
+	free(rc.c_val);
+	free(rc.c_set);
 	free(types);
-	free(seen);
-	return rc;
+	return ret;
 }
 
 int

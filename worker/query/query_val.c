@@ -117,7 +117,6 @@ qval_from_json(json_object *j, struct qval *v)
 {
 	const char	*s;
 	size_t		 n;
-	int64_t		 t;
 
 	v->own = 0;
 	switch (json_object_get_type(j)) {
@@ -147,21 +146,30 @@ qval_from_json(json_object *j, struct qval *v)
 	case json_type_string:
 		s = json_object_get_string(j);
 		n = (size_t)json_object_get_string_len(j);
-		/* Cheap shape test first: most strings are not times. */
-		if (n >= 20 && s[4] == '-' && s[10] == 'T' &&
-		    qtime_parse(s, n, 1, &t) == 0) {
-			v->t = QV_DATETIME;
-			v->u.l = t;
-		} else {
-			v->t = QV_STRING;
-			v->u.s.p = s;
-			v->u.s.n = n;
-		}
+		qval_from_str(s, n, v);
 		break;
 	default:
 		v->t = QV_DYNAMIC;
 		v->u.j = j;
 		break;
+	}
+}
+
+void
+qval_from_str(const char *s, size_t n, struct qval *v)
+{
+	int64_t	t;
+
+	v->own = 0;
+	/* Cheap shape test first: most strings are not times. */
+	if (n >= 20 && s[4] == '-' && s[10] == 'T' &&
+	    qtime_parse(s, n, 1, &t) == 0) {
+		v->t = QV_DATETIME;
+		v->u.l = t;
+	} else {
+		v->t = QV_STRING;
+		v->u.s.p = s;
+		v->u.s.n = n;
 	}
 }
 
