@@ -347,31 +347,67 @@ jscan_biter_init(struct jscan_biter *it, const char *p, const char *e)
 	return 0;
 }
 
+/* p at a name's opening quote: its raw bytes into s, and just past the
+ * closing quote, or NULL.  Names are short: one pass finds the quote and
+ * notes a backslash, where jscan_bstr_end() and a memchr() would walk the
+ * name twice. */
+static const char *
+jscan_bname(const char *p, const char *e, struct jscan_str *s)
+{
+	const char	*q = p + 1;
+
+	for (; q < e; q++) {
+		if (*q == '"') {
+			s->p = p + 1;
+			s->n = (size_t)(q - s->p);
+			s->esc = 0;
+			return q + 1;
+		}
+		if (*q == '\\')
+			break;
+	}
+	if ((q = jscan_bstr_end(p, e)) == NULL)
+		return NULL;
+	s->p = p + 1;
+	s->n = (size_t)(q - 1 - s->p);
+	s->esc = 1;
+	return q;
+}
+
 int
 jscan_biter_next(struct jscan_biter *it, struct jscan_str *name,
     const char **val, const char **vend)
 {
-	const char	*p = jscan_bws(it->p, it->e), *e = it->e, *q;
+	const char	*p = it->p, *e = it->e, *q;
 
+	/* Rows are mostly compact: whitespace is looked for only where
+	 * the expected byte is not there. */
+	if (p < e && *p == ',')
+		p++;
+	if (p < e && *p != '"')
+		p = jscan_bws(p, e);
 	if (p < e && *p == ',')
 		p = jscan_bws(p + 1, e);
 	if (p < e && *p == '}') {
 		it->p = p;
 		return 0;
 	}
-	if (p >= e || *p != '"' || (q = jscan_bstr_end(p, e)) == NULL)
+	if (p >= e || *p != '"' || (q = jscan_bname(p, e, name)) == NULL)
 		return -1;
-	name->p = p + 1;
-	name->n = (size_t)(q - 1 - name->p);
-	name->esc = memchr(name->p, '\\', name->n) != NULL;
-	p = jscan_bws(q, e);
+	p = q < e && *q == ':' ? q : jscan_bws(q, e);
 	if (p >= e || *p != ':')
 		return -1;
-	p = jscan_bws(p + 1, e);
+	p++;
+	if (p < e && JS_WS(*p))
+		p = jscan_bws(p, e);
 	if ((q = jscan_bskip(p, e)) == NULL)
 		return -1;
 	*val = p;
 	*vend = q;
+	if (q < e && (*q == ',' || *q == '}')) {
+		it->p = q;
+		return 1;
+	}
 	p = jscan_bws(q, e);
 	if (p >= e || (*p != ',' && *p != '}'))
 		return -1;
