@@ -22,22 +22,28 @@ jscan_ws(const char *p)
 	return p;
 }
 
+/* Is the quote at q escaped: an odd number of backslashes before it?
+ * (The walk back stops at the string's opening quote at the latest.) */
+static int
+jscan_escaped(const char *q)
+{
+	const char *b;
+
+	for (b = q; b[-1] == '\\'; b--)
+		;
+	return ((q - b) & 1) != 0;
+}
+
 /* p at an opening quote: just past the closing one, found with
- * rawmemchr() (the quote exists in checked text); a quote is escaped when
- * an odd number of backslashes precede it. */
+ * rawmemchr() (the quote exists in checked text). */
 static const char *
 jscan_str_end(const char *p)
 {
-	const char *q = p + 1, *b;
+	const char *q = p + 1;
 
-	for (;;) {
-		q = rawmemchr(q, '"');
-		for (b = q; b[-1] == '\\'; b--)
-			;	/* stops at p's opening quote at the latest */
-		if (((q - b) & 1) == 0)
-			return q + 1;
+	while (jscan_escaped(q = rawmemchr(q, '"')))
 		q++;
-	}
+	return q + 1;
 }
 
 const char *
@@ -286,14 +292,12 @@ jscan_bws(const char *p, const char *e)
 static const char *
 jscan_bstr_end(const char *p, const char *e)
 {
-	const char *q = p + 1, *b;
+	const char *q = p + 1;
 
 	for (;;) {
 		if ((q = memchr(q, '"', (size_t)(e - q))) == NULL)
 			return NULL;
-		for (b = q; b[-1] == '\\'; b--)
-			;	/* stops at p's opening quote at the latest */
-		if (((q - b) & 1) == 0)
+		if (!jscan_escaped(q))
 			return q + 1;
 		q++;
 	}

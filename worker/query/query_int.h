@@ -15,19 +15,21 @@
  *   query_exec.c    runs the steps: pulls rows from a row source (the
  *                   store, or an in-memory table in the tests)
  *   query_eval.c    evaluates one expression over one row
+ *   query_row.c     reads the fields of a stored row in place
  *
  * query_val.c holds what they share: typed values, time parsing and
  * printing, arenas and the byte-key hash set.
  *
  * Prefixes: qlex_ (query_lex.c), qparse / qp_ (query_parse.c), qeval /
  * qe_ (query_eval.c), qplan (query_plan.c), qops_ (query_ops.c),
- * qrender_ (query_render.c), qx_ and query_run / query_exec
- * (query_exec.c); query_val.c's are named for their object (qval_,
- * qtime_, qspan_, qarena_, qhset_).
+ * qrender_ (query_render.c), qrow_ (query_row.c), qx_ and query_run /
+ * query_exec (query_exec.c); query_val.c's are named for their object
+ * (qval_, qtime_, qspan_, qarena_, qhset_).
  *
  * Conventions: functions return 0 or -1; on -1 a struct err is filled
  * (ERR_QUERY_SYNTAX_ERROR with "line L, column C: ..." in the detail for
- * anything wrong with the text, ERR_OUT_OF_MEMORY when memory ran out).
+ * anything wrong with the text, ERR_QUERY_SEMANTIC_ERROR for a column no
+ * row has, ERR_OUT_OF_MEMORY when memory ran out).
  * Everything the parser produces lives in one arena, freed at once.
  *
  * Time: datetime and timespan values are int64 ticks of 100 ns (Kusto's
@@ -320,8 +322,6 @@ int		 qparse(const char *src, size_t len, struct qarena *,
 const char	*qfn_name(enum qfn);
 const char	*qagg_name(enum qagg);
 
-/* ---- evaluation (query_eval.c) ---------------------------------------- */
-
 /* ---- stored rows read in place (query_row.c) -------------------------- */
 
 struct qctx;
@@ -401,6 +401,8 @@ int	qrow_mark(struct qsrc *);
  * clears it).  -1 as qrow_get. */
 int	qrow_value(struct qctx *, const char *raw, const char *e,
 	    struct qval *v);
+
+/* ---- evaluation (query_eval.c) ---------------------------------------- */
 
 /* A row between two stages: a stored row (src, NULL once a stage has
  * fixed the columns) and the values of the stage's own columns. */
