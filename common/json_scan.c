@@ -351,24 +351,47 @@ jscan_biter_init(struct jscan_biter *it, const char *p, const char *e)
 	return 0;
 }
 
+/* The first '"' or '\\' in [p, e), or e.  Eight bytes at a time on
+ * little-endian machines: a byte of w equal to c is a zero byte of
+ * w ^ c*0x01..01, and the lowest byte the zero-byte trick flags is
+ * exact. */
+static const char *
+jscan_bspecial(const char *p, const char *e)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t	 ones = 0x0101010101010101ULL;
+	const uint64_t	 high = 0x8080808080808080ULL;
+	uint64_t	 w, a, b, m;
+
+	for (; e - p >= 8; p += 8) {
+		memcpy(&w, p, 8);
+		a = w ^ (ones * '"');
+		b = w ^ (ones * '\\');
+		m = (((a - ones) & ~a) | ((b - ones) & ~b)) & high;
+		if (m != 0)
+			return p + (__builtin_ctzll(m) >> 3);
+	}
+#endif
+	for (; p < e; p++)
+		if (*p == '"' || *p == '\\')
+			return p;
+	return e;
+}
+
 /* p at a name's opening quote: its raw bytes into s, and just past the
- * closing quote, or NULL.  Names are short: one pass finds the quote and
- * notes a backslash, where jscan_bstr_end() and a memchr() would walk the
- * name twice. */
+ * closing quote, or NULL.  Names are short: one pass (a word at a time)
+ * finds the quote and notes a backslash, where a memchr() for each would
+ * cost more than the name. */
 static const char *
 jscan_bname(const char *p, const char *e, struct jscan_str *s)
 {
-	const char	*q = p + 1;
+	const char	*q;
 
-	for (; q < e; q++) {
-		if (*q == '"') {
-			s->p = p + 1;
-			s->n = (size_t)(q - s->p);
-			s->esc = 0;
-			return q + 1;
-		}
-		if (*q == '\\')
-			break;
+	if ((q = jscan_bspecial(p + 1, e)) < e && *q == '"') {
+		s->p = p + 1;
+		s->n = (size_t)(q - s->p);
+		s->esc = 0;
+		return q + 1;
 	}
 	if ((q = jscan_bstr_end(p, e)) == NULL)
 		return NULL;
