@@ -64,6 +64,16 @@ static const char *u_rows[] = {
 
 static const char *bad_rows[] = { "[1,2]" };
 
+/* Lazy: rows whose bytes after "a" are not JSON.  A query reads a row
+ * only as far as it must: where a == 1 drops the damaged rows before b
+ * is looked for, and count reads no field at all. */
+static const char *lazy_rows[] = {
+	"{\"a\":2,\"b\":\"x",
+	"{\"a\":1,\"b\":\"ok\",\"c\":3}",
+	"{\"a\":3,\"b\":{\"c\":[1,}",
+	"{\"a\":4,garbage",
+};
+
 /* G: a field name that makes naive wildcard matching exponential. */
 static const char *g_rows[] = {
 	"{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1,"
@@ -78,6 +88,7 @@ static const struct {
 	{ "T", t_rows, sizeof(t_rows) / sizeof(t_rows[0]) },
 	{ "U", u_rows, sizeof(u_rows) / sizeof(u_rows[0]) },
 	{ "Bad", bad_rows, 1 },
+	{ "Lazy", lazy_rows, sizeof(lazy_rows) / sizeof(lazy_rows[0]) },
 	{ "G", g_rows, 1 },
 };
 
@@ -846,6 +857,22 @@ START_TEST(test_cut_rows)
 }
 END_TEST
 
+/* where first, fields read only as far as needed, count reads none. */
+START_TEST(test_lazy_rows)
+{
+	ROWS("Lazy | where a == 1 | project b", "[[\"ok\"]]");
+	ROWS("Lazy | where a == 1 | extend d = c * 2 | project b, d",
+	    "[[\"ok\",6]]");
+	ROWS("Lazy | count", "[[4]]");
+	ROWS("Lazy | summarize count(), sum(a)", "[[4,10]]");
+	ROWS("Lazy | top 1 by a asc | project b", "[[\"ok\"]]");
+	FAILS("Lazy | project b", NULL, 500, "INTERNAL_SERVER_ERROR",
+	    "not a JSON object");
+	FAILS("Lazy | where a > 1 | project b", NULL, 500,
+	    "INTERNAL_SERVER_ERROR", "not a JSON object");
+}
+END_TEST
+
 START_TEST(test_errors)
 {
 	FAILS("Nope | count", NULL, 404, "NOT_FOUND", "no table Nope");
@@ -1160,6 +1187,7 @@ exec_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_request_errors);
 	tcase_add_test(tc, test_cut_rows);
+	tcase_add_test(tc, test_lazy_rows);
 	tcase_add_test(tc, test_query_exec_store);
 	suite_add_tcase(s, tc);
 	return s;

@@ -119,7 +119,9 @@ qx_row(void *arg, const char *key, size_t key_len, const char *json,
 }
 
 /* After the scan, for a column the query names that no row read so far
- * had: the rows are walked whole until one has it. */
+ * had: the rows are walked whole until one has it.  A row that is not
+ * JSON counts as not having it: the query itself did not need that row
+ * read so far. */
 static int
 qx_presence(void *arg, const char *key, size_t key_len, const char *json,
     size_t json_len)
@@ -127,11 +129,7 @@ qx_presence(void *arg, const char *key, size_t key_len, const char *json,
 	struct qexec	*x = arg;
 
 	qrow_open(&x->x_row, json, json_len);
-	if (qrow_mark(&x->x_row) == -1) {
-		x->x_failed = 1;
-		x->x_ctx.bad = 1;
-		return qx_oom(x);
-	}
+	qrow_mark(&x->x_row);
 	return qrow_unseen(&x->x_row) < 0;
 }
 
@@ -269,8 +267,11 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 			e = se;
 		goto done;
 	}
-	if (qx_columns_exist(&x, src, srcarg, ast.q_table) == -1 ||
-	    qops_flush(&x) == -1 || qrender_answer(&x, &res->body) == -1)
+	/* The flush reads the kept rows' fields too: the check comes after
+	 * it, before the answer is written. */
+	if (qops_flush(&x) == -1 ||
+	    qx_columns_exist(&x, src, srcarg, ast.q_table) == -1 ||
+	    qrender_answer(&x, &res->body) == -1)
 		goto done;
 	res->status = 200;
 	res->etag[0] = '\0';

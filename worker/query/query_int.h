@@ -393,10 +393,10 @@ int	qrow_member(struct qctx *, struct jscan_biter *, const char **name,
 	    struct qval *v);
 /* A member field the query names that no row read so far has, or -1. */
 int	qrow_unseen(const struct qsrc *);
-/* Walk the current row until every such field is found or the row ends
- * (the fields it has are then no longer unseen).  0, or -1 when the row
- * is not JSON. */
-int	qrow_mark(struct qsrc *);
+/* Walk the current row until every such field is found, the row ends or
+ * its text turns out not to be JSON (the fields it has are then no
+ * longer unseen). */
+void	qrow_mark(struct qsrc *);
 /* The JSON value raw[0..e) as a value (own = 1 when dynamic: the caller
  * clears it).  -1 as qrow_get. */
 int	qrow_value(struct qctx *, const char *raw, const char *e,

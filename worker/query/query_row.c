@@ -409,16 +409,13 @@ qrow_unseen(const struct qsrc *s)
 	return -1;
 }
 
-int
+void
 qrow_mark(struct qsrc *s)
 {
 	int	k;
 
 	while ((k = qrow_unseen(s)) >= 0) {
-		if (qrow_find(s, k) == -1)
-			return -1;
-		if (s->s_v[k].v_p == NULL)
-			return 0;	/* the row is walked whole */
+		if (qrow_find(s, k) == -1 || s->s_v[k].v_p == NULL)
+			return;		/* the row is walked whole */
 	}
-	return 0;
 }
