@@ -35,6 +35,17 @@ struct config {
 	long		 max_body_bytes;
 	long		 max_result_bytes;
 	long		 max_pending_items;
+	long		 max_connections;	/* 0: from RLIMIT_NOFILE */
+	long		 max_header_bytes;
+	long		 header_timeout_ms;
+	long		 body_timeout_ms;
+	long		 keepalive_timeout_ms;
+	long		 send_timeout_ms;
+	long		 linger_ms;
+	long		 accept_backoff_ms;
+	long		 max_conn_output_bytes;
+	long		 max_batch_inflight;
+	long		 max_response_bytes;
 	long		 item_timeout_ms;
 	long		 worker_memory_mb;	/* 0: unlimited */
 	long		 worker_max_items;	/* 0: never recycle */

@@ -16,10 +16,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
 #include "async.h"
 #include "futex.h"
 #include "master.h"
@@ -105,6 +101,9 @@ async_summary(struct buf *o, const struct mbatch *b)
 	    b->mb_ndone - b->mb_nskipped, async_failed(b), a->ma_created);
 }
 
+static void	async_batch_done(struct master *, struct mbatch *);
+static void	async_system_done(struct master *, struct mbatch *);
+
 /* Hand one internal item to the workers as a batch of its own. */
 static struct mbatch *
 async_system(struct master *m, enum async_sys sys, const struct item_req *rq)
@@ -113,6 +112,7 @@ async_system(struct master *m, enum async_sys sys, const struct item_req *rq)
 
 	if ((b = batch_new(m, MB_SYSTEM, 1)) == NULL)
 		return NULL;
+	b->mb_on_done = async_system_done;
 	if ((b->mb_async = calloc(1, sizeof(*b->mb_async))) == NULL ||
 	    item_encode(rq, &b->mb_items[0].mi_enc) == -1) {
 		batch_free(m, b);
@@ -180,7 +180,7 @@ async_save(struct master *m, struct mbatch *b)
 }
 
 static void
-async_reply_summary(struct master *m, struct evhttp_request *req,
+async_reply_summary(struct master *m, struct hreq *req,
     const struct mbatch *b, int status, const char *rid, const char *method,
     const char *path, uint64_t t0, int with_page, long offset, long limit)
 {
@@ -214,11 +214,10 @@ async_reply_summary(struct master *m, struct evhttp_request *req,
 	buf_free(&o);
 }
 
-void
-async_post(struct master *m, struct evhttp_request *req,
+static void
+async_post(struct master *m, struct hreq *req,
     const struct config_token *tok, const char *rid, uint64_t t0)
 {
-	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
 	struct mbatch	*b;
 	struct masync	*a;
 	struct err	 e;
@@ -233,8 +232,9 @@ async_post(struct master *m, struct evhttp_request *req,
 		http_log("POST", "/v1/batches", 500, 0, rid, t0);
 		return;
 	}
-	if (batch_parse(m, b, (const char *)evbuffer_pullup(in, -1),
-	    evbuffer_get_length(in), tok, &e) == -1) {
+	b->mb_on_done = async_batch_done;
+	if (batch_parse(m, b, req->hr_body, req->hr_body_len, tok,
+	    &e) == -1) {
 		batch_free(m, b);
 		http_reply_error(m, req, rid, e.code, e.detail);
 		http_log("POST", "/v1/batches", err_status(e.code), 0, rid, t0);
@@ -328,61 +328,82 @@ async_id_ok(const char *s)
 	return 1;
 }
 
+/* One ?name=value of a query string, percent-decoded into out. */
+static int
+async_query_arg(const char *qs, size_t n, const char *name, char *out,
+    size_t outlen)
+{
+	size_t	 nl = strlen(name), i = 0, s, e;
+	long	 k;
+
+	while (i < n) {
+		s = i;
+		while (i < n && qs[i] != '&')
+			i++;
+		e = i++;
+		if (e - s > nl && memcmp(qs + s, name, nl) == 0 &&
+		    qs[s + nl] == '=') {
+			s += nl + 1;
+			if (e - s >= outlen ||
+			    (k = url_decode(qs + s, e - s, out, 1)) < 0)
+				return -1;
+			out[k] = '\0';
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* ?offset=&limit= ; -1 with detail on a bad value. */
 static int
-async_page_args(const char *uri, long *offset, long *limit, char *detail,
-    size_t dlen)
+async_page_args(const struct route_str *target, long *offset, long *limit,
+    char *detail, size_t dlen)
 {
-	struct evkeyvalq	 q;
-	const char		*qs = strchr(uri, '?'), *v;
-	char			*end;
-	int			 rc = 0;
+	const char	*qs = memchr(target->p, '?', target->n);
+	char		 v[32], *end;
+	size_t		 n;
+	int		 rc;
 
 	*offset = 0;
 	*limit = ASYNC_PAGE_DEFAULT;
 	if (qs == NULL)
 		return 0;
-	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(qs + 1, &q) == -1) {
-		snprintf(detail, dlen, "malformed query string");
-		return -1;
-	}
-	if ((v = evhttp_find_header(&q, "offset")) != NULL) {
+	qs++;
+	n = target->n - (size_t)(qs - target->p);
+	if ((rc = async_query_arg(qs, n, "offset", v, sizeof(v))) != 0) {
 		*offset = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || *offset < 0) {
+		if (rc < 0 || v[0] == '\0' || *end != '\0' || *offset < 0) {
 			snprintf(detail, dlen, "offset must be an integer >= 0");
-			rc = -1;
+			return -1;
 		}
 	}
-	if (rc == 0 && (v = evhttp_find_header(&q, "limit")) != NULL) {
+	if ((rc = async_query_arg(qs, n, "limit", v, sizeof(v))) != 0) {
 		*limit = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || *limit < 1 ||
+		if (rc < 0 || v[0] == '\0' || *end != '\0' || *limit < 1 ||
 		    *limit > ASYNC_PAGE_MAX) {
 			snprintf(detail, dlen, "limit must be an integer from "
 			    "1 to %d", ASYNC_PAGE_MAX);
-			rc = -1;
+			return -1;
 		}
 	}
-	evhttp_clear_headers(&q);
-	return rc;
+	return 0;
 }
 
 void
-async_request(struct master *m, struct evhttp_request *req,
-    enum evhttp_cmd_type cmd, const char *uri, const char *path,
+async_request(struct master *m, struct hreq *req, const char *path,
     const struct config_token *tok, const char *rid, uint64_t t0)
 {
 	struct mbatch	*b, *s;
 	struct item_req	 rq;
 	char		 owner[65], detail[96], offs[24], ttl[24];
-	const char	*id, *method = cmd == EVHTTP_REQ_GET ? "GET" :
-			    cmd == EVHTTP_REQ_DELETE ? "DELETE" :
-			    cmd == EVHTTP_REQ_POST ? "POST" : "?";
+	enum http_method cmd = req->hr_h.method == HM_HEAD ? HM_GET :
+			    req->hr_h.method;
+	const char	*id, *method = http_method_str(req->hr_h.method);
 	long		 offset, limit;
 	enum err_code	 code = ERR_NONE;
 
 	if (strcmp(path, "/v1/batches") == 0) {
-		if (cmd == EVHTTP_REQ_POST) {
+		if (cmd == HM_POST) {
 			async_post(m, req, tok, rid, t0);
 			return;
 		}
@@ -391,10 +412,10 @@ async_request(struct master *m, struct evhttp_request *req,
 	} else if (!async_id_ok(id = path + strlen("/v1/batches/"))) {
 		code = ERR_PATH_NOT_FOUND;
 		snprintf(detail, sizeof(detail), "no operation at this path");
-	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
+	} else if (cmd != HM_GET && cmd != HM_DELETE) {
 		code = ERR_METHOD_NOT_ALLOWED;
 		snprintf(detail, sizeof(detail), "allowed: GET, DELETE");
-	} else if (async_page_args(uri, &offset, &limit, detail,
+	} else if (async_page_args(&req->hr_h.target, &offset, &limit, detail,
 	    sizeof(detail)) == -1)
 		code = ERR_BAD_REQUEST;
 	if (code != ERR_NONE) {
@@ -411,7 +432,7 @@ async_request(struct master *m, struct evhttp_request *req,
 			http_log(method, path, 404, 0, rid, t0);
 			return;
 		}
-		if (cmd == EVHTTP_REQ_DELETE) {
+		if (cmd == HM_DELETE) {
 			async_cancel(m, b);
 			/* b may now be finished, but is kept until stored. */
 			async_reply_summary(m, req, b, 200, rid, method, path,
@@ -440,7 +461,7 @@ async_request(struct master *m, struct evhttp_request *req,
 		http_log(method, path, 500, 0, rid, t0);
 		return;
 	}
-	s->mb_req = req;
+	http_own(req, s);
 	s->mb_t0 = t0;
 	snprintf(s->mb_rid, sizeof(s->mb_rid), "%s", rid);
 	snprintf(s->mb_method, sizeof(s->mb_method), "%s", method);
@@ -449,7 +470,7 @@ async_request(struct master *m, struct evhttp_request *req,
 }
 
 /* Every item of an async batch is answered. */
-void
+static void
 async_batch_done(struct master *m, struct mbatch *b)
 {
 	struct masync	*a = b->mb_async;
@@ -462,7 +483,7 @@ async_batch_done(struct master *m, struct mbatch *b)
 	async_save(m, b);
 }
 
-void
+static void
 async_system_done(struct master *m, struct mbatch *s)
 {
 	struct masync	*sa = s->mb_async;
@@ -516,6 +537,7 @@ async_system_done(struct master *m, struct mbatch *s)
 	default:
 		break;
 	}
+	batch_free(m, s);
 }
 
 /* Every tick: store new records of running batches; now and then drop

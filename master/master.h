@@ -14,10 +14,11 @@
 #include <sys/types.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
+#include <event2/buffer.h>
 
 #include "buf.h"
 #include "config.h"
+#include "conn.h"
 #include "errors.h"
 #include "item.h"
 #include "ring.h"
@@ -63,11 +64,13 @@ struct mitem {
 	uint32_t		 mi_rdeps_cap;
 	struct buf		 mi_out;	/* rendered answer (async), or
 						 * the body (plain request) */
-	uint32_t		 mi_out_off;	/* MB_SYNC: the rendered answer */
-	uint32_t		 mi_out_len;	/* in mb_out */
+	uint32_t		 mi_out_off;	/* MB_SYNC: an answer that came
+						 * early, in mb_side */
+	uint32_t		 mi_out_len;
 	char			 mi_etag[ITEM_ETAG_MAX]; /* plain request */
 	struct buf		 mi_loc;	/* plain request */
 	int			 mi_skipped;	/* stop_on_error: never run */
+	int			 mi_inwin;	/* counted in mb_inflight */
 	uint64_t		 mi_t_queued;	/* mono ns when published */
 	TAILQ_ENTRY(mitem)	 mi_pending;
 };
@@ -81,10 +84,39 @@ enum mbatch_kind {
 
 struct masync;
 
+/*
+ * A batch's owner (http.c for MB_PLAIN and MB_SYNC, async.c for the rest)
+ * sets what happens as it runs; batch.c calls these and knows nothing of
+ * HTTP or of async batches.
+ */
+typedef void (*batch_cb)(struct master *, struct mbatch *);
+
 struct mbatch {
 	uint64_t		 mb_id;
 	enum mbatch_kind	 mb_kind;
-	struct evhttp_request	*mb_req;
+	struct hreq		*mb_req;	/* the request it answers, or
+						 * NULL (none, or gone) */
+	batch_cb		 mb_on_done;	/* every item answered: answer,
+						 * then batch_free() (or keep) */
+	batch_cb		 mb_on_emit;	/* MB_SYNC: mb_out has grown
+						 * past BATCH_EMIT_BYTES */
+	uint32_t		 mb_next_emit;	/* MB_SYNC: first item whose
+						 * answer is not in mb_out */
+	uint32_t		 mb_nemitted;	/* answers put in mb_out */
+	uint64_t		 mb_out_total;	/* bytes of answers so far */
+	uint32_t		 mb_inflight;	/* units submitted, not done */
+	uint32_t		*mb_held;	/* units released, waiting for
+						 * the window (FIFO) */
+	uint32_t		 mb_held_head;
+	uint32_t		 mb_nheld;
+	int			 mb_paused;	/* owner: run nothing more for
+						 * now (slow reader) */
+	int			 mb_streaming;	/* owner: the answer's head is
+						 * sent, mb_out goes in pieces */
+	struct buf		 mb_side;	/* MB_SYNC: answers that came
+						 * before their turn (each at
+						 * its mi_out_off/len) */
+	uint32_t		 mb_nside;	/* ... not yet in mb_out */
 	uint32_t		 mb_nitems;
 	uint32_t		 mb_ndone;
 	struct mitem		*mb_items;
@@ -100,8 +132,9 @@ struct mbatch {
 	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
 	struct buf		 mb_enc;	/* items as encoded, one after
 						 * another (one allocation) */
-	struct buf		 mb_out;	/* MB_SYNC: answers as rendered,
-						 * each after a ',' */
+	struct buf		 mb_out;	/* MB_SYNC: answers in request
+						 * order, ','-separated, not
+						 * yet handed to the owner */
 	char			*mb_strs;	/* ids and decoded strings,
 						 * as long as the body */
 	size_t			 mb_strs_len;
@@ -165,8 +198,16 @@ struct master {
 	int			 argc;		/* overrides, re-applied on HUP */
 	char			**argv;
 	struct event_base	*base;
-	struct evhttp		*http;
-	struct evhttp_bound_socket *bound;
+	int			 lfd;		/* listening socket, or -1 */
+	struct event		*ev_accept;
+	struct event		*ev_accept_retry;
+	int			 accept_paused;	/* 1: at the cap, 2: backing
+						 * off after EMFILE & co */
+	uint64_t		 accept_log_ns;	/* last accept complaint */
+	uint64_t		 accept_log_quiet; /* complaints not logged */
+	TAILQ_HEAD(, hconn)	 conns;
+	uint32_t		 nconns;
+	long			 derived_max_conns;
 	char			 bound_name[80];	/* HOST:PORT bound */
 	struct ring		 ring;
 	int			 efd;
@@ -252,13 +293,8 @@ void	sched_fail_entry(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
 
 /* async.c */
-void	async_post(struct master *, struct evhttp_request *,
+void	async_request(struct master *, struct hreq *, const char *path,
 	    const struct config_token *, const char *rid, uint64_t t0);
-void	async_request(struct master *, struct evhttp_request *,
-	    enum evhttp_cmd_type, const char *uri, const char *path,
-	    const struct config_token *, const char *rid, uint64_t t0);
-void	async_batch_done(struct master *, struct mbatch *);
-void	async_system_done(struct master *, struct mbatch *);
 void	async_tick(struct master *);
 void	async_cancel_all(struct master *);
 
@@ -268,6 +304,9 @@ int	auth_check(const struct master *, const char *header,
 int	auth_allows(const struct config_token *, const char *ws, size_t n);
 
 /* batch.c */
+/* MB_SYNC answers are handed to the owner in pieces of about this size
+ * (or whole, when the batch ends first). */
+#define BATCH_EMIT_BYTES	(64 * 1024)
 /* An item's body as it goes to a worker: JSON text, no whitespace
  * between tokens. */
 struct batch_body {
@@ -286,6 +325,8 @@ int	batch_parse(struct master *, struct mbatch *, const char *body,
 void	batch_start(struct master *, struct mbatch *);
 /* The item was answered: release dependents, maybe finish the batch. */
 void	batch_item_done(struct master *, struct mitem *);
+/* The owner lifted mb_paused: run what the window allows. */
+void	batch_resume(struct master *, struct mbatch *);
 void	batch_free(struct master *, struct mbatch *);
 /* An item's encoding: its own, or its place in the batch's. */
 const char *batch_item_enc(const struct mitem *, size_t *len);
@@ -296,21 +337,21 @@ int	batch_item_route(struct master *, struct mitem *,
 	    struct err *);
 
 /* http.c */
-int	http_start(struct master *);
-void	http_stop_accepting(struct master *);
-void	http_set_body_limit(struct master *);
-void	http_reply_batch(struct master *, struct mbatch *);
-void	http_reply_error(struct master *, struct evhttp_request *,
-	    const char *rid, enum err_code, const char *detail);
-void	http_request_id(struct master *, struct evhttp_request *,
-	    char *out, size_t outlen);
+void	http_dispatch(struct master *, struct hreq *);
+void	http_reply_early(struct master *, struct hreq *, enum err_code,
+	    const char *detail);
+void	http_reply_error(struct master *, struct hreq *, const char *rid,
+	    enum err_code, const char *detail);
+void	http_request_id(struct master *, const struct hreq *, char *out,
+	    size_t outlen);
 int	http_overloaded(struct master *, int async, uint32_t n, char *why,
 	    size_t whylen);
-void	http_send_json(struct master *, struct evhttp_request *,
-	    const char *rid, int status, const char *body, size_t len,
-	    const char *location);
+void	http_send_json(struct master *, struct hreq *, const char *rid,
+	    int status, const char *body, size_t len, const char *location);
 void	http_log(const char *method, const char *path, int status,
 	    uint32_t items, const char *rid, uint64_t t0);
+/* The batch answering req: it owns req's answer from now on. */
+void	http_own(struct hreq *, struct mbatch *);
 
 /* metrics.c */
 void	metrics_item(struct master *, int status, uint64_t lat_ns);

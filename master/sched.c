@@ -235,22 +235,52 @@ sched_render_item(struct buf *o, const struct mitem *it,
 }
 
 /*
- * A synchronous batch's answers go into one buffer, in the order they
- * come, each after a ',': no allocation per item, and an unordered
- * answer is that buffer as it stands (http_reply_batch).
+ * A synchronous batch's answers are listed in request order (SPEC 3.1:
+ * clients such as Azure's JavaScript SDK match them by position), into
+ * one buffer, mb_out, that the owner takes in pieces as it grows: an
+ * answer whose turn has come goes straight in, followed by any that came
+ * before their turn and waited in mb_side.  No allocation per item.
  */
 static void
-sched_render_sync(struct mitem *it, const struct sched_answer *a)
+sched_render_sync(struct master *m, struct mitem *it,
+    const struct sched_answer *a)
 {
 	struct mbatch	*b = it->mi_batch;
-	struct buf	*o = &b->mb_out;
+	struct buf	*o = &b->mb_out, *side = &b->mb_side;
+	struct mitem	*n;
+	size_t		 before;
 
+	if (it->mi_idx != b->mb_next_emit) {
+		it->mi_out_off = (uint32_t)side->len;
+		sched_render_item(side, it, a);
+		it->mi_out_len = (uint32_t)(side->len - it->mi_out_off);
+		b->mb_out_total += it->mi_out_len + 1;
+		b->mb_nside++;
+		return;
+	}
 	if (o->data == NULL)
-		buf_reserve(o, (size_t)b->mb_nitems * 192 + 64);
-	buf_putc(o, ',');
-	it->mi_out_off = (uint32_t)o->len;
+		buf_reserve(o, b->mb_nitems < 256 ? (size_t)b->mb_nitems *
+		    192 + 64 : BATCH_EMIT_BYTES);
+	if (b->mb_nemitted++ > 0)
+		buf_putc(o, ',');
+	before = o->len;
 	sched_render_item(o, it, a);
-	it->mi_out_len = (uint32_t)(o->len - it->mi_out_off);
+	b->mb_out_total += o->len - before + 1;
+	for (b->mb_next_emit++; b->mb_next_emit < b->mb_nitems;
+	    b->mb_next_emit++) {
+		n = &b->mb_items[b->mb_next_emit];
+		if (n->mi_state != MI_DONE || n == it)
+			break;
+		if (n->mi_skipped)
+			continue;
+		buf_putc(o, ',');
+		buf_append(o, side->data + n->mi_out_off, n->mi_out_len);
+		b->mb_nemitted++;
+		if (--b->mb_nside == 0)
+			buf_reset(side);
+	}
+	if (o->len >= BATCH_EMIT_BYTES && b->mb_on_emit != NULL)
+		b->mb_on_emit(m, b);
 }
 
 void
@@ -279,7 +309,7 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 		buf_reset(&it->mi_out);
 		sched_copy_body(&it->mi_out, a);
 	} else if (kind == MB_SYNC)
-		sched_render_sync(it, a);
+		sched_render_sync(m, it, a);
 	else {
 		buf_reset(&it->mi_out);
 		sched_render_item(&it->mi_out, it, a);
