@@ -13,8 +13,8 @@ import tempfile
 
 # The raw HTTP client lives in harness.py; re-exported for the tests that
 # import it from here.
-from harness import (SHM_DIR, children, http_bytes,  # noqa: F401
-                     kill_child, live_children, mdb_stat, pid_alive,
+from harness import (SHM_DIR, children, fd_count,  # noqa: F401
+                     http_bytes, kill_child, live_children, mdb_stat, pid_alive,
                      proc_status, qkey, raw_request, read_response,
                      rows_path, rst_close, shm_path, vm_rss_kb, wait_until)
 
@@ -83,13 +83,6 @@ def item_problem(item, statuses=None, codes=None):
 
 
 # ------------------------------------------------------------ processes
-
-
-def fd_count(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return -1
 
 
 def uids(pid):

@@ -518,6 +518,31 @@ def vm_rss_kb(pid):
     return int(v.split()[0])
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time pid has used so far, in seconds (from
+    /proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fd_count(pid):
+    """Open file descriptors of pid (-1 if it is gone)."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
+def raise_nofile_limit():
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (for
+    tests that open many sockets); returns the new soft limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 SHM_DIR = "/dev/shm"
 
 
