@@ -68,8 +68,12 @@ class HttpCase(unittest.TestCase):
         """data on a fresh connection; returns (connection, first answer).
         The caller closes the connection."""
         conn = self.connect()
-        conn.send(data, piece)
-        return conn, conn.read_response(READ_S, head_only)
+        try:
+            conn.send(data, piece)
+            return conn, conn.read_response(READ_S, head_only)
+        except BaseException:
+            conn.close()
+            raise
 
     def put_row(self, key, value, ws=WS):
         st, _, body, raw = self.srv.request("PUT", row_target(key, ws), value)
@@ -105,50 +109,50 @@ def framing_cases(target):
     body = b'{"v":1}'
     te_body = chunked(body)
 
-    def put(headers, payload=body):
+    def case(headers, payload=body):
         # Content-Length only where the case says so.
         return lambda name: http_bytes("PUT", target(name), None,
                                        headers) + payload
 
     cases = [
         ("two Content-Length lines",
-         put([("Content-Length", "7"), ("Content-Length", "60")])),
+         case([("Content-Length", "7"), ("Content-Length", "60")])),
         ("one Content-Length list",
-         put([("Content-Length", "7, 60")])),
+         case([("Content-Length", "7, 60")])),
         ("Content-Length with Transfer-Encoding",
-         put([("Content-Length", "7"), ("Transfer-Encoding", "chunked")],
+         case([("Content-Length", "7"), ("Transfer-Encoding", "chunked")],
              te_body)),
         ("Transfer-Encoding gzip, chunked",
-         put([("Transfer-Encoding", "gzip, chunked")], te_body)),
+         case([("Transfer-Encoding", "gzip, chunked")], te_body)),
         ("Transfer-Encoding chunked, gzip",
-         put([("Transfer-Encoding", "chunked, gzip")], te_body)),
+         case([("Transfer-Encoding", "chunked, gzip")], te_body)),
         ("Transfer-Encoding identity",
-         put([("Transfer-Encoding", "identity")])),
+         case([("Transfer-Encoding", "identity")])),
         ("chunk size zz",
-         put([("Transfer-Encoding", "chunked")],
+         case([("Transfer-Encoding", "chunked")],
              b"zz\r\n" + body + b"\r\n0\r\n\r\n")),
         ("chunk size -1",
-         put([("Transfer-Encoding", "chunked")],
+         case([("Transfer-Encoding", "chunked")],
              b"-1\r\n" + body + b"\r\n0\r\n\r\n")),
         ("chunk size overflow",
-         put([("Transfer-Encoding", "chunked")],
+         case([("Transfer-Encoding", "chunked")],
              b"ffffffffffffffffff\r\n" + body + b"\r\n0\r\n\r\n")),
         ("HTTP/1.1 without Host",
-         put([("Host", None), ("Content-Length", "7")])),
+         case([("Host", None), ("Content-Length", "7")])),
         ("two Host headers",
-         put([("Host", "a.example"), ("Host", "b.example"),
+         case([("Host", "a.example"), ("Host", "b.example"),
               ("Content-Length", "7")])),
         ("two Authorization headers",
-         put([("Content-Length", "7"), ("Authorization", "Bearer x"),
+         case([("Content-Length", "7"), ("Authorization", "Bearer x"),
               ("Authorization", "Bearer x")])),
         ("header line without a colon",
-         put([("Content-Length", "7"), ("X-Pad", "1\r\nX-No-Colon")])),
+         case([("Content-Length", "7"), ("X-Pad", "1\r\nX-No-Colon")])),
         ("whitespace before the colon",
-         put([("Content-Length", "7"), ("X-Pad ", "1")])),
+         case([("Content-Length", "7"), ("X-Pad ", "1")])),
         ("whitespace before the colon of Content-Length",
-         put([("Content-Length ", "7")])),
+         case([("Content-Length ", "7")])),
         ("obs-fold",
-         put([("Content-Length", "7"), ("X-Pad", "a\r\n b")])),
+         case([("Content-Length", "7"), ("X-Pad", "a\r\n b")])),
     ]
     return [(name, make(name)) for name, make in cases]
 
@@ -484,6 +488,9 @@ def trickle(conn, data, interval, limit):
     return None
 
 
+TRICKLE_S = 5.0         # longest a test trickles bytes
+
+
 class DeadlineTest(HttpCase):
     """Whole-request deadlines: a byte now and then does not restart them
     (issue 11: at 1 byte per 20 s, still open at 140 s)."""
@@ -492,7 +499,8 @@ class DeadlineTest(HttpCase):
                    "keepalive_timeout_ms": 500}
 
     def assert_closed_in_time(self, took, lo, hi, what):
-        self.assertIsNotNone(took, "%s: still open after %.1fs" % (what, hi))
+        self.assertIsNotNone(took, "%s: still open after %.1fs of it"
+                             % (what, TRICKLE_S))
         self.assertTrue(lo <= took < hi, "%s: closed after %.2fs, expected "
                         "%.1f..%.1fs" % (what, took, lo, hi))
 
@@ -500,7 +508,7 @@ class DeadlineTest(HttpCase):
         head = (b"PUT " + row_target("slow-head").encode() + b" HTTP/1.1\r\n"
                 b"Host: x\r\nX-Pad: " + b"a" * 200)
         with self.connect() as conn:
-            took = trickle(conn, head, 0.2, 5.0)
+            took = trickle(conn, head, 0.2, TRICKLE_S)
         self.assert_closed_in_time(took, 0.8, 3.0, "header at 5 bytes/s")
 
     def test_body_deadline_is_for_the_whole_body(self):
@@ -508,7 +516,7 @@ class DeadlineTest(HttpCase):
         with self.connect() as conn:
             conn.send(http_bytes("PUT", row_target("slow-body"), None,
                                  {"Content-Length": str(len(body))}))
-            took = trickle(conn, body, 0.2, 5.0)
+            took = trickle(conn, body, 0.2, TRICKLE_S)
         self.assert_closed_in_time(took, 0.8, 3.0, "body at 5 bytes/s")
         self.assertEqual(self.read_row("slow-body")[0], 404)
 
@@ -610,6 +618,7 @@ class ConnectionCapTest(unittest.TestCase):
             c0, t0 = cpu_seconds(pid), time.monotonic()
             time.sleep(self.WINDOW_S)       # the measured window
             cpu = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+            accepted = fd_count(pid) - fds0
             self.assertTrue(srv.alive(), "the server died")
         finally:
             for s in socks:
@@ -625,11 +634,14 @@ class ConnectionCapTest(unittest.TestCase):
                                                  complaints[:2])
         self.assertLess(cpu, self.CAP_CPU, seen)
         self.assertLess(len(complaints), self.MAX_COMPLAINTS, seen)
+        return accepted
 
     def test_max_connections_caps_without_spinning(self):
         with Server(workers=2, max_connections=50) as srv:
-            self.check_holds(srv, 200)
-            self.assertLessEqual(fd_count(srv.proc.pid), 200)
+            accepted = self.check_holds(srv, 200)
+        # A few over for a connection being refused right now.
+        self.assertLessEqual(accepted, 55, "%d connections open at a cap "
+                             "of 50" % accepted)
 
     def test_low_fd_limit_caps_without_spinning(self):
         with Server(workers=2, rlimit_nofile=256) as srv:
