@@ -137,6 +137,7 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 		route_free(&r);
 		return -1;
 	}
+	it->mi_writes = route_op_writes(r.op);
 	memset(&rq, 0, sizeof(rq));
 	rq.op = r.op;
 	rq.ws = r.ws;

@@ -268,13 +268,24 @@ conn_free_ref(const void *data, size_t len, void *p)
 void
 conn_body_ref(struct hreq *r, char *p, size_t n)
 {
-	struct hconn *c = r->hr_conn;
+	struct hconn	*c = r->hr_conn;
+	char		 sz[24];
+	int		 k = 0;
 
-	if (c->c_head_only || n == 0 || c->c_chunked ||
-	    evbuffer_add_reference(c->c_out, p, n, conn_free_ref, p) == -1) {
-		conn_body(r, p, n);
+	if (c->c_head_only || n == 0) {
+		free(p);
+		return;
+	}
+	if (c->c_chunked) {
+		k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
+		evbuffer_add(c->c_out, sz, (size_t)k);
+	}
+	if (evbuffer_add_reference(c->c_out, p, n, conn_free_ref, p) == -1) {
+		evbuffer_add(c->c_out, p, n);
 		free(p);
 	}
+	if (c->c_chunked)
+		evbuffer_add(c->c_out, "\r\n", 2);
 }
 
 size_t

@@ -273,8 +273,9 @@ http_batch_emit(struct master *m, struct mbatch *b)
 		conn_body(r, "{\"responses\":[", 14);
 		b->mb_streaming = 1;
 	}
-	conn_body(r, b->mb_out.data, b->mb_out.len);
-	buf_reset(&b->mb_out);
+	/* Handed over, not copied: mb_out starts afresh. */
+	conn_body_ref(r, b->mb_out.data, b->mb_out.len);
+	b->mb_out = (struct buf)BUF_INIT;
 	conn_flush(r);
 	if (conn_unsent(r) > (size_t)m->cfg.max_conn_output_bytes) {
 		b->mb_paused = 1;

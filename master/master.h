@@ -71,6 +71,7 @@ struct mitem {
 	struct buf		 mi_loc;	/* plain request */
 	int			 mi_skipped;	/* stop_on_error: never run */
 	int			 mi_inwin;	/* counted in mb_inflight */
+	int			 mi_writes;	/* its operation writes */
 	uint64_t		 mi_t_queued;	/* mono ns when published */
 	TAILQ_ENTRY(mitem)	 mi_pending;
 };

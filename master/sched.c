@@ -2,6 +2,7 @@
  * sched.c - moving items from the master's queue into the ring, and
  * turning completion records into rendered answers.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "futex.h"
@@ -248,14 +249,35 @@ sched_render_sync(struct master *m, struct mitem *it,
 	struct mbatch	*b = it->mi_batch;
 	struct buf	*o = &b->mb_out, *side = &b->mb_side;
 	struct mitem	*n;
+	struct sched_answer ea;
+	struct buf	 err = BUF_INIT;
+	char		 cut[160];
 	size_t		 before;
 
+	/*
+	 * Past max_response_bytes, a read's result is dropped for an error
+	 * (running it again alone will do); a write's is kept, since what it
+	 * did must be told.
+	 */
+	if (!it->mi_writes && a->body_len > 0 && b->mb_out_total + a->body_len >
+	    (uint64_t)m->cfg.max_response_bytes) {
+		snprintf(cut, sizeof(cut), "not answered: the batch's answer "
+		    "reached max_response_bytes (%ld); run it alone",
+		    m->cfg.max_response_bytes);
+		err_body(&err, ERR_PAYLOAD_TOO_LARGE, cut);
+		memset(&ea, 0, sizeof(ea));
+		ea.status = err_status(ERR_PAYLOAD_TOO_LARGE);
+		ea.body = err.data;
+		ea.body_len = err.len;
+		a = &ea;
+	}
 	if (it->mi_idx != b->mb_next_emit) {
 		it->mi_out_off = (uint32_t)side->len;
 		sched_render_item(side, it, a);
 		it->mi_out_len = (uint32_t)(side->len - it->mi_out_off);
 		b->mb_out_total += it->mi_out_len + 1;
 		b->mb_nside++;
+		buf_free(&err);
 		return;
 	}
 	if (o->data == NULL)
@@ -276,11 +298,17 @@ sched_render_sync(struct master *m, struct mitem *it,
 		buf_putc(o, ',');
 		buf_append(o, side->data + n->mi_out_off, n->mi_out_len);
 		b->mb_nemitted++;
-		if (--b->mb_nside == 0)
-			buf_reset(side);
+		if (--b->mb_nside == 0) {
+			/* Large results leave no large buffer behind. */
+			if (side->cap > BATCH_EMIT_BYTES)
+				buf_free(side);
+			else
+				buf_reset(side);
+		}
 	}
 	if (o->len >= BATCH_EMIT_BYTES && b->mb_on_emit != NULL)
 		b->mb_on_emit(m, b);
+	buf_free(&err);
 }
 
 void
