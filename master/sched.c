@@ -236,6 +236,38 @@ sched_render_item(struct buf *o, const struct mitem *it,
 }
 
 /*
+ * it's answer was just put in mb_out at before.  Past max_response_bytes
+ * a read's answer is replaced by an item error (running it alone will
+ * do); a write's is kept, since what it did must be told.  Decided in
+ * request order, so the answers cut are always the last ones.
+ */
+static void
+sched_cut(struct master *m, struct mbatch *b, struct mitem *it,
+    size_t before)
+{
+	struct buf		*o = &b->mb_out;
+	struct buf		 err = BUF_INIT;
+	struct sched_answer	 ea;
+	char			 why[160];
+
+	if (!it->mi_writes && b->mb_out_total + (o->len - before) >
+	    (uint64_t)m->cfg.max_response_bytes) {
+		o->len = before;
+		snprintf(why, sizeof(why), "not answered: the batch's answer "
+		    "reached max_response_bytes (%ld); run it alone",
+		    m->cfg.max_response_bytes);
+		err_body(&err, ERR_PAYLOAD_TOO_LARGE, why);
+		memset(&ea, 0, sizeof(ea));
+		ea.status = err_status(ERR_PAYLOAD_TOO_LARGE);
+		ea.body = err.data;
+		ea.body_len = err.len;
+		sched_render_item(o, it, &ea);
+		buf_free(&err);
+	}
+	b->mb_out_total += o->len - before + 1;
+}
+
+/*
  * A synchronous batch's answers are listed in request order (SPEC 3.1:
  * clients such as Azure's JavaScript SDK match them by position), into
  * one buffer, mb_out, that the owner takes in pieces as it grows: an
@@ -249,35 +281,13 @@ sched_render_sync(struct master *m, struct mitem *it,
 	struct mbatch	*b = it->mi_batch;
 	struct buf	*o = &b->mb_out, *side = &b->mb_side;
 	struct mitem	*n;
-	struct sched_answer ea;
-	struct buf	 err = BUF_INIT;
-	char		 cut[160];
 	size_t		 before;
 
-	/*
-	 * Past max_response_bytes, a read's result is dropped for an error
-	 * (running it again alone will do); a write's is kept, since what it
-	 * did must be told.
-	 */
-	if (!it->mi_writes && a->body_len > 0 && b->mb_out_total + a->body_len >
-	    (uint64_t)m->cfg.max_response_bytes) {
-		snprintf(cut, sizeof(cut), "not answered: the batch's answer "
-		    "reached max_response_bytes (%ld); run it alone",
-		    m->cfg.max_response_bytes);
-		err_body(&err, ERR_PAYLOAD_TOO_LARGE, cut);
-		memset(&ea, 0, sizeof(ea));
-		ea.status = err_status(ERR_PAYLOAD_TOO_LARGE);
-		ea.body = err.data;
-		ea.body_len = err.len;
-		a = &ea;
-	}
 	if (it->mi_idx != b->mb_next_emit) {
 		it->mi_out_off = (uint32_t)side->len;
 		sched_render_item(side, it, a);
 		it->mi_out_len = (uint32_t)(side->len - it->mi_out_off);
-		b->mb_out_total += it->mi_out_len + 1;
 		b->mb_nside++;
-		buf_free(&err);
 		return;
 	}
 	if (o->data == NULL)
@@ -287,17 +297,19 @@ sched_render_sync(struct master *m, struct mitem *it,
 		buf_putc(o, ',');
 	before = o->len;
 	sched_render_item(o, it, a);
-	b->mb_out_total += o->len - before + 1;
+	sched_cut(m, b, it, before);
 	for (b->mb_next_emit++; b->mb_next_emit < b->mb_nitems;
 	    b->mb_next_emit++) {
 		n = &b->mb_items[b->mb_next_emit];
-		if (n->mi_state != MI_DONE || n == it)
+		if (n->mi_state != MI_DONE)
 			break;
 		if (n->mi_skipped)
 			continue;
 		buf_putc(o, ',');
-		buf_append(o, side->data + n->mi_out_off, n->mi_out_len);
 		b->mb_nemitted++;
+		before = o->len;
+		buf_append(o, side->data + n->mi_out_off, n->mi_out_len);
+		sched_cut(m, b, n, before);
 		if (--b->mb_nside == 0) {
 			/* Large results leave no large buffer behind. */
 			if (side->cap > BATCH_EMIT_BYTES)
@@ -308,7 +320,6 @@ sched_render_sync(struct master *m, struct mitem *it,
 	}
 	if (o->len >= BATCH_EMIT_BYTES && b->mb_on_emit != NULL)
 		b->mb_on_emit(m, b);
-	buf_free(&err);
 }
 
 void
