@@ -145,6 +145,10 @@ static const struct config_key keys[] = {
 	    "67108864", 65536, 4294967295, 0,
 	    "Largest answer of one synchronous batch or async result page; "
 	    "items past it are not run (413 each)." },
+	{ "async_buffer_bytes", KEY_LONG, FIELD(async_buffer_bytes, long),
+	    "8388608", 1048576, 1073741824, 0,
+	    "Results of one asynchronous batch held by the master until they "
+	    "are stored; past it the batch waits for the store." },
 	{ "item_timeout_ms", KEY_LONG, FIELD(item_timeout_ms, long),
 	    "5000", 1, 86400000, 0,
 	    "An item running longer is answered 504 and its worker replaced." },

@@ -46,6 +46,7 @@ struct config {
 	long		 max_conn_output_bytes;
 	long		 max_batch_inflight;
 	long		 max_response_bytes;
+	long		 async_buffer_bytes;
 	long		 item_timeout_ms;
 	long		 worker_memory_mb;	/* 0: unlimited */
 	long		 worker_max_items;	/* 0: never recycle */

@@ -1109,6 +1109,8 @@ batch_item_done(struct master *m, struct mitem *it)
 			it->mi_inwin = 0;
 			b->mb_inflight--;
 		}
+		if (b->mb_on_item != NULL)
+			b->mb_on_item(m, it);
 		if (b->mb_stop_on_error)
 			batch_next_in_order(m, b, it);
 		else {

@@ -91,6 +91,7 @@ struct masync;
  * HTTP or of async batches.
  */
 typedef void (*batch_cb)(struct master *, struct mbatch *);
+typedef void (*batch_item_cb)(struct master *, struct mitem *);
 
 struct mbatch {
 	uint64_t		 mb_id;
@@ -101,6 +102,8 @@ struct mbatch {
 						 * then batch_free() (or keep) */
 	batch_cb		 mb_on_emit;	/* MB_SYNC: mb_out has grown
 						 * past BATCH_EMIT_BYTES */
+	batch_item_cb		 mb_on_item;	/* an item was answered, or
+						 * NULL */
 	uint32_t		 mb_next_emit;	/* MB_SYNC: first item whose
 						 * answer is not in mb_out */
 	uint32_t		 mb_nemitted;	/* answers put in mb_out */
