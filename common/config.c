@@ -149,6 +149,13 @@ static const struct config_key keys[] = {
 	    "8388608", 1048576, 1073741824, 0,
 	    "Results of one asynchronous batch held by the master until they "
 	    "are stored; past it the batch waits for the store." },
+	{ "tls_cert_file", KEY_STRING, FIELD(tls_cert_file, char *),
+	    "", 0, STRMAX(tls_cert_file), 0,
+	    "PEM certificate chain; with tls_key_file the listener speaks "
+	    "HTTPS only (TLS 1.2, 1.3); SIGHUP re-reads both." },
+	{ "tls_key_file", KEY_STRING, FIELD(tls_key_file, char *),
+	    "", 0, STRMAX(tls_key_file), 0,
+	    "PEM private key of tls_cert_file." },
 	{ "item_timeout_ms", KEY_LONG, FIELD(item_timeout_ms, long),
 	    "5000", 1, 86400000, 0,
 	    "An item running longer is answered 504 and its worker replaced." },
@@ -761,6 +768,11 @@ config_check(const struct config *c, char *err, size_t errlen)
 {
 	long long	 ring, need;
 
+	if ((c->tls_cert_file[0] == '\0') != (c->tls_key_file[0] == '\0')) {
+		seterr(err, errlen, "tls_cert_file and tls_key_file go "
+		    "together: set both (HTTPS) or neither (HTTP)");
+		return -1;
+	}
 	/* Both at most 2^20 by the table, so the product fits. */
 	ring = (long long)c->ring_slots * c->ring_slot_bytes;
 	need = (long long)c->max_body_bytes + CONFIG_ITEM_SLACK;

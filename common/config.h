@@ -47,6 +47,8 @@ struct config {
 	long		 max_batch_inflight;
 	long		 max_response_bytes;
 	long		 async_buffer_bytes;
+	char		 tls_cert_file[4096];	/* "": plain HTTP */
+	char		 tls_key_file[4096];
 	long		 item_timeout_ms;
 	long		 worker_memory_mb;	/* 0: unlimited */
 	long		 worker_max_items;	/* 0: never recycle */

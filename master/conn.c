@@ -9,6 +9,11 @@
  * interest unless the socket really is full (write interest) or the input
  * must be held back (read interest).
  *
+ * HTTPS is OpenSSL on the same descriptor (SSL_read, SSL_write): the
+ * connection keeps its own buffers and calls either way, so TLS costs no
+ * second layer of buffering (libevent's OpenSSL bufferevents would copy
+ * every byte once more and probe with FIONREAD).
+ *
  * The input buffer holds the request being served, head and body, from
  * the first byte until the answer is done: the head's strings and a
  * Content-Length body are used where they lie, never copied.  While a
@@ -31,6 +36,9 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "conn.h"
 #include "futex.h"
@@ -63,6 +71,7 @@ struct hconn {
 	struct buf		 c_body;	/* chunked: decoded body */
 	struct evbuffer		*c_out;
 	struct hreq		 c_req;
+	SSL			*c_ssl;		/* HTTPS, or NULL */
 	uint64_t		 c_nreq;	/* requests served */
 	uint64_t		 c_linger_left;
 	unsigned		 c_started:1;	/* bytes of this request seen */
@@ -77,6 +86,7 @@ struct hconn {
 	unsigned		 c_eof:1;	/* the client closed its side */
 	unsigned		 c_processing:1;
 	unsigned		 c_dead:1;	/* closed inside processing */
+	unsigned		 c_tls_rwant:1;	/* SSL_read must write first */
 	TAILQ_ENTRY(hconn)	 c_entry;
 };
 
@@ -160,6 +170,83 @@ conn_date(size_t *len)
 	return line;
 }
 
+/* read(2), or SSL_read: > 0 bytes, 0 at the end, -1 with errno. */
+static ssize_t
+conn_recv(struct hconn *c, char *p, size_t n)
+{
+	int r;
+
+	if (c->c_ssl == NULL)
+		return read(c->c_fd, p, n);
+	ERR_clear_error();
+	r = SSL_read(c->c_ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->c_ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		/* A handshake that must write first: on writable, read. */
+		c->c_tls_rwant = 1;
+		if (!c->c_wactive) {
+			event_add(c->c_wev, NULL);
+			c->c_wactive = 1;
+		}
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0)
+			return 0;
+		return -1;
+	default:
+		log_debug("connection %d: TLS: %s", c->c_fd,
+		    ERR_reason_error_string(ERR_peek_last_error()) ?
+		    ERR_reason_error_string(ERR_peek_last_error()) : "error");
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/* Write what c_out holds through TLS, a record (16 KiB) at a time. */
+static int
+conn_tls_send(struct hconn *c)
+{
+	unsigned char	*p;
+	size_t		 k;
+	int		 r, total = 0;
+
+	while ((k = evbuffer_get_length(c->c_out)) > 0) {
+		if (k > 16384)
+			k = 16384;
+		if ((p = evbuffer_pullup(c->c_out, (ssize_t)k)) == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		ERR_clear_error();
+		if ((r = SSL_write(c->c_ssl, p, (int)k)) > 0) {
+			evbuffer_drain(c->c_out, (size_t)r);
+			total += r;
+			continue;
+		}
+		switch (SSL_get_error(c->c_ssl, r)) {
+		case SSL_ERROR_WANT_WRITE:
+		case SSL_ERROR_WANT_READ:
+			if (total > 0)
+				return total;
+			errno = EAGAIN;
+			return -1;
+		default:
+			if (errno == 0 || errno == EAGAIN)
+				errno = EPIPE;
+			return -1;
+		}
+	}
+	return total;
+}
+
 void
 conn_flush(struct hreq *r)
 {
@@ -168,7 +255,8 @@ conn_flush(struct hreq *r)
 
 	if (c->c_dead || evbuffer_get_length(c->c_out) == 0)
 		return;
-	n = evbuffer_write_atmost(c->c_out, c->c_fd, -1);
+	n = c->c_ssl != NULL ? conn_tls_send(c) :
+	    evbuffer_write_atmost(c->c_out, c->c_fd, -1);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR) {
 		log_debug("connection %d: write: %s", c->c_fd, strerror(errno));
@@ -335,6 +423,8 @@ conn_after_answer(struct hconn *c)
 		}
 		/* RFC 9112 9.6: a client still sending its body would get a
 		 * reset instead of our answer if we closed now. */
+		if (c->c_ssl != NULL)
+			SSL_shutdown(c->c_ssl);
 		shutdown(c->c_fd, SHUT_WR);
 		c->c_state = CS_LINGER;
 		c->c_linger_left = (uint64_t)c->c_m->cfg.max_body_bytes;
@@ -356,7 +446,8 @@ conn_after_answer(struct hconn *c)
 	}
 	if (c->c_processing)
 		return;		/* conn_process() goes on by itself */
-	if (c->c_in.len > c->c_off)
+	if (c->c_in.len > c->c_off ||
+	    (c->c_ssl != NULL && SSL_pending(c->c_ssl) > 0))
 		event_active(c->c_rev, EV_READ, 0);
 	else
 		conn_arm(c, c->c_m->cfg.keepalive_timeout_ms);
@@ -580,7 +671,7 @@ conn_linger_read(struct hconn *c)
 	char	 junk[16384];
 	ssize_t	 n;
 
-	n = read(c->c_fd, junk, sizeof(junk));
+	n = conn_recv(c, junk, sizeof(junk));
 	if (n > 0 && (uint64_t)n < c->c_linger_left) {
 		c->c_linger_left -= (uint64_t)n;
 		return;
@@ -628,7 +719,7 @@ conn_on_read(evutil_socket_t fd, short ev, void *arg)
 		c->c_rpaused = 1;
 		return;
 	}
-	n = read(c->c_fd, c->c_in.data + c->c_in.len, want);
+	n = conn_recv(c, c->c_in.data + c->c_in.len, want);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			goto process;
@@ -648,6 +739,9 @@ conn_on_read(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	c->c_in.len += (size_t)n;
+	/* Decrypted bytes OpenSSL still holds raise no event of their own. */
+	if (c->c_ssl != NULL && SSL_pending(c->c_ssl) > 0)
+		event_active(c->c_rev, EV_READ, 0);
 process:
 	conn_process(c);
 }
@@ -658,8 +752,16 @@ conn_on_write(evutil_socket_t fd, short ev, void *arg)
 	struct hconn	*c = arg;
 	struct hreq	*r = &c->c_req;
 
-	(void)fd;
 	(void)ev;
+	if (c->c_tls_rwant) {
+		c->c_tls_rwant = 0;
+		if (evbuffer_get_length(c->c_out) == 0) {
+			event_del(c->c_wev);
+			c->c_wactive = 0;
+		}
+		conn_on_read(fd, EV_READ, c);
+		return;
+	}
 	conn_flush(r);
 	if (c->c_dead) {
 		conn_close(c);
@@ -702,6 +804,8 @@ conn_close(struct hconn *c)
 	event_free(c->c_wev);
 	event_free(c->c_tev);
 	evbuffer_free(c->c_out);
+	if (c->c_ssl != NULL)
+		SSL_free(c->c_ssl);
 	close(c->c_fd);
 	buf_free(&c->c_in);
 	buf_free(&c->c_body);
@@ -745,6 +849,22 @@ conn_new(struct master *m, int fd)
 		}
 		close(fd);
 		return;
+	}
+	if (m->tls != NULL) {
+		if ((c->c_ssl = SSL_new(m->tls)) == NULL ||
+		    SSL_set_fd(c->c_ssl, fd) != 1) {
+			log_error("accept: TLS: out of memory");
+			if (c->c_ssl != NULL)
+				SSL_free(c->c_ssl);
+			evbuffer_free(c->c_out);
+			event_free(c->c_rev);
+			event_free(c->c_wev);
+			event_free(c->c_tev);
+			free(c);
+			close(fd);
+			return;
+		}
+		SSL_set_accept_state(c->c_ssl);
 	}
 	c->c_m = m;
 	c->c_fd = fd;
@@ -966,4 +1086,120 @@ conn_close_all(struct master *m)
 		c->c_processing = 0;
 		conn_close(c);
 	}
+}
+
+/* ------------------------------------------------------------ TLS */
+
+/* ALPN: HTTP/1.1 is all there is (a client offering only h2 gets none). */
+static int
+conn_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char h11[] = "\x08http/1.1";
+	unsigned char *sel;
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in,
+	    inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static const char *
+conn_tls_why(void)
+{
+	unsigned long	 e = ERR_peek_last_error();
+	static char	 buf[256];
+
+	if (e == 0)
+		return "unknown error";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	return buf;
+}
+
+/* A server context for cert and key, or NULL with why in err. */
+static SSL_CTX *
+conn_tls_ctx(const struct config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		snprintf(err, errlen, "TLS: %s", conn_tls_why());
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_alpn_select_cb(ctx, conn_alpn, NULL);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert_file) != 1) {
+		snprintf(err, errlen, "tls_cert_file %.300s: cannot load a "
+		    "certificate: %s", cfg->tls_cert_file, conn_tls_why());
+		goto fail;
+	}
+	/* Loading the key also checks it against the certificate (a
+	 * mismatch says "key values mismatch"). */
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key_file,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "tls_key_file %.300s: cannot use it as "
+		    "the key of tls_cert_file: %s", cfg->tls_key_file,
+		    conn_tls_why());
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int
+conn_tls_init(struct master *m)
+{
+	char err[1024];
+
+	if (m->cfg.tls_cert_file[0] == '\0')
+		return 0;
+	if ((m->tls = conn_tls_ctx(&m->cfg, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	log_info("HTTPS with %s", m->cfg.tls_cert_file);
+	return 0;
+}
+
+/*
+ * SIGHUP: certificate and key read again (a renewed certificate takes
+ * effect for new connections; open ones keep theirs).  One that cannot be
+ * loaded leaves the running one in place, as does switching HTTPS on or
+ * off, which the listener cannot do in place.
+ */
+void
+conn_tls_reload(struct master *m, struct config *nc)
+{
+	SSL_CTX	*ctx;
+	char	 err[1024];
+
+	if ((nc->tls_cert_file[0] != '\0') != (m->tls != NULL)) {
+		log_warn("reload: HTTPS on or off changes only on restart");
+		goto keep;
+	}
+	if (m->tls == NULL)
+		return;
+	if ((ctx = conn_tls_ctx(nc, err, sizeof(err))) == NULL) {
+		log_error("reload: %s; keeping the running certificate", err);
+		goto keep;
+	}
+	SSL_CTX_free(m->tls);
+	m->tls = ctx;
+	log_info("reload: certificate %s loaded", nc->tls_cert_file);
+	return;
+keep:
+	memcpy(nc->tls_cert_file, m->cfg.tls_cert_file,
+	    sizeof(nc->tls_cert_file));
+	memcpy(nc->tls_key_file, m->cfg.tls_key_file,
+	    sizeof(nc->tls_key_file));
 }

@@ -212,6 +212,7 @@ struct master {
 	TAILQ_HEAD(, hconn)	 conns;
 	uint32_t		 nconns;
 	long			 derived_max_conns;
+	struct ssl_ctx_st	*tls;		/* HTTPS, or NULL */
 	char			 bound_name[80];	/* HOST:PORT bound */
 	struct ring		 ring;
 	int			 efd;
@@ -339,6 +340,10 @@ int	batch_item_route(struct master *, struct mitem *,
 	    struct route_str if_match, struct route_str if_none_match,
 	    const struct batch_body *, const struct config_token *,
 	    struct err *);
+
+/* conn.c (TLS) */
+int	conn_tls_init(struct master *);
+void	conn_tls_reload(struct master *, struct config *newcfg);
 
 /* http.c */
 void	http_dispatch(struct master *, struct hreq *);

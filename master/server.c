@@ -17,6 +17,8 @@
 
 #include <event2/event.h>
 
+#include <openssl/ssl.h>
+
 #include "futex.h"
 #include "master.h"
 
@@ -153,6 +155,7 @@ server_reload(struct master *m)
 		    "needs a restart");
 		nc.max_body_bytes = m->cfg.max_body_bytes;
 	}
+	conn_tls_reload(m, &nc);
 	config_free(&m->cfg);
 	m->cfg = nc;
 	log_init(m->cfg.log_level);
@@ -291,7 +294,8 @@ server_run(struct master *m)
 	}
 	/* Bind (perhaps a privileged port) as started, then drop to `user`
 	 * before any worker exists, then say we are ready. */
-	if (conn_listen(m) == -1 || server_drop_privileges(m) == -1) {
+	if (conn_tls_init(m) == -1 || conn_listen(m) == -1 ||
+	    server_drop_privileges(m) == -1) {
 		m->exit_code = 1;
 		goto out;
 	}
@@ -314,6 +318,8 @@ server_run(struct master *m)
 out:
 	pool_stop(m);
 	conn_close_all(m);
+	if (m->tls != NULL)
+		SSL_CTX_free(m->tls);
 	if (m->ev_tick != NULL)
 		event_free(m->ev_tick);
 	if (m->ev_efd != NULL)
