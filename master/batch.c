@@ -467,7 +467,10 @@ batch_scan_item(struct mbatch *b, uint32_t i, const char *o,
 		if (*src->group != '"')
 			return err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
 			    "\"atomicityGroup\" must be a string", i);
-		src->gname = batch_str(b, src->group, 0);
+		/* Copied: the answer echoes it after the body is gone. */
+		src->gname = batch_str(b, src->group, 1);
+		it->mi_agroup = src->gname.p;
+		it->mi_agroup_len = src->gname.n;
 		it->mi_group = (int32_t)batch_names_put(groups, src->gname, i);
 		b->mb_items[it->mi_group].mi_group_n++;
 	}

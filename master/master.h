@@ -56,6 +56,9 @@ struct mitem {
 	uint32_t		 mi_deps_cap;
 	int32_t			 mi_group;	/* leader of its atomicity
 						 * group, or -1 */
+	const char		*mi_agroup;	/* the group's name (echoed in
+						 * the answer), or NULL */
+	size_t			 mi_agroup_len;
 	uint32_t		 mi_group_n;	/* leader: members */
 	uint32_t		 mi_group_left;	/* leader: not yet answered */
 	uint32_t		 mi_deps_left;

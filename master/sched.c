@@ -211,6 +211,11 @@ sched_render_item(struct buf *o, const struct mitem *it,
 
 	buf_append(o, "{\"id\":", 6);
 	buf_json_str(o, it->mi_id, it->mi_id_len);
+	/* OData 4.01: an answer of an atomicity group names it. */
+	if (it->mi_agroup != NULL) {
+		buf_append(o, ",\"atomicityGroup\":", 18);
+		buf_json_str(o, it->mi_agroup, it->mi_agroup_len);
+	}
 	buf_append(o, ",\"status\":", 10);
 	sched_put_status(o, a->status);
 	buf_append(o, ",\"headers\":{", 12);
