@@ -240,6 +240,18 @@ sched_render_item(struct buf *o, const struct mitem *it,
 	buf_putc(o, '}');
 }
 
+/* An error answer: the envelope's error object rendered into body. */
+static void
+sched_error(struct sched_answer *a, struct buf *body, enum err_code code,
+    const char *detail)
+{
+	err_body(body, code, detail);
+	memset(a, 0, sizeof(*a));
+	a->status = err_status(code);
+	a->body = body->data;
+	a->body_len = body->len;
+}
+
 /*
  * it's answer was just put in mb_out at before.  Past max_response_bytes
  * a read's answer is replaced by an item error (running it alone will
@@ -261,11 +273,7 @@ sched_cut(struct master *m, struct mbatch *b, struct mitem *it,
 		snprintf(why, sizeof(why), "not answered: the batch's answer "
 		    "reached max_response_bytes (%ld); run it alone",
 		    m->cfg.max_response_bytes);
-		err_body(&err, ERR_PAYLOAD_TOO_LARGE, why);
-		memset(&ea, 0, sizeof(ea));
-		ea.status = err_status(ERR_PAYLOAD_TOO_LARGE);
-		ea.body = err.data;
-		ea.body_len = err.len;
+		sched_error(&ea, &err, ERR_PAYLOAD_TOO_LARGE, why);
 		sched_render_item(o, it, &ea);
 		buf_free(&err);
 	}
@@ -372,11 +380,7 @@ sched_fail(struct master *m, struct mitem *it, enum err_code code,
 	struct sched_answer	 a;
 	struct buf		 body = BUF_INIT;
 
-	err_body(&body, code, detail);
-	memset(&a, 0, sizeof(a));
-	a.status = err_status(code);
-	a.body = body.data;
-	a.body_len = body.len;
+	sched_error(&a, &body, code, detail);
 	sched_answer(m, it, &a);
 	buf_free(&body);
 }
