@@ -210,9 +210,12 @@ http_abort(struct master *m, struct hreq *r)
 {
 	struct mbatch *b = r->hr_owner;
 
-	(void)m;
-	if (b != NULL)
-		b->mb_req = NULL;
+	if (b == NULL)
+		return;
+	b->mb_req = NULL;
+	/* Accepted is accepted: the rest runs, answering nobody. */
+	if (b->mb_paused && !m->stopping)
+		batch_resume(m, b);
 }
 
 /* The client has read enough: the paused batch may go on. */
@@ -280,6 +283,12 @@ http_batch_emit(struct master *m, struct mbatch *b)
 	if (conn_unsent(r) > (size_t)m->cfg.max_conn_output_bytes) {
 		b->mb_paused = 1;
 		r->hr_drain = http_drain;
+	} else if (b->mb_paused) {
+		/* Sent at once after all: no write event will come to lift
+		 * the pause, so lift it here (batch_item_done(), which follows
+		 * every emission, runs what waits). */
+		b->mb_paused = 0;
+		r->hr_drain = NULL;
 	}
 }
 

@@ -148,8 +148,9 @@ health_render(struct master *m, struct evbuffer *o)
 		    started ? (now - started) / 1000000ULL : 0));
 	}
 	evbuffer_add_printf(o, "],\"ring_depth\":%llu,\"pending_items\":%llu,"
-	    "\"inflight_items\":%llu}",
+	    "\"inflight_items\":%llu,\"batches\":%llu,\"connections\":%u}",
 	    (unsigned long long)ring_depth(&m->ring),
 	    (unsigned long long)m->npending,
-	    (unsigned long long)m->inflight_items);
+	    (unsigned long long)m->inflight_items,
+	    (unsigned long long)m->nbatches, m->nconns);
 }

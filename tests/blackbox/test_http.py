@@ -710,6 +710,10 @@ class BoundedOutputTest(unittest.TestCase):
                 # go back to what they were.
                 wait_until(lambda: fd_count(pid) <= fds0, 15.0, 0.05,
                            "the slow connections closed by send_timeout_ms")
+                # Their batches, paused while nobody read, run to their
+                # end all the same once the client is gone.
+                wait_until(lambda: srv.healthz()["batches"] == 0, 15.0,
+                           0.05, "the abandoned batches finished")
             back = max(16 * 1024, (peak - rss0) // 2)
             wait_until(lambda: vm_rss_kb(pid) <= rss0 + back, 5.0, 0.05,
                        "master RSS back down from +%.0f MiB"
