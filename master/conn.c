@@ -436,10 +436,6 @@ conn_after_answer(struct hconn *c)
 		return;
 	}
 	conn_next(c);
-	if (c->c_eof) {
-		conn_close(c);
-		return;
-	}
 	if (c->c_rpaused) {
 		event_add(c->c_rev, NULL);
 		c->c_rpaused = 0;
@@ -732,8 +728,10 @@ conn_on_read(evutil_socket_t fd, short ev, void *arg)
 			conn_close(c);
 			return;
 		}
-		/* Half-closed: the answer may still be read. */
+		/* Half-closed: the answer may still be read, then the
+		 * connection closes (once all of it is written). */
 		c->c_eof = 1;
+		c->c_close = 1;
 		event_del(c->c_rev);
 		c->c_rpaused = 1;
 		return;

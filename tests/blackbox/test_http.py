@@ -405,6 +405,35 @@ class ConnectionTest(HttpCase):
             answers = [conn.read_response(READ_S) for _ in range(3)]
         check(answers)
 
+    def test_half_closed_client_reads_a_large_answer(self):
+        """A client that shuts its sending side after the request still
+        gets the whole answer (a $batch of 8 reads of a 3 MiB row: more
+        than the socket takes at once), then the close."""
+        big = {"d": "h" * (3 * 1024 * 1024)}
+        self.put_row("half", big)
+        batch = dumps({"requests": [
+            {"id": str(i), "path": rows_path(WS, "t", "half")}
+            for i in range(8)]}).encode()
+        s = socket.create_connection(("127.0.0.1", self.srv.port), READ_S)
+        try:
+            s.sendall(http_bytes("POST", "/v1/$batch", batch,
+                                 {"Content-Type": "application/json"}))
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head[:200])
+        self.assertIn(b"transfer-encoding: chunked", head.lower())
+        self.assertTrue(body.endswith(b"\r\n0\r\n\r\n"),
+                        "answer cut short: ends %r" % body[-40:])
+        self.assertEqual(body.count(b'"status":200'), 8)
+
     def test_pipelined_requests_one_byte_per_write(self):
         data, check = self.pipelined("bytes")
         with self.connect() as conn:
