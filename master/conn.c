@@ -49,6 +49,7 @@
 #define CONN_ACCEPT_BURST	64	/* accept(2) calls per wake-up */
 #define CONN_LOG_EVERY_NS	(10ULL * 1000000000ULL)
 #define CONN_FD_RESERVE		64	/* descriptors kept for the master */
+#define CONN_KEEP_BYTES		65536	/* buffer kept between requests */
 
 enum conn_state {
 	CS_HEAD = 0,		/* waiting for (more of) a request head */
@@ -402,7 +403,18 @@ conn_next(struct hconn *c)
 	c->c_head_len = 0;
 	c->c_body_in = 0;
 	c->c_body_need = 0;
-	buf_reset(&c->c_body);
+	/* An idle connection keeps no large buffer from a large request. */
+	if (c->c_off == c->c_in.len) {
+		c->c_off = 0;
+		if (c->c_in.cap > CONN_KEEP_BYTES)
+			buf_free(&c->c_in);
+		else
+			c->c_in.len = 0;
+	}
+	if (c->c_body.cap > CONN_KEEP_BYTES)
+		buf_free(&c->c_body);
+	else
+		buf_reset(&c->c_body);
 	memset(&c->c_req, 0, sizeof(c->c_req));
 	c->c_req.hr_conn = c;
 	c->c_busy = 0;
