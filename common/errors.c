@@ -36,6 +36,8 @@ static const struct {
 	    "A request this one depends on failed." },
 	[ERR_QUERY_SYNTAX_ERROR] = { 400, "QUERY_SYNTAX_ERROR",
 	    "The query could not be parsed." },
+	[ERR_QUERY_SEMANTIC_ERROR] = { 400, "QUERY_SEMANTIC_ERROR",
+	    "The query refers to a column the table does not have." },
 	[ERR_QUERY_LIMIT_EXCEEDED] = { 422, "QUERY_LIMIT_EXCEEDED",
 	    "The query exceeded a limit." },
 	[ERR_QUERY_TIMEOUT] = { 504, "QUERY_TIMEOUT",

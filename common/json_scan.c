@@ -22,22 +22,28 @@ jscan_ws(const char *p)
 	return p;
 }
 
+/* Is the quote at q escaped: an odd number of backslashes before it?
+ * (The walk back stops at the string's opening quote at the latest.) */
+static int
+jscan_escaped(const char *q)
+{
+	const char *b;
+
+	for (b = q; b[-1] == '\\'; b--)
+		;
+	return ((q - b) & 1) != 0;
+}
+
 /* p at an opening quote: just past the closing one, found with
- * rawmemchr() (the quote exists in checked text); a quote is escaped when
- * an odd number of backslashes precede it. */
+ * rawmemchr() (the quote exists in checked text). */
 static const char *
 jscan_str_end(const char *p)
 {
-	const char *q = p + 1, *b;
+	const char *q = p + 1;
 
-	for (;;) {
-		q = rawmemchr(q, '"');
-		for (b = q; b[-1] == '\\'; b--)
-			;	/* stops at p's opening quote at the latest */
-		if (((q - b) & 1) == 0)
-			return q + 1;
+	while (jscan_escaped(q = rawmemchr(q, '"')))
 		q++;
-	}
+	return q + 1;
 }
 
 const char *
@@ -270,4 +276,168 @@ jscan_minify(const char *p, size_t n, char *out)
 			*o++ = *p++;
 	}
 	return (size_t)(o - out);
+}
+
+/* Unchecked text (json_scan.h): the same walks, bounded. */
+
+static const char *
+jscan_bws(const char *p, const char *e)
+{
+	while (p < e && JS_WS(*p))
+		p++;
+	return p;
+}
+
+/* p at an opening quote: just past the closing one, or NULL. */
+static const char *
+jscan_bstr_end(const char *p, const char *e)
+{
+	const char *q = p + 1;
+
+	for (;;) {
+		if ((q = memchr(q, '"', (size_t)(e - q))) == NULL)
+			return NULL;
+		if (!jscan_escaped(q))
+			return q + 1;
+		q++;
+	}
+}
+
+const char *
+jscan_bskip(const char *p, const char *e)
+{
+	const char	*s = p;
+	unsigned	 depth = 0;
+	char		 c;
+
+	if (p >= e)
+		return NULL;
+	switch (*p) {
+	case '"':
+		return jscan_bstr_end(p, e);
+	case '{':
+	case '[':
+		while (p < e) {
+			c = *p;
+			if (c == '"') {
+				if ((p = jscan_bstr_end(p, e)) == NULL)
+					return NULL;
+				continue;
+			}
+			if (c == '{' || c == '[')
+				depth++;
+			else if ((c == '}' || c == ']') && --depth == 0)
+				return p + 1;
+			p++;
+		}
+		return NULL;
+	default:
+		while (p < e && ((*p >= '0' && *p <= '9') ||
+		    (*p >= 'a' && *p <= 'z') || *p == '-' || *p == '+' ||
+		    *p == '.' || *p == 'E'))
+			p++;
+		return p > s ? p : NULL;
+	}
+}
+
+int
+jscan_biter_init(struct jscan_biter *it, const char *p, const char *e)
+{
+	p = jscan_bws(p, e);
+	if (p >= e || *p != '{')
+		return -1;
+	it->p = p + 1;
+	it->e = e;
+	return 0;
+}
+
+/* The first '"' or '\\' in [p, e), or e.  Eight bytes at a time on
+ * little-endian machines: a byte of w equal to c is a zero byte of
+ * w ^ c*0x01..01, and the lowest byte the zero-byte trick flags is
+ * exact. */
+static const char *
+jscan_bspecial(const char *p, const char *e)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t	 ones = 0x0101010101010101ULL;
+	const uint64_t	 high = 0x8080808080808080ULL;
+	uint64_t	 w, a, b, m;
+
+	for (; e - p >= 8; p += 8) {
+		memcpy(&w, p, 8);
+		a = w ^ (ones * '"');
+		b = w ^ (ones * '\\');
+		m = (((a - ones) & ~a) | ((b - ones) & ~b)) & high;
+		if (m != 0)
+			return p + (__builtin_ctzll(m) >> 3);
+	}
+#endif
+	for (; p < e; p++)
+		if (*p == '"' || *p == '\\')
+			return p;
+	return e;
+}
+
+/* p at a name's opening quote: its raw bytes into s, and just past the
+ * closing quote, or NULL.  Names are short: one pass (a word at a time)
+ * finds the quote and notes a backslash, where a memchr() for each would
+ * cost more than the name. */
+static const char *
+jscan_bname(const char *p, const char *e, struct jscan_str *s)
+{
+	const char	*q;
+
+	if ((q = jscan_bspecial(p + 1, e)) < e && *q == '"') {
+		s->p = p + 1;
+		s->n = (size_t)(q - s->p);
+		s->esc = 0;
+		return q + 1;
+	}
+	if ((q = jscan_bstr_end(p, e)) == NULL)
+		return NULL;
+	s->p = p + 1;
+	s->n = (size_t)(q - 1 - s->p);
+	s->esc = 1;
+	return q;
+}
+
+int
+jscan_biter_next(struct jscan_biter *it, struct jscan_str *name,
+    const char **val, const char **vend)
+{
+	const char	*p = it->p, *e = it->e, *q;
+
+	/* Rows are mostly compact: whitespace is looked for only where
+	 * the expected byte is not there. */
+	if (p < e && *p == ',')
+		p++;
+	if (p < e && *p != '"')
+		p = jscan_bws(p, e);
+	if (p < e && *p == ',')
+		p = jscan_bws(p + 1, e);
+	if (p < e && *p == '}') {
+		it->p = p;
+		return 0;
+	}
+	if (p >= e || *p != '"' || (q = jscan_bname(p, e, name)) == NULL)
+		return -1;
+	p = q < e && *q == ':' ? q : jscan_bws(q, e);
+	if (p >= e || *p != ':')
+		return -1;
+	p++;
+	if (p < e && JS_WS(*p))
+		p = jscan_bws(p, e);
+	if ((q = jscan_bskip(p, e)) == NULL)
+		return -1;
+	*val = p;
+	*vend = q;
+	if (q < e && (*q == ',' || *q == '}')) {
+		it->p = q;
+		return 1;
+	}
+	p = jscan_bws(q, e);
+	if (p >= e || (*p != ',' && *p != '}'))
+		return -1;
+	it->p = p;
+	return 1;
 }

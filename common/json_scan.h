@@ -71,4 +71,30 @@ int		 jscan_caseeq(const struct jscan_str *s, const char *lit);
  * strings; the number of bytes written (at most n). */
 size_t		 jscan_minify(const char *p, size_t n, char *out);
 
+/*
+ * Unchecked text: a stored row is read in place by the query engine
+ * (worker/query/query_row.c) without json_check() first, which would cost
+ * as much as the query.  These walks stay inside [p, e) and answer NULL
+ * or -1 where the text is not JSON as far as they look; they check
+ * structure (quotes, brackets, commas, colons), not every byte.
+ */
+
+/* Members of an object, bounded by e. */
+struct jscan_biter {
+	const char	*p, *e;
+};
+
+/* p at a value's first byte: just past its end, or NULL. */
+const char	*jscan_bskip(const char *p, const char *e);
+
+/* it over the object at p (whitespace before it allowed); -1 when the
+ * text there is not an object. */
+int		 jscan_biter_init(struct jscan_biter *it, const char *p,
+		    const char *e);
+
+/* The next member: its name, its value in [*val, *vend).  1, 0 at the
+ * end of the object, -1 when the text is not JSON. */
+int		 jscan_biter_next(struct jscan_biter *it, struct jscan_str *name,
+		    const char **val, const char **vend);
+
 #endif

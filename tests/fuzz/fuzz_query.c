@@ -1,5 +1,5 @@
 /*
- * fuzz_query.c - the query language (worker/query_*.c).
+ * fuzz_query.c - the query language (worker/query/).
  *
  * Each input is query text, optionally followed by a NUL and a timespan
  * ("PT1H").  The whole input (NUL included: a POST body may carry \u0000)
@@ -10,11 +10,12 @@
  * answer body is one JSON text (by RFC 8259, fuzz_json.h), and valid UTF-8
  * whenever the query text was.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "query_int.h"
+#include "query/query_int.h"
 #include "fuzz.h"
 #include "fuzz_json.h"
 
@@ -43,9 +44,42 @@ static const char *fq_rows[] = {
 	"\"DurationMs\":0,\"Score\":0,\"Success\":null,\"Tags\":[\"a\",null]}",
 };
 
-/* Set when the table "Bad" (one row that is not an object) was read:
- * only then is a 500 the right answer. */
+/* Table "Cut": stored rows that are not JSON, read in place (each handed
+ * out as a heap block of its exact length, so that ASan sees a read past
+ * its end). */
+static const char *fq_cut_rows[] = {
+	"{\"Level\":\"Err",
+	"{\"Level\":\"Error\",\"Props\":{\"code\":[1,",
+	"{\"Op\":\"a\\",
+	"{\"DurationMs\":12,\"Level\":tru",
+	"{\"Caller\" \"x\"}",
+	"{\"Score\":1.5e",
+	"{\"Props\":{\"code\":\"OK\"}} trailing",
+};
+
+/* Set when the table "Bad" (one row that is not an object) or "Cut" was
+ * read: only then is a 500 the right answer. */
 static int	fq_bad_read;
+
+static int
+fq_cut_source(store_row_cb cb, void *cbarg, struct err *e)
+{
+	char	*row;
+	size_t	 i, n;
+	int	 rc = 0;
+
+	fq_bad_read = 1;
+	for (i = 0; i < sizeof(fq_cut_rows) / sizeof(fq_cut_rows[0]) &&
+	    rc == 0; i++) {
+		n = strlen(fq_cut_rows[i]);
+		if ((row = malloc(n + 1)) == NULL)
+			return err_set(e, ERR_OUT_OF_MEMORY, "cut row");
+		memcpy(row, fq_cut_rows[i], n);
+		rc = cb(cbarg, "k", 1, row, n);
+		free(row);
+	}
+	return rc == -1 ? err_set(e, ERR_INTERNAL, "callback failed") : 0;
+}
 
 static int
 fq_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
@@ -57,6 +91,8 @@ fq_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
 
 	if (strcmp(table, "Missing") == 0)
 		return err_set(e, ERR_NOT_FOUND, "no table %s", table);
+	if (strcmp(table, "Cut") == 0)
+		return fq_cut_source(cb, cbarg, e);
 	if (strcmp(table, "Bad") == 0) {
 		fq_bad_read = 1;
 		return cb(cbarg, "k1", 2, "[1,2]", 5) == -1 ?

@@ -2,7 +2,7 @@
  * load_lmdb.c - load rows straight into a batchd store, without the server
  * (scripts/bench-query: a million rows in seconds, not a minute).
  *
- *   load_lmdb [-m map_size_mb] [-c rows_per_txn] [-x max_result_bytes]
+ *   load_lmdb [-m map_size_mb] [-c rows_per_txn] [-x max_result_bytes] [-r]
  *             DBDIR WORKSPACE TABLE  < rows.jsonl
  *   load_lmdb [-m ...] [-c ...] [-x ...] -g N [-s seed] [-n now] [-d days]
  *             DBDIR WORKSPACE TABLE
@@ -17,6 +17,8 @@
  * "YYYY-MM-DDThh:mm:ssZ" or "now"; defaults as gen-activity's: seed 1,
  * 2024-01-08T00:00:00Z, 7 days).  scripts/bench-query checks that
  * identity before it trusts the port.  -p prints instead of loading.
+ * With -r, "value" is a string stored as the row's bytes verbatim, JSON
+ * or not (the tests write a damaged row so: the API refuses one).
  * Each line (read or generated) becomes a
  * PUT of value under key, executed by the store's own code path: the value
  * is re-encoded as compact JSON exactly as the master encodes a request
@@ -198,7 +200,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: load_lmdb [-m map_size_mb] [-c rows_per_txn] "
-	    "[-x max_result_bytes]\n"
+	    "[-x max_result_bytes] [-r]\n"
 	    "                 [-g N [-s seed] [-n now] [-d days]] "
 	    "DBDIR WORKSPACE TABLE\n"
 	    "       load_lmdb -p -g N [-s seed] [-n now] [-d days]\n");
@@ -238,13 +240,13 @@ main(int argc, char **argv)
 	long			 max_result = 8388608;	/* the config default */
 	long			 n = 0, created = 0, replaced = 0, in_txn = 0;
 	long			 gen_n = -1;
-	int			 ch, rc = 0, print = 0;
+	int			 ch, rc = 0, print = 0, raw = 0;
 	const char		*now_arg = "2024-01-08T00:00:00Z";
 	double			 t0;
 
 	memset(&g, 0, sizeof(g));
 	g.state = 1;
-	while ((ch = getopt(argc, argv, "m:c:x:g:s:n:d:p")) != -1) {
+	while ((ch = getopt(argc, argv, "m:c:x:g:s:n:d:pr")) != -1) {
 		switch (ch) {
 		case 'm':
 			map_mb = num_arg(optarg, "map size", 1);
@@ -274,6 +276,9 @@ main(int argc, char **argv)
 			break;
 		case 'p':
 			print = 1;
+			break;
+		case 'r':
+			raw = 1;
 			break;
 		default:
 			usage();
@@ -351,16 +356,22 @@ main(int argc, char **argv)
 		    !json_object_object_get_ex(obj, "key", &key) ||
 		    !json_object_is_type(key, json_type_string) ||
 		    !json_object_object_get_ex(obj, "value", &val) ||
-		    !json_object_is_type(val, json_type_object)) {
+		    !json_object_is_type(val, raw ? json_type_string :
+		    json_type_object)) {
 			fprintf(stderr, "load_lmdb: line %ld: not {\"key\": "
-			    "STRING, \"value\": OBJECT}\n", n + 1);
+			    "STRING, \"value\": %s}\n", n + 1,
+			    raw ? "STRING" : "OBJECT");
 			json_object_put(obj);
 			rc = 1;
 			break;
 		}
-		js = json_object_to_json_string_length(val,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-		    &jlen);
+		if (raw) {
+			js = json_object_get_string(val);
+			jlen = (size_t)json_object_get_string_len(val);
+		} else
+			js = json_object_to_json_string_length(val,
+			    JSON_C_TO_STRING_PLAIN |
+			    JSON_C_TO_STRING_NOSLASHESCAPE, &jlen);
 		if (in_txn == 0 && store_group_begin(st, &e) == -1) {
 			fprintf(stderr, "load_lmdb: begin: %s\n", e.detail);
 			json_object_put(obj);

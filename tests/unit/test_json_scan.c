@@ -1,8 +1,9 @@
 /*
- * test_json_scan.c - walking checked JSON text in place (common/json_scan.c).
+ * test_json_scan.c - walking JSON text in place (common/json_scan.c).
  *
- * Every text here passes json_check() first, as in the master; the
- * decoder is compared with json-c's own reading of the same string.
+ * Every text given to the unbounded walks passes json_check() first, as
+ * in the master; the decoder is compared with json-c's own reading of the
+ * same string.  The bounded walks (jscan_b*) get cut and broken text.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -227,6 +228,82 @@ START_TEST(test_minify)
 }
 END_TEST
 
+/* The bounded walks of unchecked text: members of good objects as
+ * jscan_iter gives them, and every cut of a row refused or read without
+ * a byte past its end (each cut is a heap copy of exactly its length, so
+ * that AddressSanitizer sees any overread). */
+START_TEST(test_bounded)
+{
+	static const char *good[] = {
+		"{\"a\":1,\"b\":\"x\\\"y\",\"c\":{\"d\":[1,{\"e\":\"]\"}]},"
+		"\"f\":null}",
+		" { \"a\" : 1 , \"b\" :\t\"x\\\"y\" ,\"c\":{ \"d\" : [ 1 , "
+		"{\"e\":\"]\"} ] } , \"f\" : null } ",
+		"{\"a\\u0062\":true}",
+		"{}",
+	};
+	static const char *bad[] = {
+		"", "[1]", "\"s\"", "{\"a\"}", "{\"a\":}", "{\"a\":1 \"b\":2}",
+		"{\"a\":\"x}", "{a:1}", "{\"a\":1", "{\"a\":{\"b\":1}",
+		"{\"a\":[1,2}",
+	};
+	struct jscan_biter	 bi;
+	struct jscan_iter	 ci;
+	struct jscan_str	 bn, cn;
+	const char		*bv, *be, *cv;
+	size_t			 i, k, n;
+	char			*cut;
+	int			 r;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		n = strlen(good[i]);
+		ck_assert_int_eq(jscan_biter_init(&bi, good[i], good[i] + n),
+		    0);
+		jscan_iter_init(&ci, strchr(checked(good[i]), '{'));
+		while ((r = jscan_iter_next(&ci, &cn, &cv)) == 1) {
+			ck_assert_int_eq(jscan_biter_next(&bi, &bn, &bv, &be),
+			    1);
+			ck_assert_uint_eq(bn.n, cn.n);
+			ck_assert_int_eq(bn.esc, cn.esc);
+			ck_assert(memcmp(bn.p, cn.p, bn.n) == 0);
+			ck_assert_ptr_eq(bv, cv);
+			ck_assert_ptr_eq(be, jscan_skip(cv, NULL));
+		}
+		ck_assert_int_eq(jscan_biter_next(&bi, &bn, &bv, &be), 0);
+		/* Every proper cut of a good object is refused somewhere. */
+		for (k = 0; k < n; k++) {
+			if ((cut = malloc(k + 1)) == NULL)
+				ck_abort();
+			memcpy(cut, good[i], k);
+			if (jscan_biter_init(&bi, cut, cut + k) == 0) {
+				while ((r = jscan_biter_next(&bi, &bn, &bv,
+				    &be)) == 1)
+					;
+				ck_assert_msg(r == -1 || strspn(good[i] + k,
+				    " \t") == n - k, "cut %zu of %s read whole",
+				    k, good[i]);
+			}
+			free(cut);
+		}
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = strlen(bad[i]);
+		if ((cut = malloc(n + 1)) == NULL)
+			ck_abort();
+		memcpy(cut, bad[i], n);
+		r = jscan_biter_init(&bi, cut, cut + n);
+		while (r == 0 && (r = jscan_biter_next(&bi, &bn, &bv,
+		    &be)) == 1)
+			r = 0;
+		ck_assert_msg(r == -1, "accepted %s", bad[i]);
+		free(cut);
+	}
+	ck_assert_ptr_null(jscan_bskip("\"abc", "\"abc" + 4));
+	ck_assert_ptr_null(jscan_bskip("[[1]", "[[1]" + 4));
+	ck_assert_ptr_null(jscan_bskip("}", "}" + 0));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -241,6 +318,7 @@ main(void)
 	tcase_add_test(tc, test_decode);
 	tcase_add_test(tc, test_eq);
 	tcase_add_test(tc, test_minify);
+	tcase_add_test(tc, test_bounded);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -431,9 +431,8 @@ qeval(struct qctx *x, const struct qnode *n, const struct qrow *r,
 		if (n->n_slot >= 0) {
 			*out = r->cols[n->n_slot];
 			out->own = 0;
-		} else if (r->src != NULL &&
-		    json_object_object_get_ex(r->src, n->n_name, &j))
-			qval_from_json(j, out);
+		} else if (r->src != NULL)
+			return qrow_get(x, r->src, n->n_fld, out);
 		else
 			qe_null(out);
 		return 0;
@@ -517,6 +516,8 @@ qeval(struct qctx *x, const struct qnode *n, const struct qrow *r,
 		return qe_call(x, n, r, out);
 	case QN_MEMBER:
 	case QN_INDEX:
+		if (n->n_fld >= 0 && r->src != NULL)
+			return qrow_get(x, r->src, n->n_fld, out);
 		if (qeval(x, n->n_a[0], r, &a) == -1)
 			return -1;
 		qe_null(out);

@@ -1,29 +1,35 @@
 /*
- * query_int.h - private to the query engine (worker/query_*.c and its unit
- * tests): values, tokens, the syntax tree and the pipeline executor.
+ * query_int.h - private to the query engine (worker/query/ and its unit
+ * tests and fuzz harness): values, tokens, the syntax tree and the
+ * executor.  The rest of the worker sees only query.h.
  *
- * A query goes through four steps, one file each:
+ * A query goes through these steps, one file each:
  *
- *   query_lex.c    text -> array of tokens (with line and column)
- *   query_parse.c  tokens -> struct qast (table name + one struct qop per
- *                  "| operator"), by recursive descent
- *   query_exec.c   resolves column names against each stage's schema,
- *                  builds a chain of stages, pulls rows from a row source
- *                  (the store, or an in-memory table in the tests) and
- *                  writes the Azure Log Analytics answer
- *   query_eval.c   evaluates one expression over one row
+ *   query_lex.c     text -> array of tokens (with line and column)
+ *   query_parse.c   tokens -> struct qast (table name + one struct qop per
+ *                   "| operator"), by recursive descent
+ *   query_plan.c    resolves column names against each stage's schema and
+ *                   builds a chain of stages
+ *   query_ops.c     the stages at run time: rows pushed down the chain
+ *   query_render.c  writes the Azure Log Analytics answer
+ *   query_exec.c    runs the steps: pulls rows from a row source (the
+ *                   store, or an in-memory table in the tests)
+ *   query_eval.c    evaluates one expression over one row
+ *   query_row.c     reads the fields of a stored row in place
  *
  * query_val.c holds what they share: typed values, time parsing and
  * printing, arenas and the byte-key hash set.
  *
  * Prefixes: qlex_ (query_lex.c), qparse / qp_ (query_parse.c), qeval /
- * qe_ (query_eval.c), qx_ and query_run / query_exec (query_exec.c);
- * query_val.c's are named for their object (qval_, qtime_, qspan_,
- * qarena_, qhset_).
+ * qe_ (query_eval.c), qplan (query_plan.c), qops_ (query_ops.c),
+ * qrender_ (query_render.c), qrow_ (query_row.c), qx_ and query_run /
+ * query_exec (query_exec.c); query_val.c's are named for their object
+ * (qval_, qtime_, qspan_, qarena_, qhset_).
  *
  * Conventions: functions return 0 or -1; on -1 a struct err is filled
  * (ERR_QUERY_SYNTAX_ERROR with "line L, column C: ..." in the detail for
- * anything wrong with the text, ERR_OUT_OF_MEMORY when memory ran out).
+ * anything wrong with the text, ERR_QUERY_SEMANTIC_ERROR for a column no
+ * row has, ERR_OUT_OF_MEMORY when memory ran out).
  * Everything the parser produces lives in one arena, freed at once.
  *
  * Time: datetime and timespan values are int64 ticks of 100 ns (Kusto's
@@ -37,6 +43,7 @@
 
 #include <json-c/json.h>
 
+#include "json_scan.h"
 #include "query.h"
 
 #define QTICKS_PER_MS		10000LL
@@ -98,6 +105,8 @@ const char	*qtype_name(enum qtype);
  * A string of the form YYYY-MM-DDThh:mm:ss[.f...](Z|+hh:mm) reads as a
  * datetime (rows carry TimeGenerated as such strings). */
 void		 qval_from_json(json_object *, struct qval *);
+/* A string s[0..n) of a row, typed as qval_from_json types it. */
+void		 qval_from_str(const char *s, size_t n, struct qval *);
 /* Deep copy (strings duplicated, JSON referenced); -1 on ENOMEM. */
 int		 qval_copy(struct qval *dst, const struct qval *src);
 void		 qval_clear(struct qval *);
@@ -261,6 +270,8 @@ struct qnode {
 	const char	*n_name;	/* column, function or member name */
 	int		 n_slot;	/* QN_COL: fixed column or -1 (a field
 					 * of the stored row); QN_AGG: index */
+	int		 n_fld;		/* QN_COL, QN_MEMBER: the stored field
+					 * it reads (struct qfield), or -1 */
 	struct qnode	**n_a;
 	size_t		 n_na;
 	int		 n_depth;	/* height of the tree below: evaluation
@@ -311,12 +322,92 @@ int		 qparse(const char *src, size_t len, struct qarena *,
 const char	*qfn_name(enum qfn);
 const char	*qagg_name(enum qagg);
 
+/* ---- stored rows read in place (query_row.c) -------------------------- */
+
+struct qctx;
+
+/*
+ * A stored field a query reads: a member of the row, or a member of
+ * another field's object ("Properties.statusCode").  The plan lists them
+ * all; a row is read only as far as the fields asked for so far, each
+ * member's value skipped unless it is one of them, and a field is decoded
+ * only when an expression asks for it (where first: a row it drops is
+ * read no further).
+ */
+struct qfield {
+	const char	*f_name;	/* decoded, NUL-terminated */
+	size_t		 f_len;
+	int		 f_parent;	/* the field whose object holds it, or
+					 * -1: a member of the row */
+	int		 f_next;	/* next member of the row with a name
+					 * of the same length % QROW_NLEN */
+	int		 f_seen;	/* some row of the table has it */
+	int		 f_named;	/* named by the query (not only the
+					 * timespan's TimeGenerated) */
+	int		 f_line, f_col;	/* first mention, for the error */
+};
+
+/* A field in the current row. */
+struct qfval {
+	uint64_t	 v_gen;		/* == s_gen: found (or known absent) */
+	const char	*v_p, *v_e;	/* its raw JSON value; v_p NULL: absent */
+	json_object	*v_j;		/* parsed, once used as dynamic */
+};
+
+#define QROW_NLEN	32
+
+/* The stored row being read, and the fields the plan wants. */
+struct qsrc {
+	struct qfield	*s_f;
+	size_t		 s_nf, s_capf;
+	int		 s_bylen[QROW_NLEN];	/* first member field of each
+						 * name length % QROW_NLEN */
+	struct qfval	*s_v;		/* s_nf of them, once planned */
+	const char	*s_p, *s_e;	/* the row's JSON text */
+	struct jscan_biter s_it;	/* the member walk, where it stopped */
+	int		 s_walked;	/* the walk reached the end */
+	int		 s_bad;		/* the text is not a JSON object */
+	int		 s_parsed;	/* some v_j is set */
+	uint64_t	 s_gen;		/* one per row */
+};
+
+void	qrow_init(struct qsrc *);
+void	qrow_free(struct qsrc *);
+/* The index of field name (of parent, or of the row when -1), added if
+ * new; -1 on ENOMEM. */
+int	qrow_field(struct qsrc *, int parent, const char *name, int line,
+	    int col);
+/* The plan is made: room for the fields' values.  0 or -1. */
+int	qrow_ready(struct qsrc *);
+/* Start reading the row p[0..n). */
+void	qrow_open(struct qsrc *, const char *p, size_t n);
+/* Field k of the current row into *out (borrowed from the row, ctx->tmp
+ * or the field's parse: valid until the next qrow_open).  -1 on ENOMEM,
+ * or with ctx->bad set when the row is not JSON. */
+int	qrow_get(struct qctx *, struct qsrc *, int k, struct qval *out);
+/* Walk the members of the row (p, e), each name decoded into ctx->tmp
+ * (NUL-terminated) and each value into *v, which the caller clears
+ * (dynamic values are parsed and owned).  1, 0 at the end, -1 as
+ * qrow_get. */
+int	qrow_member(struct qctx *, struct jscan_biter *, const char **name,
+	    struct qval *v);
+/* A member field the query names that no row read so far has, or -1. */
+int	qrow_unseen(const struct qsrc *);
+/* Walk the current row until every such field is found or the row ends
+ * (the fields it has are then no longer unseen).  0, or -1 when the row
+ * is not JSON. */
+int	qrow_mark(struct qsrc *);
+/* The JSON value raw[0..e) as a value (own = 1 when dynamic: the caller
+ * clears it).  -1 as qrow_get. */
+int	qrow_value(struct qctx *, const char *raw, const char *e,
+	    struct qval *v);
+
 /* ---- evaluation (query_eval.c) ---------------------------------------- */
 
 /* A row between two stages: a stored row (src, NULL once a stage has
  * fixed the columns) and the values of the stage's own columns. */
 struct qrow {
-	json_object	*src;
+	struct qsrc	*src;
 	struct qval	*cols;
 };
 
@@ -324,6 +415,11 @@ struct qrow {
 struct qctx {
 	int64_t		 now;		/* ticks */
 	struct qarena	 tmp;		/* per-row temporaries */
+	json_tokener	*tok;		/* parses objects and arrays of rows
+					 * used as dynamic values; NULL: none
+					 * yet */
+	int		 bad;		/* a stored row is not JSON (the -1
+					 * of qeval is not ENOMEM then) */
 };
 
 /* Evaluate n over r into *out.  out may borrow from r, n or ctx->tmp (own
@@ -335,6 +431,136 @@ int		 qval_true(const struct qval *);
 /* Kusto's result type of n when it can be known before running, else
  * QV_NULL.  cols: static types of the fixed columns. */
 enum qtype	 qnode_type(const struct qnode *, const enum qtype *cols);
+
+/* ---- the executor (query_exec.c, query_plan.c, query_ops.c,
+ * query_render.c) ---------------------------------------------------- */
+
+#define QX_JSON_DEPTH	1024
+
+struct qschema {
+	int		  s_open;	/* fields of the stored row visible */
+	const char	**s_names;	/* fixed columns */
+	enum qtype	 *s_types;	/* their static types (QV_NULL: ?) */
+	size_t		  s_ncols;
+	const char	**s_hidden;	/* patterns hiding stored fields */
+	size_t		  s_nhidden;
+};
+
+/* A row kept by a buffering stage or by the answer: owns its values. */
+struct qstored {
+	char		*r_src;		/* a copy of the stored row, or NULL */
+	size_t		 r_srclen;
+	uint64_t	 r_seq;		/* arrival order: stable sorting */
+	struct qval	*r_cols;
+	struct qval	*r_keys;	/* sort keys */
+	size_t		 r_ncols, r_nkeys;
+};
+
+struct qaggst {
+	int		 a_kind;	/* sum: QV_NULL (nothing yet), QV_LONG,
+					 * QV_REAL or QV_TIMESPAN */
+	int64_t		 a_n;		/* count, countif, avg's count */
+	int64_t		 a_l;
+	double		 a_r;
+	struct qval	 a_v;		/* min, max */
+	struct qhset	*a_set;		/* dcount */
+};
+
+struct qgroup {
+	struct qval	*g_keys;	/* the by values, owned */
+	struct qaggst	*g_aggs;
+};
+
+struct qstage {
+	enum qopk	  s_kind;
+	const struct qop *s_op;
+	struct qschema	  s_out;
+	size_t		  s_nin;	/* fixed columns of input rows */
+	struct qval	 *s_row;	/* the output row being built */
+	const struct qitem *s_items;	/* expressions or sort keys */
+	size_t		  s_nitems;
+	size_t		 *s_slot;	/* extend: output slot of each item */
+	int		 *s_map;	/* project-away, project-rename: input
+					 * slot of each output column, or -1 */
+	int		 *s_from;	/* project-rename: stored field read
+					 * into a column (struct qfield), or
+					 * -1 */
+	int		  s_preserves;	/* no later stage drops rows */
+	int64_t		  s_n;		/* take, top: N */
+	int64_t		  s_count;	/* take: rows passed; count: rows */
+	uint64_t	  s_seq;
+	struct qstored	**s_rows;	/* sort: all; top: heap of N */
+	size_t		  s_nrows, s_caprows;
+	struct qval	 *s_keys;	/* sort keys of the current row */
+	/* summarize */
+	struct qnode	**s_aggs;
+	size_t		  s_naggs, s_capaggs;
+	struct qval	 *s_aggv;	/* aggregate results of one group */
+	struct qgroup	**s_groups;
+	size_t		  s_ngroups, s_capgroups;
+	struct qhset	  s_set;	/* summarize groups, distinct rows */
+};
+
+/* The answer being built. */
+struct qsink {
+	const struct qschema *k_schema;
+	unsigned	*k_seen;	/* per fixed column: bit per type */
+	struct buf	 k_rows;	/* closed schema: rows already written */
+	long		 k_nrows;
+	struct qstored	**k_kept;	/* open schema: rows kept */
+	size_t		 k_nkept, k_cap;
+};
+
+struct qexec {
+	struct qctx		 x_ctx;
+	const struct query_limits *x_lim;
+	struct err		*x_e;
+	int			 x_failed;	/* x_e set by a callback */
+	struct qarena		*x_arena;	/* the plan's memory */
+	struct qstage		*x_st;
+	size_t			 x_nst;
+	struct qschema		 x_src;		/* the table: open, empty */
+	struct qsink		 x_sink;
+	struct qsrc		 x_row;		/* stored fields; the row read */
+	int			 x_spanf;	/* the timespan's field */
+	long			 x_scanned;
+	int			 x_span;
+	int64_t			 x_span_lo, x_span_hi;
+	struct buf		 x_key;
+};
+
+/* query_exec.c: errors.  Each fills x->x_e and returns -1. */
+int		 qx_oom(struct qexec *);
+int		 qx_syntax(struct qexec *, int line, int col, const char *fmt,
+		    ...) __attribute__((format(printf, 4, 5)));
+int		 qx_limit_rows(struct qexec *);
+int		 qx_limit_bytes(struct qexec *);
+/* Would n result rows be over query_max_result_rows? */
+int		 qx_over_rows(const struct qexec *, size_t n);
+
+/* query_plan.c: build x->x_st from the tree; 0 or -1. */
+int		 qplan(struct qexec *, const struct qast *);
+/* Is a field of the stored row a column of the answer? */
+int		 qplan_visible(const struct qschema *, const char *name);
+
+/* query_ops.c */
+/* Push row r into stage i (the answer when i is past the last stage).
+ * Returns 0 to go on, 1 when no more rows are wanted, -1 on error. */
+int		 qops_push(struct qexec *, size_t i, const struct qrow *);
+/* The scan is over: each stage in turn passes on what it holds. */
+int		 qops_flush(struct qexec *);
+struct qstored	*qops_stored_new(const struct qrow *, size_t ncols,
+		    const struct qval *keys, size_t nkeys, uint64_t seq);
+void		 qops_stored_free(struct qstored *);
+int		 qops_rows_add(struct qstored ***v, size_t *n, size_t *cap,
+		    struct qstored *);
+void		 qops_group_free(struct qgroup *, size_t nby, size_t naggs);
+
+/* query_render.c */
+/* A row reaches the answer: written at once (closed schema) or kept. */
+int		 qrender_push(struct qexec *, const struct qrow *);
+/* Write the whole answer into b. */
+int		 qrender_answer(struct qexec *, struct buf *b);
 
 /* ---- running a query (query_exec.c) ----------------------------------- */
 

@@ -215,6 +215,7 @@ qp_node(struct qparser *p, enum qnk kind, const struct qtok *at)
 	n->n_line = at->line;
 	n->n_col = at->col;
 	n->n_slot = -1;
+	n->n_fld = -1;
 	return n;
 }
 
