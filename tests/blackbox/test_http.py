@@ -701,7 +701,8 @@ class BoundedOutputTest(unittest.TestCase):
                 wait_until(lambda: metric(srv, "batchd_batches_total")
                            >= batches0 + 4, 10.0, 0.05,
                            "the 4 slow batches accepted")
-                peak = wait_rss_settled(pid)
+                # Measured before send_timeout_ms (2 s) ends them.
+                peak = wait_rss_settled(pid, quiet_s=0.5)
                 lat = self.one_item_latencies(srv, 200)
                 open_after = fd_count(pid) - fds0
                 self.check_bounds(peak - rss0, lat, open_after)
