@@ -730,7 +730,8 @@ class BoundedOutputTest(unittest.TestCase):
                 wait_until(lambda: metric(srv, "batchd_batches_total")
                            >= batches0 + 4, 10.0, 0.05,
                            "the 4 slow batches accepted")
-                peak = wait_rss_settled(pid)
+                # Measured before send_timeout_ms (2 s) ends them.
+                peak = wait_rss_settled(pid, quiet_s=0.5)
                 lat = self.one_item_latencies(srv, 200)
                 open_after = fd_count(pid) - fds0
                 self.check_bounds(peak - rss0, lat, open_after)
@@ -782,48 +783,61 @@ class BoundedOutputTest(unittest.TestCase):
 
 class StreamedAnswerTest(unittest.TestCase):
     """A synchronous answer larger than any buffer: streamed, in order;
-    past max_response_bytes the items not run answer 413 each."""
+    past max_response_bytes the items not run answer 413 each.  The batch
+    is sent ROUNDS times, one after another on new connections of one
+    server: a stream that stalls (no byte for STALL_S) fails the test."""
 
     ROW = {"d": "y" * (MiB - 16)}
+    ROUNDS = 5
+    STALL_S = 20.0      # 100 MiB over loopback takes well under a second
 
-    def big_batch(self, srv):
+    def big_batches(self, srv):
+        """The answers to ROUNDS $batches of 100 GETs of a 1 MiB row, each
+        checked complete, 200, and listing the ids in request order."""
         st, _, _, raw = srv.request("PUT", row_target("m"), self.ROW)
         self.assertEqual(st, 201, raw[:300])
         body = dumps({"requests": [get(str(i), WS, "m")
                                    for i in range(100)]}).encode()
-        with RawConnection(srv.port, 60) as conn:
-            conn.send(http_bytes("POST", "/v1/$batch", body,
-                                 {"Content-Type": "application/json"}))
-            r = conn.read_response(60)
-        self.assertEqual(r.status, 200, r)
-        self.assertTrue(r.complete, r)
-        self.assertIsInstance(r.json, dict, r)
-        ids = [x["id"] for x in r.json["responses"]]
-        self.assertEqual(ids, [str(i) for i in range(100)],
-                         "responses not in request order")
-        return r
+        answers = []
+        for n in range(self.ROUNDS):
+            with RawConnection(srv.port, self.STALL_S) as conn:
+                conn.send(http_bytes("POST", "/v1/$batch", body,
+                                     {"Content-Type": "application/json"}))
+                r = conn.read_response(self.STALL_S)
+            self.assertEqual(r.status, 200, r)
+            self.assertTrue(r.complete, "round %d: answer not complete after "
+                            "%d body bytes (closed=%r): %r"
+                            % (n, len(r.body), r.closed, r.raw[:200]))
+            self.assertIsInstance(r.json, dict, r)
+            ids = [x["id"] for x in r.json["responses"]]
+            self.assertEqual(ids, [str(i) for i in range(100)],
+                             "round %d: responses not in request order" % n)
+            answers.append(r)
+        return answers
 
     def test_large_answer_is_streamed_whole(self):
         with Server(workers=2, max_response_bytes=128 * MiB) as srv:
-            r = self.big_batch(srv)
-        self.assertTrue(r.chunked, "a 100 MiB answer not streamed with the "
-                        "chunked coding: %r" % r.raw[:300])
-        for it in r.json["responses"]:
-            self.assertEqual(it["status"], 200, str(it)[:300])
-            self.assertEqual(it["body"], self.ROW, "item %s" % it["id"])
+            answers = self.big_batches(srv)
+        for r in answers:
+            self.assertTrue(r.chunked, "a 100 MiB answer not streamed with "
+                            "the chunked coding: %r" % r.raw[:300])
+            for it in r.json["responses"]:
+                self.assertEqual(it["status"], 200, str(it)[:300])
+                self.assertEqual(it["body"], self.ROW, "item %s" % it["id"])
 
     def test_answer_past_max_response_bytes_is_cut_per_item(self):
         limit = 10 * MiB
         with Server(workers=2, max_response_bytes=limit) as srv:
-            r = self.big_batch(srv)
-        statuses = [it["status"] for it in r.json["responses"]]
-        ok = statuses.count(200)
-        self.assertTrue(1 <= ok <= 10, statuses)
-        self.assertEqual(statuses, [200] * ok + [413] * (100 - ok),
-                         "not the first items 200 and the rest 413")
-        for it in r.json["responses"][ok:]:
-            check_item_error(self, it, 413, "PAYLOAD_TOO_LARGE")
-        self.assertLessEqual(len(r.body), limit + 100 * 512)
+            answers = self.big_batches(srv)
+        for r in answers:
+            statuses = [it["status"] for it in r.json["responses"]]
+            ok = statuses.count(200)
+            self.assertTrue(1 <= ok <= 10, statuses)
+            self.assertEqual(statuses, [200] * ok + [413] * (100 - ok),
+                             "not the first items 200 and the rest 413")
+            for it in r.json["responses"][ok:]:
+                check_item_error(self, it, 413, "PAYLOAD_TOO_LARGE")
+            self.assertLessEqual(len(r.body), limit + 100 * 512)
 
 
 # ------------------------------------------------------------------ async
