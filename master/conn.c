@@ -439,7 +439,13 @@ conn_after_answer(struct hconn *c)
 			SSL_shutdown(c->c_ssl);
 		shutdown(c->c_fd, SHUT_WR);
 		c->c_state = CS_LINGER;
+		/* As much again as max_body_bytes, or what the client said
+		 * it would send, if more: linger_ms bounds it in time. */
 		c->c_linger_left = (uint64_t)c->c_m->cfg.max_body_bytes;
+		if (c->c_req.hr_h.content_length > 0 &&
+		    (uint64_t)c->c_req.hr_h.content_length > c->c_linger_left)
+			c->c_linger_left =
+			    (uint64_t)c->c_req.hr_h.content_length;
 		if (c->c_rpaused) {
 			event_add(c->c_rev, NULL);
 			c->c_rpaused = 0;
