@@ -50,7 +50,10 @@ wslot_reset(struct wslot *ws)
 	atomic_store(&ws->state, WS_STARTING);
 	atomic_store(&ws->retire, 0);
 	atomic_store(&ws->held_pos, 0);
-	memset(&ws->held, 0, sizeof(ws->held));
+	atomic_store(&ws->nheld, 0);
+	atomic_store(&ws->run_idx, WSLOT_RUN_NONE);
+	atomic_store(&ws->phase, WG_OPEN);
+	memset(ws->held, 0, sizeof(ws->held));
 	atomic_store(&ws->started_ns, 0);
 	atomic_store(&ws->items_done, 0);
 	atomic_store(&ws->res_head, 0);
@@ -156,4 +159,13 @@ uint64_t
 wslot_pending(const struct wslot *ws)
 {
 	return atomic_load(&ws->res_head) - atomic_load(&ws->res_tail);
+}
+
+void
+wslot_release(struct wslot *ws)
+{
+	atomic_store(&ws->run_idx, WSLOT_RUN_NONE);
+	atomic_store(&ws->nheld, 0);
+	atomic_store(&ws->held_pos, 0);
+	atomic_store(&ws->phase, WG_OPEN);
 }

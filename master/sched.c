@@ -150,6 +150,26 @@ sched_release(struct master *m, struct mitem *it)
 	lead->mi_nslots = 0;
 }
 
+/*
+ * A worker died holding the entry of it in a write group that was never
+ * committed (shm.h, "Group commit"): nothing of it was applied, so it goes
+ * back into the ring, with the same data slots, for another worker.  If
+ * the ring has no cell for it now, it is answered as the crash instead -
+ * never lost, never run twice.
+ */
+void
+sched_requeue(struct master *m, struct mitem *it, const struct ring_desc *d,
+    enum err_code code, const char *detail)
+{
+	if (it->mi_state != MI_QUEUED || it->mi_first != d->first_slot ||
+	    ring_publish(&m->ring, d) == -1) {
+		sched_fail_entry(m, it, code, detail);
+		return;
+	}
+	m->metrics.requeued++;
+	ring_wake(&m->ring, 1);
+}
+
 /* A worker died holding the entry of it: answer it, or every member of
  * the group it leads that is not answered yet. */
 void
