@@ -141,7 +141,7 @@ struct ring_hdr {
 };
 
 /* Items one worker may hold at once (a write group, see above). */
-#define WSLOT_HELD_MAX	64
+#define WSLOT_HELD_MAX	128
 #define WSLOT_RUN_NONE	0xffffffffu
 
 enum wslot_phase {

@@ -76,15 +76,18 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
  * Publish as many pending items as the ring takes now, in arrival order
  * (a large item waits for room rather than being overtaken forever), and
  * wake the workers once for the whole burst.  Asynchronous batches get
- * what synchronous work leaves, and at most one ring entry per worker at
- * a time, so a 10,000-item background batch never sits between a plain
- * request and a free worker for more than one item.
+ * what synchronous work leaves, and at most one write group's worth of
+ * ring entries per worker at a time (write_group_max_items): enough for
+ * each worker to commit a full group with one sync, and a background
+ * batch never sits between a plain request and a free worker for more
+ * than one group.
  */
 void
 sched_pump(struct master *m)
 {
 	struct mitem	*it;
-	uint64_t	 cap = (uint64_t)m->cfg.workers, now;
+	uint64_t	 cap = (uint64_t)m->cfg.workers *
+			    (uint64_t)m->cfg.write_group_max_items, now;
 	int		 n = 0;
 
 	if (m->npending == 0)

@@ -526,6 +526,26 @@ store_durable(struct store *st, uint64_t txnid, struct err *e)
 	return 0;
 }
 
+int
+store_sync_busy(const struct store *st)
+{
+	return st->st_sync && st->st_shared.owner != NULL &&
+	    atomic_load(st->st_shared.owner) != 0;
+}
+
+void
+store_sync_wait(struct store *st, int timeout_ms)
+{
+	struct store_shared_sync	*sh = &st->st_shared;
+	uint32_t			 seq;
+
+	if (sh->owner == NULL)
+		return;
+	seq = atomic_load(sh->seq);
+	if (atomic_load(sh->owner) != 0)
+		futex_wait(sh->seq, seq, timeout_ms);
+}
+
 /* Commit a top-level write transaction and make it durable. */
 static int
 store_commit(struct store *st, MDB_txn *txn, struct err *e)

@@ -97,6 +97,11 @@ int	store_wgroup_begin(struct store *, struct err *e);
 int	store_wgroup_commit(struct store *, struct err *e);
 void	store_wgroup_abort(struct store *);
 int	store_wgroup_open(const struct store *);
+/* Another worker is syncing now: a commit made meanwhile would wait for
+ * it and then need a sync of its own, so a group may as well keep taking
+ * items until it is done (store_sync_wait, at most timeout_ms). */
+int	store_sync_busy(const struct store *);
+void	store_sync_wait(struct store *, int timeout_ms);
 /* The last write failed for lack of room (map or transaction full): in a
  * fresh group of its own it may fit. */
 int	store_overflowed(const struct store *);

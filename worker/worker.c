@@ -9,6 +9,7 @@
  * (master_armed), so a burst of items costs one wake-up.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,6 +474,15 @@ worker_run(const struct worker_args *a)
 		fprintf(stderr, "batchd[worker %u]: %s\n", me->index, err);
 		_exit(WORKER_EXIT_FATAL);
 	}
+	/*
+	 * Every nested transaction (one per write item) has LMDB allocate
+	 * its dirty-page lists, 3 MiB, and free them at commit.  With glibc's
+	 * defaults those come from mmap, or from heap it trims at once:
+	 * fresh pages, page faults, every item.  Kept in the heap instead,
+	 * the same pages serve item after item.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 8 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	worker_limit_memory(a->cfg->worker_memory_mb);
 	memset(&res, 0, sizeof(res));
 	memset(&g, 0, sizeof(g));
@@ -490,10 +500,20 @@ worker_run(const struct worker_args *a)
 			continue;
 		}
 		if (!ring_claim(a->ring, me, me->index, &d)) {
-			/* A moment's watch lets a burst join the group. */
+			/*
+			 * A moment's watch lets a burst join the group; while
+			 * another worker syncs, this group keeps taking what
+			 * arrives, and commits once that sync is over: one
+			 * sync then covers all of it.
+			 */
 			if (g.nitems > 0) {
-				if (spin_ns == 0 || !ring_spin(a->ring, spin_ns))
-					worker_flush(a, st, &g, WSLOT_RUN_NONE);
+				if (spin_ns > 0 && ring_spin(a->ring, spin_ns))
+					continue;
+				if (store_sync_busy(st)) {
+					store_sync_wait(st, 10);
+					continue;
+				}
+				worker_flush(a, st, &g, WSLOT_RUN_NONE);
 				continue;
 			}
 			atomic_store(&me->state, WS_IDLE);
