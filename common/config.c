@@ -83,7 +83,7 @@ static const struct config_key keys[] = {
 	    "Sync the data store at each commit; off is faster, a crash may "
 	    "lose writes." },
 	{ "write_group_max_items", KEY_LONG, FIELD(write_group_max_items, long),
-	    "128", 1, 128, 0,
+	    "512", 1, 1024, 0,
 	    "Most write items a worker applies in one transaction and makes "
 	    "durable with one sync (group commit)." },
 	{ "write_group_max_bytes", KEY_LONG, FIELD(write_group_max_bytes, long),

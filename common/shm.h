@@ -55,13 +55,17 @@
  *    committed before it started, whoever committed it.  durable_txnid is
  *    the highest LMDB txnid known durable (raised by a worker after its
  *    sync, never lowered); sync_owner is 1 + the slot of the worker
- *    syncing now (0: none), taken by CAS; the others wait on sync_seq,
- *    bumped by the owner when it is done.  The master clears sync_owner
- *    (and bumps sync_seq) when its owner dies.
+ *    syncing now (0: none), taken by CAS.  When it is done the owner
+ *    bumps ring_hdr.wake and wakes its sleepers - the word the master
+ *    bumps when it publishes - so a worker whose group waits for that sync
+ *    sleeps on one futex for either event: the sync's end or new items to
+ *    add to its group.  The master clears sync_owner (and bumps wake) when
+ *    its owner dies.
  *
  * 2. One worker area per worker slot: an anonymous MAP_SHARED mapping
  *    made by the master before the first fork for that slot and reused by
- *    its replacements.  Layout: struct wslot (one page), then the
+ *    its replacements.  Layout: struct wslot (WSLOT_BYTES: whole pages),
+ *    then the
  *    completion ring of res_size bytes (a power of two).  The completion
  *    ring is single-producer (its worker) single-consumer (the master):
  *    records (struct comp_rec + ETag + Location + body bytes) are appended
@@ -130,18 +134,18 @@ struct ring_hdr {
 	uint64_t	 total_size;
 	alignas(64) _Atomic uint64_t head; /* master: next position to fill */
 	alignas(64) _Atomic uint64_t tail; /* workers (CAS): next to claim */
-	alignas(64) _Atomic uint32_t wake; /* futex: master bumps on publish */
+	alignas(64) _Atomic uint32_t wake; /* futex: master bumps on publish,
+					 * a worker after a shared sync */
 	_Atomic uint32_t sleepers;	/* workers in FUTEX_WAIT on wake */
 	_Atomic uint32_t shutdown;	/* master: 1 = finish and exit */
 	alignas(64) _Atomic uint32_t master_armed; /* see "Wake-ups" */
 	alignas(64) _Atomic uint64_t durable_txnid; /* workers: see "Shared
 					 * sync" */
 	_Atomic uint32_t sync_owner;	/* workers (CAS), master on death */
-	_Atomic uint32_t sync_seq;	/* futex: the owner bumps when done */
 };
 
 /* Items one worker may hold at once (a write group, see above). */
-#define WSLOT_HELD_MAX	128
+#define WSLOT_HELD_MAX	1024
 #define WSLOT_RUN_NONE	0xffffffffu
 
 enum wslot_phase {
@@ -185,7 +189,9 @@ struct wslot {
 	struct ring_desc held[WSLOT_HELD_MAX]; /* worker: the items it holds,
 					 * see "Group commit" */
 };
-_Static_assert(sizeof(struct wslot) <= SHM_PAGE, "a wslot is one page");
+/* The wslot's share of its area, in whole pages; the completion ring
+ * follows it. */
+#define WSLOT_BYTES	((sizeof(struct wslot) + SHM_PAGE - 1) & ~(size_t)(SHM_PAGE - 1))
 
 /* Completion record kinds. */
 #define COMP_ITEM	0x4d4f4349u	/* "ICOM" */

@@ -15,7 +15,7 @@
 static char *
 ring_base(const struct wslot *ws)
 {
-	return (char *)ws + SHM_PAGE;
+	return (char *)ws + WSLOT_BYTES;
 }
 
 struct wslot *
@@ -27,7 +27,7 @@ wslot_create(uint32_t index, size_t min_ring)
 
 	while (size < min_ring)
 		size *= 2;
-	p = mmap(NULL, SHM_PAGE + size, PROT_READ | PROT_WRITE,
+	p = mmap(NULL, WSLOT_BYTES + size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
@@ -41,7 +41,7 @@ void
 wslot_destroy(struct wslot *ws)
 {
 	if (ws != NULL)
-		munmap(ws, SHM_PAGE + ws->res_size);
+		munmap(ws, WSLOT_BYTES + ws->res_size);
 }
 
 void

@@ -246,8 +246,8 @@ pool_fail_held(struct master *m, uint32_t i, enum err_code code,
 	/* A sync it owned is over: wake whoever waits for it. */
 	if (atomic_compare_exchange_strong(&m->ring.hdr->sync_owner, &owner,
 	    0)) {
-		atomic_fetch_add(&m->ring.hdr->sync_seq, 1);
-		futex_wake(&m->ring.hdr->sync_seq, INT32_MAX);
+		atomic_fetch_add(&m->ring.hdr->wake, 1);
+		futex_wake(&m->ring.hdr->wake, INT32_MAX);
 	}
 	snprintf(cdetail, sizeof(cdetail), "%s while committing a write "
 	    "group: the write may have been applied", detail);

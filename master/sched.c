@@ -2,6 +2,7 @@
  * sched.c - moving items from the master's queue into the ring, and
  * turning completion records into rendered answers.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "futex.h"
@@ -73,21 +74,38 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
 }
 
 /*
+ * How many ring entries asynchronous batches may have while it is next:
+ * one per worker, so a background batch never sits between a plain
+ * request and a free worker for more than one item - but a write group's
+ * worth per worker (write_group_max_items) for a write, so that each
+ * worker can commit a full group with one sync instead of one sync per
+ * item.  Only entries not yet claimed can still be cancelled.
+ */
+static uint64_t
+sched_async_cap(struct master *m, const struct mitem *it)
+{
+	const char	*enc;
+	size_t		 len;
+	uint32_t	 op = OP_NONE;
+
+	enc = batch_item_enc(it, &len);
+	if (len >= sizeof(struct item_wire))
+		memcpy(&op, enc + offsetof(struct item_wire, op), sizeof(op));
+	return (uint64_t)m->cfg.workers * (route_op_writes(op) ?
+	    (uint64_t)m->cfg.write_group_max_items : 1);
+}
+
+/*
  * Publish as many pending items as the ring takes now, in arrival order
  * (a large item waits for room rather than being overtaken forever), and
  * wake the workers once for the whole burst.  Asynchronous batches get
- * what synchronous work leaves, and at most one write group's worth of
- * ring entries per worker at a time (write_group_max_items): enough for
- * each worker to commit a full group with one sync, and a background
- * batch never sits between a plain request and a free worker for more
- * than one group.
+ * what synchronous work leaves, within sched_async_cap().
  */
 void
 sched_pump(struct master *m)
 {
 	struct mitem	*it;
-	uint64_t	 cap = (uint64_t)m->cfg.workers *
-			    (uint64_t)m->cfg.write_group_max_items, now;
+	uint64_t	 now;
 	int		 n = 0;
 
 	if (m->npending == 0)
@@ -97,8 +115,8 @@ sched_pump(struct master *m)
 	    sched_publish(m, &m->pending, it, now) == 0)
 		n++;
 	if (it == NULL)
-		while (m->async_inflight < cap &&
-		    (it = TAILQ_FIRST(&m->pending_async)) != NULL &&
+		while ((it = TAILQ_FIRST(&m->pending_async)) != NULL &&
+		    m->async_inflight < sched_async_cap(m, it) &&
 		    sched_publish(m, &m->pending_async, it, now) == 0)
 			n++;
 	if (n > 0)

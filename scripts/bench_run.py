@@ -823,9 +823,13 @@ class Run:
             del body
             samples, status, j = [], None, {}
             end = time.time() + 3600
+            def kb(m, k):
+                return (m or {}).get(k, 0)
             while time.time() < end:
                 m = b.memory()
-                samples.append((time.time() - t0, m["master"], sum(x for x in m["workers"] if x)))
+                samples.append((time.time() - t0, kb(m["master"], "VmRSS"), kb(m["master"], "RssAnon"),
+                                sum(kb(w, "VmRSS") for w in m["workers"]),
+                                sum(kb(w, "RssAnon") for w in m["workers"])))
                 st, data = b.request("GET", loc + "?limit=1")
                 j = json.loads(data).get("batch", {})
                 status = j.get("status")
@@ -840,21 +844,18 @@ class Run:
                                  '"path":"/tables/t/rows/k%07d"}]}' % (n - 1)).encode())
             if st != 200 or json.loads(data)["responses"][0]["status"] != 200:
                 raise RuntimeError("bulk: last row missing: %r" % data[:300])
-            run_s = [x for x in samples if x[0] >= t_acc - t0]
+            cols = ("master_rss", "master_anon", "workers_rss", "workers_anon")
+            mid = samples[len(samples) // 2]
             self.res["bulk"] = {
                 "items": n, "body_mb": mb - 8, "accept_s": t_acc - t0, "total_s": t1 - t0,
-                "items_per_s": n / (t1 - t0),
-                "rss_before": mem0, "rss_samples": len(samples),
-                "master_kb_first": run_s[0][1] if run_s else None,
-                "master_kb_max": max(x[1] for x in run_s) if run_s else None,
-                "master_kb_last": run_s[-1][1] if run_s else None,
-                "workers_kb_first": run_s[0][2] if run_s else None,
-                "workers_kb_max": max(x[2] for x in run_s) if run_s else None,
-                "workers_kb_last": run_s[-1][2] if run_s else None}
-            log("bulk: %d items in %.1f s (%.0f items/s), master RSS %s..%s KiB, workers %s..%s KiB"
-                % (n, t1 - t0, n / (t1 - t0), self.res["bulk"]["master_kb_first"],
-                   self.res["bulk"]["master_kb_max"], self.res["bulk"]["workers_kb_first"],
-                   self.res["bulk"]["workers_kb_max"]))
+                "items_per_s": n / (t1 - t0), "rss_before": mem0, "samples": len(samples),
+                "first": dict(zip(cols, samples[0][1:])), "middle": dict(zip(cols, mid[1:])),
+                "last": dict(zip(cols, samples[-1][1:])),
+                "max": {c: max(x[i + 1] for x in samples) for i, c in enumerate(cols)}}
+            log("bulk: %d items in %.1f s (%.0f items/s); master anon KiB first/mid/last/max %d/%d/%d/%d, "
+                "workers anon %d/%d/%d/%d" % ((n, t1 - t0, n / (t1 - t0)) + tuple(
+                    self.res["bulk"][k]["master_anon"] for k in ("first", "middle", "last", "max")) + tuple(
+                    self.res["bulk"][k]["workers_anon"] for k in ("first", "middle", "last", "max"))))
         finally:
             b.stop()
 
@@ -1177,6 +1178,52 @@ def report(run):
                  "its idle state.  The master always sleeps on its eventfd between bursts.")
         L.append("")
 
+    du = r.get("durable", [])
+    if du:
+        L.append("## 7. Durable writes: PUT `$batch` vs Redis SET, %d connections (issue 10)" % DURABLE_CONNS)
+        L.append("")
+        L.append("wrk -t %d -c %d, %d s per point, PUT items of %d-byte rows on %s random keys; redis-benchmark "
+                 "-c %d --threads %d -r %d -d-sized SET of the same bytes with -P = batch.  Stores on %s.  "
+                 "**db_sync on** (batchd's default): every 2xx answer is on disk, as is every Redis reply with "
+                 "`appendonly yes` + `appendfsync always`.  **db_sync off** against Redis without persistence "
+                 "(no AOF, no RDB).  CPU: µs of CPU time per item, from /proc/PID/stat, master and all workers."
+                 % (a.threads, DURABLE_CONNS, run.durable_dur, ROW_BYTES, format(NKEYS, ","), DURABLE_CONNS,
+                    a.threads, NKEYS, r.get("durable_fs", "?")))
+        L.append("")
+        L.append("Issue 10's targets: batchd / Redis ≥ 1.00 on the three db_sync on rows.")
+        L.append("")
+        L.append("| mode | batch / -P | batchd items/s | Redis SET/s | batchd / Redis | batchd p50 / p99 ms "
+                 "| Redis p99 ms | master CPU µs/item | workers CPU µs/item | item errors |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for x in du:
+            peer = "appendfsync always" if x["sync"] == "on" else "no persistence"
+            L.append("| db_sync %s vs Redis %s | %d | %s | %s | %s | %s / %s | %s | %.1f | %.1f | %d |" % (
+                x["sync"], peer, x["batch"], fnum(x["items_per_s"]), fnum(x.get("redis_rps")),
+                fratio(x["items_per_s"], x.get("redis_rps")), fms(x["p50_us"]), fms(x["p99_us"]),
+                "%.2f" % x["redis_p99_ms"] if "redis_p99_ms" in x else "–",
+                x["master_cpu_us"], x["workers_cpu_us"], x["errors"]))
+        L.append("")
+    bk = r.get("bulk")
+    if bk:
+        L.append("## 8. Bulk import: one asynchronous batch of %s PUT items, db_sync on (issue 10)"
+                 % format(bk["items"], ","))
+        L.append("")
+        L.append("`POST /v1/batches` with a %d MiB body (max_async_items, max_body_bytes, max_result_bytes and "
+                 "ring_slots raised for it), polled every 0.5 s until completed: accepted in %.1f s, "
+                 "completed after %.1f s: **%s items/s**." % (bk["body_mb"], bk["accept_s"], bk["total_s"],
+                                                             fnum(bk["items_per_s"])))
+        L.append("")
+        L.append("| RSS KiB while it ran (%d samples) | first | middle | last | max |" % bk["samples"])
+        L.append("|---|---|---|---|---|")
+        for c, name in (("master_anon", "master RssAnon"), ("master_rss", "master VmRSS"),
+                        ("workers_anon", "workers RssAnon (sum)"), ("workers_rss", "workers VmRSS (sum)")):
+            L.append("| %s | %s | %s | %s | %s |" % (name, fnum(bk["first"][c]), fnum(bk["middle"][c]),
+                                                     fnum(bk["last"][c]), fnum(bk["max"][c])))
+        L.append("")
+        L.append("The master holds the accepted batch (its body and one record per item) from the first sample "
+                 "on; workers' VmRSS includes the LMDB pages they map, which grow with the store; RssAnon is "
+                 "their own memory.")
+        L.append("")
     sc = r.get("scaling", [])
     if sc:
         L.append("## 6. Scaling: 100-item read batches by `--workers`")

@@ -533,19 +533,6 @@ store_sync_busy(const struct store *st)
 	    atomic_load(st->st_shared.owner) != 0;
 }
 
-void
-store_sync_wait(struct store *st, int timeout_ms)
-{
-	struct store_shared_sync	*sh = &st->st_shared;
-	uint32_t			 seq;
-
-	if (sh->owner == NULL)
-		return;
-	seq = atomic_load(sh->seq);
-	if (atomic_load(sh->owner) != 0)
-		futex_wait(sh->seq, seq, timeout_ms);
-}
-
 /* Commit a top-level write transaction and make it durable. */
 static int
 store_commit(struct store *st, MDB_txn *txn, struct err *e)

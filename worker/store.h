@@ -46,7 +46,7 @@ struct store;
 struct store_shared_sync {
 	_Atomic uint64_t *durable;	/* highest txnid known durable */
 	_Atomic uint32_t *owner;	/* 0, or the tag of the syncing worker */
-	_Atomic uint32_t *seq;		/* futex, bumped after each sync */
+	_Atomic uint32_t *seq;		/* futex word, bumped after each sync */
 	uint32_t	  self;
 };
 
@@ -99,9 +99,8 @@ void	store_wgroup_abort(struct store *);
 int	store_wgroup_open(const struct store *);
 /* Another worker is syncing now: a commit made meanwhile would wait for
  * it and then need a sync of its own, so a group may as well keep taking
- * items until it is done (store_sync_wait, at most timeout_ms). */
+ * items until it is done (its end bumps the futex word shared.seq). */
 int	store_sync_busy(const struct store *);
-void	store_sync_wait(struct store *, int timeout_ms);
 /* The last write failed for lack of room (map or transaction full): in a
  * fresh group of its own it may fit. */
 int	store_overflowed(const struct store *);

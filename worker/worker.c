@@ -202,23 +202,8 @@ worker_wans(struct wgroup *g, uint32_t held, uint32_t idx)
 static int
 worker_groupable(const struct item_req *rq)
 {
-	switch (rq->op) {
-	case OP_TABLE_DROP:
-	case OP_ROW_CREATE:
-	case OP_ROW_PUT:
-	case OP_ROW_PATCH:
-	case OP_ROW_DELETE:
-	case OP_GROUP:
-	case OP_ASYNC_SAVE:
-	case OP_ASYNC_GET:
-	case OP_ASYNC_PURGE:
-	case OP_DEBUG_SLEEP:
-	case OP_DEBUG_CRASH:
-	case OP_DEBUG_ALLOC:
-		return 1;
-	default:
-		return 0;
-	}
+	return route_op_writes(rq->op) || rq->op == OP_DEBUG_SLEEP ||
+	    rq->op == OP_DEBUG_CRASH || rq->op == OP_DEBUG_ALLOC;
 }
 
 /*
@@ -435,6 +420,24 @@ worker_group_add(const struct worker_args *a, struct store *st,
 	atomic_store(&a->me->run_idx, WSLOT_RUN_NONE);
 }
 
+/*
+ * The group is ready to commit but another worker is syncing: sleep until
+ * that sync ends or new items arrive, whichever comes first - both bump
+ * ring_hdr.wake (shm.h, "Shared sync") - so the group keeps growing while
+ * it waits instead of paying for a sync of its own right after.
+ */
+static void
+worker_wait_sync(const struct worker_args *a, struct store *st)
+{
+	struct ring_hdr	*h = a->ring->hdr;
+	uint32_t	 seen = atomic_load(&h->wake);
+
+	atomic_fetch_add(&h->sleepers, 1);
+	if (store_sync_busy(st) && !ring_spin(a->ring, 0))
+		futex_wait(&h->wake, seen, 10);
+	atomic_fetch_sub(&h->sleepers, 1);
+}
+
 void
 worker_run(const struct worker_args *a)
 {
@@ -468,7 +471,7 @@ worker_run(const struct worker_args *a)
 	so.max_result_bytes = (size_t)a->cfg->max_result_bytes;
 	so.shared.durable = &h->durable_txnid;
 	so.shared.owner = &h->sync_owner;
-	so.shared.seq = &h->sync_seq;
+	so.shared.seq = &h->wake;
 	so.shared.self = me->index + 1;
 	if (store_open(&st, &so, err, sizeof(err)) == -1) {
 		fprintf(stderr, "batchd[worker %u]: %s\n", me->index, err);
@@ -510,7 +513,7 @@ worker_run(const struct worker_args *a)
 				if (spin_ns > 0 && ring_spin(a->ring, spin_ns))
 					continue;
 				if (store_sync_busy(st)) {
-					store_sync_wait(st, 10);
+					worker_wait_sync(a, st);
 					continue;
 				}
 				worker_flush(a, st, &g, WSLOT_RUN_NONE);

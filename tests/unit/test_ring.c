@@ -201,7 +201,8 @@ END_TEST
 START_TEST(test_layout)
 {
 	ck_assert_uint_le(sizeof(struct ring_hdr), SHM_PAGE);
-	ck_assert_uint_le(sizeof(struct wslot), SHM_PAGE);
+	ck_assert_uint_le(sizeof(struct wslot), WSLOT_BYTES);
+	ck_assert_uint_eq(WSLOT_BYTES % SHM_PAGE, 0);
 	ck_assert_uint_eq(sizeof(struct comp_rec) % 8, 0);
 	ck_assert_msg(sizeof(struct ring_cell) == 64, "struct ring_cell is "
 	    "%zu bytes, shm.h says 64 (no false sharing of words)",
@@ -451,7 +452,7 @@ START_TEST(test_claim_accumulates_in_wslot)
 	uint64_t		 i;
 
 	ck_assert_ptr_nonnull(ws);
-	ring_up(128, 64);
+	ring_up(2 * WSLOT_HELD_MAX, 64);
 	for (i = 0; i < WSLOT_HELD_MAX + 3; i++) {
 		d = desc_for(i);
 		ck_assert_int_eq(ring_publish(&r, &d), 0);
@@ -578,7 +579,7 @@ START_TEST(test_claim_dies_after_cas)
 	ck_assert_int_eq(ring_publish(&r, &d), 0);
 	if ((pid = fork()) == 0) {
 		catch_segv();
-		if (mprotect(ws, SHM_PAGE, PROT_READ) == -1)
+		if (mprotect(ws, WSLOT_BYTES, PROT_READ) == -1)
 			_exit(2);
 		ring_claim(&r, ws, 6, &out[0]);
 		_exit(1);

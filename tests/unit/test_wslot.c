@@ -210,13 +210,13 @@ START_TEST(test_create)
 	ck_assert_uint_eq(atomic_load(&ws->res_tail), 0);
 	ck_assert_uint_eq(wslot_pending(ws), 0);
 	/* The whole ring after the page is mapped and writable. */
-	memset((char *)ws + SHM_PAGE, 0x5a, ws->res_size);
+	memset((char *)ws + WSLOT_BYTES, 0x5a, ws->res_size);
 
 	w = wslot_create(7, 4097);
 	ck_assert_ptr_nonnull(w);
 	ck_assert_uint_eq(w->res_size, 8192);
 	ck_assert_uint_eq(w->index, 7);
-	memset((char *)w + SHM_PAGE, 0x5a, w->res_size);
+	memset((char *)w + WSLOT_BYTES, 0x5a, w->res_size);
 	wslot_destroy(w);
 	w = wslot_create(2, 65536);
 	ck_assert_ptr_nonnull(w);
@@ -504,7 +504,7 @@ poke_hdr(const struct comp_rec *h)
 	uint64_t	off = atomic_load(&ws->res_tail) & (ws->res_size - 1);
 
 	ck_assert_uint_le(off + HDR, ws->res_size);
-	memcpy((char *)ws + SHM_PAGE + off, h, HDR);
+	memcpy((char *)ws + WSLOT_BYTES + off, h, HDR);
 }
 
 START_TEST(test_peek_corrupt)
