@@ -76,11 +76,14 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
 /*
  * How many ring entries asynchronous batches may have while it is next:
  * one per worker, so a background batch never sits between a plain
- * request and a free worker for more than one item - but a write group's
- * worth per worker (write_group_max_items) for a write, so that each
- * worker can commit a full group with one sync instead of one sync per
- * item.  Only entries not yet claimed can still be cancelled.
+ * request and a free worker for more than one item - but for a write with
+ * db_sync on, SCHED_ASYNC_WRITES per worker (at most write_group_max_items),
+ * so that each worker commits a group of them with one sync instead of
+ * paying a sync per item, while a plain request still waits behind no
+ * more than that.  Only entries not yet claimed can still be cancelled.
  */
+#define SCHED_ASYNC_WRITES	64
+
 static uint64_t
 sched_async_cap(struct master *m, const struct mitem *it)
 {
@@ -91,8 +94,11 @@ sched_async_cap(struct master *m, const struct mitem *it)
 	enc = batch_item_enc(it, &len);
 	if (len >= sizeof(struct item_wire))
 		memcpy(&op, enc + offsetof(struct item_wire, op), sizeof(op));
-	return (uint64_t)m->cfg.workers * (route_op_writes(op) ?
-	    (uint64_t)m->cfg.write_group_max_items : 1);
+	if (!m->cfg.db_sync || !route_op_writes(op))
+		return (uint64_t)m->cfg.workers;
+	return (uint64_t)m->cfg.workers * (m->cfg.write_group_max_items <
+	    SCHED_ASYNC_WRITES ? (uint64_t)m->cfg.write_group_max_items :
+	    SCHED_ASYNC_WRITES);
 }
 
 /*

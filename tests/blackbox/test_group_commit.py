@@ -111,10 +111,15 @@ class SemanticsWithSync(unittest.TestCase):
 
     def test_ordered_depends_on_etags_and_read_your_writes(self):
         with Server(workers=2, db_sync=True) as srv:
-            # ordered: each PUT sees the one before; ETags rise.
-            reqs = [put("p%d" % i, "ws", "k", {"n": i}) for i in range(8)]
-            reqs.append(get("g", "ws", "k"))
-            by_id, _ = srv.batch_ok(reqs, ordered=True)
+            # A dependsOn chain: each PUT sees the one before; ETags rise;
+            # ordered: the answers in request order.
+            reqs = [put("p%d" % i, "ws", "k", {"n": i},
+                        **({"dependsOn": ["p%d" % (i - 1)]} if i else {}))
+                    for i in range(8)]
+            reqs.append(get("g", "ws", "k", dependsOn=["p7"]))
+            by_id, resps = srv.batch_ok(reqs, ordered=True)
+            self.assertEqual([r["id"] for r in resps],
+                             [q["id"] for q in reqs])
             etags = [by_id["p%d" % i]["headers"]["ETag"] for i in range(8)]
             self.assertEqual(by_id["p0"]["status"], 201)
             for i in range(1, 8):
@@ -123,6 +128,12 @@ class SemanticsWithSync(unittest.TestCase):
             self.assertEqual(len(set(etags)), 8)
             self.assertEqual(by_id["g"]["body"], {"n": 7})
             self.assertEqual(by_id["g"]["headers"]["ETag"], etags[-1])
+            # stop_on_error runs items one after another: same order.
+            by_id, _ = srv.batch_ok([put("q%d" % i, "ws", "s", {"n": i})
+                                     for i in range(6)], stop_on_error=True)
+            etags = [by_id["q%d" % i]["headers"]["ETag"] for i in range(6)]
+            self.assertEqual(etags, sorted(etags))
+            self.assertEqual(len(set(etags)), 6)
             # dependsOn: a PATCH after its PUT, with the PUT's ETag valid.
             by_id, _ = srv.batch_ok([
                 put("a", "ws", "d", {"x": 1}),
