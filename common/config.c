@@ -82,6 +82,14 @@ static const struct config_key keys[] = {
 	    "on", 0, 1, 0,
 	    "Sync the data store at each commit; off is faster, a crash may "
 	    "lose writes." },
+	{ "write_group_max_items", KEY_LONG, FIELD(write_group_max_items, long),
+	    "512", 1, 1024, 0,
+	    "Most write items a worker applies in one transaction and makes "
+	    "durable with one sync (group commit)." },
+	{ "write_group_max_bytes", KEY_LONG, FIELD(write_group_max_bytes, long),
+	    "8388608", 4096, 1073741824, 0,
+	    "A write group stops taking items once they total this many "
+	    "bytes; a larger item is committed alone." },
 	{ "ring_slots", KEY_LONG, FIELD(ring_slots, long),
 	    "4096", 16, 1048576, KEY_POW2,
 	    "Slots of the shared-memory ring that carries items to workers." },

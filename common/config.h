@@ -28,6 +28,8 @@ struct config {
 	char		 db_path[4096];
 	long		 db_map_size_mb;
 	int		 db_sync;		/* on|off */
+	long		 write_group_max_items;	/* group commit: items */
+	long		 write_group_max_bytes;	/* group commit: bytes */
 	long		 ring_slots;
 	long		 ring_slot_bytes;
 	long		 max_batch_items;

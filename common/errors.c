@@ -53,6 +53,10 @@ static const struct {
 	    "An internal error occurred." },
 	[ERR_SERVICE_UNAVAILABLE] = { 503, "SERVICE_UNAVAILABLE",
 	    "The server cannot take more work now." },
+	[ERR_STORE_FULL] = { 507, "STORE_FULL",
+	    "The data store is full." },
+	[ERR_STORE_ERROR] = { 500, "STORE_ERROR",
+	    "The data store could not make the write durable." },
 };
 
 int

@@ -194,6 +194,8 @@ struct metrics {
 	uint64_t	 responses_by_class[6];	/* HTTP responses, likewise */
 	uint64_t	 batches_by_class[6];	/* $batch responses */
 	uint64_t	 restarts[RC__COUNT];
+	uint64_t	 requeued;		/* items of a dead worker's
+						 * uncommitted group run again */
 	uint64_t	 lat_bucket[LAT_BUCKETS + 1];	/* +Inf last */
 	double		 lat_sum;
 	uint64_t	 lat_count;
@@ -297,6 +299,8 @@ void	sched_fail(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
 struct mitem *sched_lookup(struct master *, const struct ring_desc *);
 void	sched_release(struct master *, struct mitem *);
+void	sched_requeue(struct master *, struct mitem *,
+	    const struct ring_desc *, enum err_code, const char *);
 void	sched_fail_entry(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
 

@@ -118,6 +118,11 @@ metrics_render(struct master *m, struct evbuffer *o)
 		evbuffer_add_printf(o, "batchd_worker_restarts_total"
 		    "{cause=\"%s\"} %llu\n", cause_names[i],
 		    (unsigned long long)mt->restarts[i]);
+	evbuffer_add_printf(o, "# HELP batchd_items_requeued_total Items of "
+	    "an uncommitted write group run again after their worker died.\n"
+	    "# TYPE batchd_items_requeued_total counter\n"
+	    "batchd_items_requeued_total %llu\n",
+	    (unsigned long long)mt->requeued);
 }
 
 void

@@ -210,31 +210,71 @@ pool_drain(struct master *m)
 	m->burst_ns = 0;
 }
 
-/* Answer whatever the dead worker in slot i held. */
+static int
+pool_desc_eq(const struct ring_desc *a, const struct ring_desc *b)
+{
+	return a->batch_id == b->batch_id && a->item_idx == b->item_idx &&
+	    a->first_slot == b->first_slot;
+}
+
+/*
+ * Answer or re-run whatever the dead worker in slot i held: the cells
+ * still marked with its slot and its wslot's held[] (shm.h, "Group
+ * commit").  While its group was open, only the item it was running is
+ * answered as the crash; the others were never applied and run again.
+ * Once it was committing, every unanswered item is answered as the crash:
+ * it may have been applied, so it must not run twice.
+ */
 static void
 pool_fail_held(struct master *m, uint32_t i, enum err_code code,
     const char *detail, char *held, size_t heldlen)
 {
 	struct wslot		*ws = m->workers[i].w_slot;
-	struct ring_desc	 d[POOL_HELD_MAX + 1];
+	struct ring_desc	 d[POOL_HELD_MAX];
 	struct mitem		*it;
-	size_t			 n, k;
+	char			 cdetail[192];
+	size_t			 n, k, j, nh;
+	uint32_t		 run, phase, owner = i + 1;
+	int			 dup;
 
 	n = ring_reclaim(&m->ring, i, d, POOL_HELD_MAX);
-	if (atomic_load(&ws->held_pos) != 0)
-		d[n++] = ws->held;
+	nh = atomic_load(&ws->nheld);
+	run = atomic_load(&ws->run_idx);
+	phase = atomic_load(&ws->phase);
+	if (nh > WSLOT_HELD_MAX)
+		nh = WSLOT_HELD_MAX;
+	/* A sync it owned is over: wake whoever waits for it. */
+	if (atomic_compare_exchange_strong(&m->ring.hdr->sync_owner, &owner,
+	    0)) {
+		atomic_fetch_add(&m->ring.hdr->wake, 1);
+		futex_wake(&m->ring.hdr->wake, INT32_MAX);
+	}
+	snprintf(cdetail, sizeof(cdetail), "%s while committing a write "
+	    "group: the write may have been applied", detail);
 	held[0] = '\0';
-	for (k = 0; k < n; k++) {
-		if ((it = sched_lookup(m, &d[k])) == NULL)
+	for (k = 0; k < n + nh; k++) {
+		const struct ring_desc *dk = k < n ? &d[k] : &ws->held[k - n];
+		int blame = phase == WG_COMMIT || (k >= n && k - n == run);
+
+		/* A cell is also in held[] if it died between the two. */
+		for (j = 0, dup = 0; k < n && j < nh && !dup; j++)
+			dup = pool_desc_eq(dk, &ws->held[j]);
+		if (dup || (it = sched_lookup(m, dk)) == NULL ||
+		    it->mi_state == MI_DONE)
 			continue;
-		snprintf(held, heldlen, "batch %llu item %u (\"%.64s\")",
-		    (unsigned long long)d[k].batch_id, d[k].item_idx,
-		    it->mi_id != NULL ? it->mi_id : "");
 		m->answer_depth++;
-		sched_fail_entry(m, it, code, detail);
+		if (!blame)
+			sched_requeue(m, it, dk, code, detail);
+		else {
+			snprintf(held, heldlen, "batch %llu item %u (\"%.64s\")",
+			    (unsigned long long)dk->batch_id, dk->item_idx,
+			    it->mi_id != NULL ? it->mi_id : "");
+			sched_fail_entry(m, it, code, phase == WG_COMMIT ?
+			    cdetail : detail);
+		}
 		m->answer_depth--;
 	}
-	atomic_store(&ws->held_pos, 0);
+	wslot_release(ws);
 }
 
 /*
@@ -392,7 +432,7 @@ pool_tick(struct master *m)
 	for (i = 0; i < m->nslots; i++) {
 		w = &m->workers[i];
 		if (w->w_state != MW_RUNNING || w->w_kill != KILL_NONE ||
-		    atomic_load(&w->w_slot->held_pos) == 0)
+		    atomic_load(&w->w_slot->nheld) == 0)
 			continue;
 		started = atomic_load(&w->w_slot->started_ns);
 		if (started != 0 && now > started && now - started > limit) {

@@ -2,6 +2,7 @@
  * sched.c - moving items from the master's queue into the ring, and
  * turning completion records into rendered answers.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,18 +75,44 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
 }
 
 /*
+ * How many ring entries asynchronous batches may have while it is next:
+ * one per worker, so a background batch never sits between a plain
+ * request and a free worker for more than one item - but for a write with
+ * db_sync on, SCHED_ASYNC_WRITES per worker (at most write_group_max_items),
+ * so that each worker commits a group of them with one sync instead of
+ * paying a sync per item, while a plain request still waits behind no
+ * more than that.  Only entries not yet claimed can still be cancelled.
+ */
+#define SCHED_ASYNC_WRITES	64
+
+static uint64_t
+sched_async_cap(struct master *m, const struct mitem *it)
+{
+	const char	*enc;
+	size_t		 len;
+	uint32_t	 op = OP_NONE;
+
+	enc = batch_item_enc(it, &len);
+	if (len >= sizeof(struct item_wire))
+		memcpy(&op, enc + offsetof(struct item_wire, op), sizeof(op));
+	if (!m->cfg.db_sync || !route_op_writes(op))
+		return (uint64_t)m->cfg.workers;
+	return (uint64_t)m->cfg.workers * (m->cfg.write_group_max_items <
+	    SCHED_ASYNC_WRITES ? (uint64_t)m->cfg.write_group_max_items :
+	    SCHED_ASYNC_WRITES);
+}
+
+/*
  * Publish as many pending items as the ring takes now, in arrival order
  * (a large item waits for room rather than being overtaken forever), and
  * wake the workers once for the whole burst.  Asynchronous batches get
- * what synchronous work leaves, and at most one ring entry per worker at
- * a time, so a 10,000-item background batch never sits between a plain
- * request and a free worker for more than one item.
+ * what synchronous work leaves, within sched_async_cap().
  */
 void
 sched_pump(struct master *m)
 {
 	struct mitem	*it;
-	uint64_t	 cap = (uint64_t)m->cfg.workers, now;
+	uint64_t	 now;
 	int		 n = 0;
 
 	if (m->npending == 0)
@@ -95,8 +122,8 @@ sched_pump(struct master *m)
 	    sched_publish(m, &m->pending, it, now) == 0)
 		n++;
 	if (it == NULL)
-		while (m->async_inflight < cap &&
-		    (it = TAILQ_FIRST(&m->pending_async)) != NULL &&
+		while ((it = TAILQ_FIRST(&m->pending_async)) != NULL &&
+		    m->async_inflight < sched_async_cap(m, it) &&
 		    sched_publish(m, &m->pending_async, it, now) == 0)
 			n++;
 	if (n > 0)
@@ -149,6 +176,26 @@ sched_release(struct master *m, struct mitem *it)
 	ring_data_free(&m->ring, lead->mi_first, lead->mi_nslots);
 	lead->mi_first = SLOT_NONE;
 	lead->mi_nslots = 0;
+}
+
+/*
+ * A worker died holding the entry of it in a write group that was never
+ * committed (shm.h, "Group commit"): nothing of it was applied, so it goes
+ * back into the ring, with the same data slots, for another worker.  If
+ * the ring has no cell for it now, it is answered as the crash instead -
+ * never lost, never run twice.
+ */
+void
+sched_requeue(struct master *m, struct mitem *it, const struct ring_desc *d,
+    enum err_code code, const char *detail)
+{
+	if (it->mi_state != MI_QUEUED || it->mi_first != d->first_slot ||
+	    ring_publish(&m->ring, d) == -1) {
+		sched_fail_entry(m, it, code, detail);
+		return;
+	}
+	m->metrics.requeued++;
+	ring_wake(&m->ring, 1);
 }
 
 /* A worker died holding the entry of it: answer it, or every member of

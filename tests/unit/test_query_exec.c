@@ -1062,6 +1062,7 @@ START_TEST(test_query_exec_store)
 	char			 dir[128], err[256];
 
 	snprintf(dir, sizeof(dir), "%s/db", store_dir);
+	memset(&o, 0, sizeof(o));
 	o.path = dir;
 	o.map_size_mb = 64;
 	o.sync = 0;
