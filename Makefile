@@ -10,7 +10,7 @@
 # Missing Debian packages are installed by scripts/install-deps.
 
 CC	?= gcc
-PKGS	 = libevent json-c lmdb
+PKGS	 = libevent json-c lmdb libcrypto
 CSTD	 = -std=c11 -D_GNU_SOURCE
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT	?= -O2 -g

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -233,6 +234,13 @@ http_reply_batch(struct master *m, struct mbatch *b)
 		status = it->mi_status;
 		http_add_body(out, b->mb_rid, status, it->mi_out.data,
 		    it->mi_out.len);
+		if (it->mi_retry_after > 0) {	/* a quarantined item */
+			char ra[16];
+
+			snprintf(ra, sizeof(ra), "%u", it->mi_retry_after);
+			evhttp_add_header(evhttp_request_get_output_headers(
+			    b->mb_req), "Retry-After", ra);
+		}
 		http_send(b->mb_req, b->mb_rid, status, out, it->mi_etag,
 		    it->mi_loc.data);
 		n = 1;
@@ -333,6 +341,7 @@ http_plain(struct master *m, struct evhttp_request *req, enum route_method meth,
 {
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 	struct evkeyvalq	*hdrs = evhttp_request_get_input_headers(req);
+	struct evkeyval		*kv;
 	struct batch_body	 body, *bp = NULL;
 	struct buf		 scratch = BUF_INIT;
 	struct route_str	 im = { NULL, 0 }, inm = { NULL, 0 };
@@ -371,6 +380,10 @@ http_plain(struct master *m, struct evhttp_request *req, enum route_method meth,
 		im.n = strlen(im.p);
 	if ((inm.p = evhttp_find_header(hdrs, "If-None-Match")) != NULL)
 		inm.n = strlen(inm.p);
+	TAILQ_FOREACH(kv, hdrs, next)
+		if (strcasecmp(kv->key, "Prefer") == 0)
+			prefer_parse(&it->mi_prefer, kv->value,
+			    strlen(kv->value));
 	if (batch_item_route(m, it, meth, uri, strlen(uri), im, inm, bp, tok,
 	    &e) == -1) {
 		it->mi_status = -(int)e.code;
