@@ -25,6 +25,7 @@ CFLAGS	+= $(CSTD) $(WARN) $(OPT) -Icommon -Imaster -Iworker -MMD -MP
 DEPS_OK	 = $(BUILD)/.deps-ok
 
 LIB_SRC	 = $(wildcard common/*.c) $(wildcard worker/*.c) \
+	   $(wildcard worker/query/*.c) \
 	   $(filter-out master/main.c,$(wildcard master/*.c))
 LIB_OBJ	 = $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)

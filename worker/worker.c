@@ -22,7 +22,7 @@
 #include "async.h"
 #include "debug.h"
 #include "futex.h"
-#include "query.h"
+#include "query/query.h"
 #include "store.h"
 #include "worker.h"
 

@@ -13,8 +13,8 @@ lie between the answers for the clock read just before and just after the
 request (the server reads the same clock in between); everything else is
 exact, floats within a relative tolerance of 1e-9.
 
-Where the engine documents a choice SPEC leaves open (header of
-worker/query_exec.c: rows stream in key order, so take gives the first
+Where the engine documents a choice SPEC leaves open (headers of
+worker/query/query_*.c: rows stream in key order, so take gives the first
 rows by key and where/project keep key order; sort is stable; dcount is
 exact), the tests rely on it and say so.
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_query.c - the query language (worker/query_*.c).
+ * fuzz_query.c - the query language (worker/query/).
  *
  * Each input is query text, optionally followed by a NUL and a timespan
  * ("PT1H").  The whole input (NUL included: a POST body may carry \u0000)
@@ -14,7 +14,7 @@
 
 #include <json-c/json.h>
 
-#include "query_int.h"
+#include "query/query_int.h"
 #include "fuzz.h"
 #include "fuzz_json.h"
 

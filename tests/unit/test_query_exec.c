@@ -1,6 +1,7 @@
 /*
- * test_query_exec.c - unit tests for worker/query_exec.c and
- * worker/query_eval.c: whole queries over small in-memory tables (the
+ * test_query_exec.c - unit tests for the executor of worker/query/
+ * (query_exec.c, query_plan.c, query_ops.c, query_render.c) and
+ * query_eval.c: whole queries over small in-memory tables (the
  * row-source entry point query_run), with every expected answer worked
  * out by hand from the rows below, and query_exec() itself over a real
  * store.
@@ -15,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "query_int.h"
+#include "query/query_int.h"
 
 /* 2024-01-08T00:00:00Z */
 #define NOW_MS	1704672000000LL

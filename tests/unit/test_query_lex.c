@@ -1,6 +1,6 @@
 /*
- * test_query_lex.c - unit tests for worker/query_lex.c: every token kind,
- * the glued forms (table names, project-away, !contains, in~,
+ * test_query_lex.c - unit tests for worker/query/query_lex.c: every token
+ * kind, the glued forms (table names, project-away, !contains, in~,
  * datetime(...), timespans), positions, and every lexical error with the
  * position it reports.
  */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "query_int.h"
+#include "query/query_int.h"
 
 static struct qarena	 arena;
 static struct qtok	*tk;

@@ -1,5 +1,5 @@
 /*
- * test_query_parse.c - unit tests for worker/query_parse.c: every
+ * test_query_parse.c - unit tests for worker/query/query_parse.c: every
  * operator, the precedence of or / and / not / comparisons / arithmetic
  * (checked on the tree, printed as an S-expression by this file), and
  * every error path with the position and the words of its message.
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "query_int.h"
+#include "query/query_int.h"
 
 static struct qarena	 arena;
 static struct qast	 ast;

@@ -1,5 +1,5 @@
 /*
- * test_query_val.c - unit tests for worker/query_val.c: ISO-8601 times
+ * test_query_val.c - unit tests for worker/query/query_val.c: ISO-8601 times
  * and durations, Kusto's timespan text, numbers as text, typed values
  * read from JSON, their order, keys and answer text, the hash set and the
  * arena.
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "query_int.h"
+#include "query/query_int.h"
 
 #define SEC	10000000LL
 

@@ -1,25 +1,29 @@
 /*
- * query_int.h - private to the query engine (worker/query_*.c and its unit
- * tests): values, tokens, the syntax tree and the pipeline executor.
+ * query_int.h - private to the query engine (worker/query/ and its unit
+ * tests and fuzz harness): values, tokens, the syntax tree and the
+ * executor.  The rest of the worker sees only query.h.
  *
- * A query goes through four steps, one file each:
+ * A query goes through these steps, one file each:
  *
- *   query_lex.c    text -> array of tokens (with line and column)
- *   query_parse.c  tokens -> struct qast (table name + one struct qop per
- *                  "| operator"), by recursive descent
- *   query_exec.c   resolves column names against each stage's schema,
- *                  builds a chain of stages, pulls rows from a row source
- *                  (the store, or an in-memory table in the tests) and
- *                  writes the Azure Log Analytics answer
- *   query_eval.c   evaluates one expression over one row
+ *   query_lex.c     text -> array of tokens (with line and column)
+ *   query_parse.c   tokens -> struct qast (table name + one struct qop per
+ *                   "| operator"), by recursive descent
+ *   query_plan.c    resolves column names against each stage's schema and
+ *                   builds a chain of stages
+ *   query_ops.c     the stages at run time: rows pushed down the chain
+ *   query_render.c  writes the Azure Log Analytics answer
+ *   query_exec.c    runs the steps: pulls rows from a row source (the
+ *                   store, or an in-memory table in the tests)
+ *   query_eval.c    evaluates one expression over one row
  *
  * query_val.c holds what they share: typed values, time parsing and
  * printing, arenas and the byte-key hash set.
  *
  * Prefixes: qlex_ (query_lex.c), qparse / qp_ (query_parse.c), qeval /
- * qe_ (query_eval.c), qx_ and query_run / query_exec (query_exec.c);
- * query_val.c's are named for their object (qval_, qtime_, qspan_,
- * qarena_, qhset_).
+ * qe_ (query_eval.c), qplan (query_plan.c), qops_ (query_ops.c),
+ * qrender_ (query_render.c), qx_ and query_run / query_exec
+ * (query_exec.c); query_val.c's are named for their object (qval_,
+ * qtime_, qspan_, qarena_, qhset_).
  *
  * Conventions: functions return 0 or -1; on -1 a struct err is filled
  * (ERR_QUERY_SYNTAX_ERROR with "line L, column C: ..." in the detail for
@@ -335,6 +339,135 @@ int		 qval_true(const struct qval *);
 /* Kusto's result type of n when it can be known before running, else
  * QV_NULL.  cols: static types of the fixed columns. */
 enum qtype	 qnode_type(const struct qnode *, const enum qtype *cols);
+
+/* ---- the executor (query_exec.c, query_plan.c, query_ops.c,
+ * query_render.c) ---------------------------------------------------- */
+
+#define QX_JSON_DEPTH	1024
+
+struct qschema {
+	int		  s_open;	/* fields of the stored row visible */
+	const char	**s_names;	/* fixed columns */
+	enum qtype	 *s_types;	/* their static types (QV_NULL: ?) */
+	size_t		  s_ncols;
+	const char	**s_hidden;	/* patterns hiding stored fields */
+	size_t		  s_nhidden;
+};
+
+/* A row kept by a buffering stage or by the answer: owns its values. */
+struct qstored {
+	json_object	*r_src;		/* reference held, or NULL */
+	uint64_t	 r_seq;		/* arrival order: stable sorting */
+	struct qval	*r_cols;
+	struct qval	*r_keys;	/* sort keys */
+	size_t		 r_ncols, r_nkeys;
+};
+
+struct qaggst {
+	int		 a_kind;	/* sum: QV_NULL (nothing yet), QV_LONG,
+					 * QV_REAL or QV_TIMESPAN */
+	int64_t		 a_n;		/* count, countif, avg's count */
+	int64_t		 a_l;
+	double		 a_r;
+	struct qval	 a_v;		/* min, max */
+	struct qhset	*a_set;		/* dcount */
+};
+
+struct qgroup {
+	struct qval	*g_keys;	/* the by values, owned */
+	struct qaggst	*g_aggs;
+};
+
+struct qstage {
+	enum qopk	  s_kind;
+	const struct qop *s_op;
+	struct qschema	  s_out;
+	size_t		  s_nin;	/* fixed columns of input rows */
+	struct qval	 *s_row;	/* the output row being built */
+	const struct qitem *s_items;	/* expressions or sort keys */
+	size_t		  s_nitems;
+	size_t		 *s_slot;	/* extend: output slot of each item */
+	int		 *s_map;	/* project-away, project-rename: input
+					 * slot of each output column, or -1 */
+	const char	**s_from;	/* project-rename: stored field read
+					 * into a column, or NULL */
+	int		  s_preserves;	/* no later stage drops rows */
+	int64_t		  s_n;		/* take, top: N */
+	int64_t		  s_count;	/* take: rows passed; count: rows */
+	uint64_t	  s_seq;
+	struct qstored	**s_rows;	/* sort: all; top: heap of N */
+	size_t		  s_nrows, s_caprows;
+	struct qval	 *s_keys;	/* sort keys of the current row */
+	/* summarize */
+	struct qnode	**s_aggs;
+	size_t		  s_naggs, s_capaggs;
+	struct qval	 *s_aggv;	/* aggregate results of one group */
+	struct qgroup	**s_groups;
+	size_t		  s_ngroups, s_capgroups;
+	struct qhset	  s_set;	/* summarize groups, distinct rows */
+};
+
+/* The answer being built. */
+struct qsink {
+	const struct qschema *k_schema;
+	unsigned	*k_seen;	/* per fixed column: bit per type */
+	struct buf	 k_rows;	/* closed schema: rows already written */
+	long		 k_nrows;
+	struct qstored	**k_kept;	/* open schema: rows kept */
+	size_t		 k_nkept, k_cap;
+};
+
+struct qexec {
+	struct qctx		 x_ctx;
+	const struct query_limits *x_lim;
+	struct err		*x_e;
+	int			 x_failed;	/* x_e set by a callback */
+	struct qarena		*x_arena;	/* the plan's memory */
+	struct qstage		*x_st;
+	size_t			 x_nst;
+	struct qschema		 x_src;		/* the table: open, empty */
+	struct qsink		 x_sink;
+	json_tokener		*x_tok;
+	int			 x_need_src;	/* parse the stored rows */
+	int			 x_srcref;	/* planning: a stored field used */
+	long			 x_scanned;
+	int			 x_span;
+	int64_t			 x_span_lo, x_span_hi;
+	struct buf		 x_key;
+};
+
+/* query_exec.c: errors.  Each fills x->x_e and returns -1. */
+int		 qx_oom(struct qexec *);
+int		 qx_syntax(struct qexec *, int line, int col, const char *fmt,
+		    ...) __attribute__((format(printf, 4, 5)));
+int		 qx_limit_rows(struct qexec *);
+int		 qx_limit_bytes(struct qexec *);
+/* Would n result rows be over query_max_result_rows? */
+int		 qx_over_rows(const struct qexec *, size_t n);
+
+/* query_plan.c: build x->x_st from the tree; 0 or -1. */
+int		 qplan(struct qexec *, const struct qast *);
+/* Is a field of the stored row a column of the answer? */
+int		 qplan_visible(const struct qschema *, const char *name);
+
+/* query_ops.c */
+/* Push row r into stage i (the answer when i is past the last stage).
+ * Returns 0 to go on, 1 when no more rows are wanted, -1 on error. */
+int		 qops_push(struct qexec *, size_t i, const struct qrow *);
+/* The scan is over: each stage in turn passes on what it holds. */
+int		 qops_flush(struct qexec *);
+struct qstored	*qops_stored_new(const struct qrow *, size_t ncols,
+		    const struct qval *keys, size_t nkeys, uint64_t seq);
+void		 qops_stored_free(struct qstored *);
+int		 qops_rows_add(struct qstored ***v, size_t *n, size_t *cap,
+		    struct qstored *);
+void		 qops_group_free(struct qgroup *, size_t nby, size_t naggs);
+
+/* query_render.c */
+/* A row reaches the answer: written at once (closed schema) or kept. */
+int		 qrender_push(struct qexec *, const struct qrow *);
+/* Write the whole answer into b. */
+int		 qrender_answer(struct qexec *, struct buf *b);
 
 /* ---- running a query (query_exec.c) ----------------------------------- */
 

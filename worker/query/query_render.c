@@ -1,0 +1,231 @@
+/*
+ * query_render.c - the answer, in the Azure Log Analytics shape:
+ * {"tables":[{"name":"PrimaryResult","columns":[{"name":..,"type":..}],
+ * "rows":[[..]]}]}.
+ *
+ * Columns of an open schema are the fields of the result rows in
+ * first-seen order, then the fixed columns (those extend added).  After
+ * summarize: the by columns in the order written, then the aggregates.  A
+ * column's type is the one type of its non-null values (long and real
+ * together make real; other mixes make dynamic); a column with only nulls
+ * takes the type its expression must have, else dynamic.  Values: long
+ * and real as JSON numbers (NaN and infinities as strings), bool as
+ * true/false, datetime as "2024-01-01T00:00:00Z" (with up to seven
+ * fractional digits, trailing zeros dropped, when not a whole second),
+ * timespan as "[d.]hh:mm:ss[.fffffff]", dynamic (JSON objects and arrays)
+ * as a string holding their compact JSON, as Log Analytics does.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "query_int.h"
+
+/* ---- the answer -------------------------------------------------------- */
+
+static void
+qrender_seen(unsigned *seen, const struct qval *v)
+{
+	*seen |= 1u << v->t;
+}
+
+int
+qrender_push(struct qexec *x, const struct qrow *r)
+{
+	struct qsink		*k = &x->x_sink;
+	const struct qschema	*sc = k->k_schema;
+	struct qstored		*s;
+	size_t			 i;
+
+	if (qx_over_rows(x, (size_t)++k->k_nrows))
+		return qx_limit_rows(x);
+	if (sc->s_open) {
+		/* The columns are known only once every row is in. */
+		if ((s = qops_stored_new(r, sc->s_ncols, NULL, 0, 0)) == NULL ||
+		    qops_rows_add(&k->k_kept, &k->k_nkept, &k->k_cap, s) == -1) {
+			qops_stored_free(s);
+			return qx_oom(x);
+		}
+		return 0;
+	}
+	if ((k->k_rows.len > 0 && buf_putc(&k->k_rows, ',') == -1) ||
+	    buf_putc(&k->k_rows, '[') == -1)
+		return qx_oom(x);
+	for (i = 0; i < sc->s_ncols; i++) {
+		qrender_seen(&k->k_seen[i], &r->cols[i]);
+		if ((i > 0 && buf_putc(&k->k_rows, ',') == -1) ||
+		    qval_json(&k->k_rows, &r->cols[i]) == -1)
+			return qx_oom(x);
+	}
+	if (buf_putc(&k->k_rows, ']') == -1)
+		return qx_oom(x);
+	if (x->x_lim->max_result_bytes > 0 &&
+	    k->k_rows.len > x->x_lim->max_result_bytes)
+		return qx_limit_bytes(x);
+	return 0;
+}
+
+/* The type name of a column from the types of its values. */
+static const char *
+qrender_type(unsigned seen, enum qtype st)
+{
+	unsigned	num = (1u << QV_LONG) | (1u << QV_REAL);
+	int		t;
+
+	seen &= ~(1u << QV_NULL);
+	if (seen == 0)
+		return qtype_name(st);
+	if ((seen & ~num) == 0 && (seen & (1u << QV_REAL)))
+		return "real";
+	for (t = 0; t < QV__COUNT; t++)
+		if (seen == (1u << t))
+			return qtype_name((enum qtype)t);
+	return "dynamic";
+}
+
+static int
+qrender_columns(struct buf *b, const char **names, size_t n, const char **types,
+    int *first)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if ((!*first && buf_putc(b, ',') == -1) ||
+		    buf_puts(b, "{\"name\":") == -1 ||
+		    buf_json_str(b, names[i], strlen(names[i])) == -1 ||
+		    buf_puts(b, ",\"type\":\"") == -1 ||
+		    buf_puts(b, types[i]) == -1 || buf_puts(b, "\"}") == -1)
+			return -1;
+		*first = 0;
+	}
+	return 0;
+}
+
+/* Write the answer of an open schema: discover the columns, then write
+ * every kept row. */
+static int
+qrender_answer_open(struct qexec *x, struct buf *b)
+{
+	struct qsink		*k = &x->x_sink;
+	const struct qschema	*sc = k->k_schema;
+	struct qhset		 names;
+	const char		**cols = NULL, **types = NULL, **nv;
+	unsigned		*seen = NULL;
+	size_t			 ncols = 0, cap = 0, i, c, idx;
+	struct qval		 v;
+	json_object		*j;
+	int			 added, first = 1, rc = -1;
+
+	memset(&names, 0, sizeof(names));
+	for (i = 0; i < k->k_nkept; i++) {
+		if (k->k_kept[i]->r_src == NULL)
+			continue;
+		json_object_object_foreach(k->k_kept[i]->r_src, key, val) {
+			(void)val;
+			if (!qplan_visible(sc, key))
+				continue;
+			if (qhset_put(&names, key, strlen(key), &idx,
+			    &added) == -1)
+				goto oom;
+			if (!added)
+				continue;
+			if (ncols == cap) {
+				cap = cap ? cap * 2 : 16;
+				if ((nv = realloc(cols, cap * sizeof(*nv))) ==
+				    NULL)
+					goto oom;
+				cols = nv;
+			}
+			cols[ncols++] = key;
+		}
+	}
+	if ((seen = calloc(ncols + 1, sizeof(*seen))) == NULL ||
+	    (types = calloc(ncols + sc->s_ncols + 1, sizeof(*types))) == NULL)
+		goto oom;
+	for (i = 0; i < k->k_nkept; i++) {
+		for (c = 0; c < ncols; c++) {
+			j = NULL;
+			json_object_object_get_ex(k->k_kept[i]->r_src, cols[c],
+			    &j);
+			qval_from_json(j, &v);
+			qrender_seen(&seen[c], &v);
+		}
+		for (c = 0; c < sc->s_ncols; c++)
+			qrender_seen(&k->k_seen[c], &k->k_kept[i]->r_cols[c]);
+	}
+	for (c = 0; c < ncols; c++)
+		types[c] = qrender_type(seen[c], QV_NULL);
+	for (c = 0; c < sc->s_ncols; c++)
+		types[ncols + c] = qrender_type(k->k_seen[c], sc->s_types[c]);
+	if (qrender_columns(b, cols, ncols, types, &first) == -1 ||
+	    qrender_columns(b, sc->s_names, sc->s_ncols, types + ncols,
+	    &first) == -1 || buf_puts(b, "],\"rows\":[") == -1)
+		goto oom;
+	for (i = 0; i < k->k_nkept; i++) {
+		if ((i > 0 && buf_putc(b, ',') == -1) || buf_putc(b, '[') == -1)
+			goto oom;
+		for (c = 0; c < ncols + sc->s_ncols; c++) {
+			if (c < ncols) {
+				j = NULL;
+				json_object_object_get_ex(k->k_kept[i]->r_src,
+				    cols[c], &j);
+				qval_from_json(j, &v);
+			} else
+				v = k->k_kept[i]->r_cols[c - ncols];
+			if ((c > 0 && buf_putc(b, ',') == -1) ||
+			    qval_json(b, &v) == -1)
+				goto oom;
+		}
+		if (buf_putc(b, ']') == -1)
+			goto oom;
+		if (x->x_lim->max_result_bytes > 0 &&
+		    b->len > x->x_lim->max_result_bytes) {
+			qx_limit_bytes(x);
+			goto done;
+		}
+	}
+	rc = 0;
+	goto done;
+oom:
+	qx_oom(x);
+done:
+	qhset_free(&names);
+	free(cols);
+	free(types);
+	free(seen);
+	return rc;
+}
+
+int
+qrender_answer(struct qexec *x, struct buf *b)
+{
+	struct qsink		*k = &x->x_sink;
+	const struct qschema	*sc = k->k_schema;
+	const char		**types;
+	size_t			  c;
+	int			  first = 1, rc;
+
+	buf_reset(b);
+	if (buf_puts(b, "{\"tables\":[{\"name\":\"PrimaryResult\","
+	    "\"columns\":[") == -1)
+		return qx_oom(x);
+	if (sc->s_open) {
+		if (qrender_answer_open(x, b) == -1)
+			return -1;
+	} else {
+		if ((types = calloc(sc->s_ncols + 1, sizeof(*types))) == NULL)
+			return qx_oom(x);
+		for (c = 0; c < sc->s_ncols; c++)
+			types[c] = qrender_type(k->k_seen[c], sc->s_types[c]);
+		rc = qrender_columns(b, sc->s_names, sc->s_ncols, types, &first);
+		free(types);
+		if (rc == -1 || buf_puts(b, "],\"rows\":[") == -1 ||
+		    buf_append(b, k->k_rows.data, k->k_rows.len) == -1)
+			return qx_oom(x);
+	}
+	if (buf_puts(b, "]}]}") == -1)
+		return qx_oom(x);
+	if (x->x_lim->max_result_bytes > 0 &&
+	    b->len > x->x_lim->max_result_bytes)
+		return qx_limit_bytes(x);
+	return 0;
+}
