@@ -274,7 +274,7 @@ pool_died(struct master *m, uint32_t i, int status)
 	enum restart_cause	 cause;
 	enum err_code		 code = ERR_WORKER_CRASHED;
 	char			 why[96], held[160], detail[128];
-	const char		*label = "";
+	const char		*label = "", *src;
 	uint64_t		 now = mono_ns(), items;
 	uint32_t		 ms;
 
@@ -287,11 +287,13 @@ pool_died(struct master *m, uint32_t i, int status)
 	if (w->w_kill == KILL_TIMEOUT) {
 		cause = RC_TIMEOUT;
 		code = ERR_QUERY_TIMEOUT;
-		snprintf(why, sizeof(why), "killed after its item's timeout "
-		    "(%u ms)", w->w_timeout_ms);
-		snprintf(detail, sizeof(detail), "still running after its "
-		    "timeout (%u ms: item_timeout_ms or Prefer: wait)",
+		/* The item's timeout: item_timeout_ms, or its Prefer: wait. */
+		src = w->w_timeout_ms == (uint32_t)m->cfg.item_timeout_ms ?
+		    "item_timeout_ms" : "Prefer: wait";
+		snprintf(why, sizeof(why), "killed after %s (%u ms)", src,
 		    w->w_timeout_ms);
+		snprintf(detail, sizeof(detail), "still running after %s "
+		    "(%u ms)", src, w->w_timeout_ms);
 	} else if (WIFSIGNALED(status)) {
 		cause = RC_CRASH;
 		snprintf(why, sizeof(why), "killed by signal %d (%s)",
