@@ -130,7 +130,7 @@ fq_run(const char *q, size_t qlen, const char *ts, size_t tslen, int text_ok)
 	memset(&res, 0, sizeof(res));
 	fq_bad_read = 0;
 	if (query_run(q, qlen, ts, tslen, &lim, FQ_NOW_MS, fq_source, NULL,
-	    &res) == -1)
+	    NULL, &res) == -1)
 		FUZZ_CHECK(res.status == 507);
 	FUZZ_CHECK(res.status == 200 || res.status == 400 ||
 	    res.status == 404 || res.status == 422 || res.status == 507 ||
