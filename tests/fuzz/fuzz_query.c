@@ -122,7 +122,7 @@ fq_parse(const char *src, size_t len, int text_ok)
 static void
 fq_run(const char *q, size_t qlen, const char *ts, size_t tslen, int text_ok)
 {
-	struct query_limits	 lim = { 1000, 100, 1 << 16 };
+	struct query_limits	 lim = { 1000, 100, 1 << 16, 0 };
 	struct item_res		 res;
 	struct json_tokener	*tok;
 	struct json_object	*o;

@@ -355,5 +355,8 @@ qrender_extras(struct qexec *x, const struct qstats *s, struct buf *b)
 	    (render && qrender_render(x->x_render, b) == -1) ||
 	    buf_putc(b, '}') == -1)
 		return qx_oom(x);
+	if (x->x_lim->max_result_bytes > 0 &&
+	    b->len > x->x_lim->max_result_bytes)
+		return qx_limit_bytes(x);
 	return 0;
 }
