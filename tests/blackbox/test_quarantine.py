@@ -184,27 +184,28 @@ class QuarantineBoundsTest(unittest.TestCase):
             wait_until(lambda: restarts(srv) == r0 + 1, 10, what="restart")
 
     def test_cooldown_expires_and_grows(self):
-        with Server(workers=1, debug_ops=True, quarantine_cooldown_ms=1000,
-                    quarantine_cooldown_max_ms=1500) as srv:
+        with Server(workers=1, debug_ops=True, quarantine_cooldown_ms=2000,
+                    quarantine_cooldown_max_ms=3000) as srv:
             self.assertEqual(crash(srv, "E")[0], 500)
-            srv.wait_workers()
+            # no wait for the respawn: the repeat needs no worker
             st, hdrs, body, _ = crash(srv, "E")
             self.assertIn("quarantined", body["error"]["detail"])
-            self.assertEqual(hdrs["Retry-After"], "1")
+            self.assertIn(hdrs["Retry-After"], ("1", "2"))
             # no readiness signal exists for "time has passed": wait out
             # the cool-down itself
-            time.sleep(1.1)
+            time.sleep(2.1)
+            srv.wait_workers()
             r0 = restarts(srv)
             st, hdrs, body, _ = crash(srv, "E")
             self.assertNotIn("quarantined", body["error"].get("detail", ""))
-            srv.wait_workers()
             self.assertEqual(restarts(srv), r0 + 1)
-            # failed again: doubled, capped at 1.5 s
+            # failed again: doubled (4 s), capped at 3 s
+            self.assertIsNotNone(srv.wait_for_log(
+                r"quarantine: item .* answered 500 for 3000 ms \(failure 2\)",
+                10))
             st, hdrs, body, _ = crash(srv, "E")
             self.assertIn("crashed its worker 2 times", body["error"]["detail"])
-            self.assertEqual(hdrs["Retry-After"], "2")
-            m = re.search(r"for (\d+) ms", body["error"]["detail"])
-            self.assertTrue(1000 < int(m.group(1)) <= 1500, m.group(1))
+            self.assertIn(hdrs["Retry-After"], ("1", "2", "3"))
 
     def test_reload_keeps_then_disables(self):
         srv = ConfServer(workers=1, debug_ops=True,
