@@ -826,16 +826,18 @@ START_TEST(test_render)
 	ck_assert_ptr_nonnull(strstr(res.body.data, "\"yMin\":\"NaN\""));
 	ok("T | summarize count() by Op | render columnchart with (title = "
 	    "\"ops \\\"all\\\"\", ycolumns = count_, Op, kind = stacked, "
-	    "ymin = -1, ymax = 2.5, accumulate = true, xcolumn = Op)");
+	    "ymin = -1, ymax = 0.1, accumulate = true, xcolumn = Op)");
 	snprintf(want, sizeof(want), "\"visualization\":\"columnchart\","
 	    "\"title\":\"ops \\\"all\\\"\",\"accumulate\":true,");
 	ck_assert_msg(strstr(res.body.data, want) != NULL, "%s", res.body.data);
 	ck_assert_ptr_nonnull(strstr(res.body.data, "\"kind\":\"stacked\""));
 	ck_assert_ptr_nonnull(strstr(res.body.data, "\"yMin\":-1,"
-	    "\"yMax\":2.5,"));
+	    "\"yMax\":0.1,"));
 	ck_assert_ptr_nonnull(strstr(res.body.data, "\"xColumn\":\"Op\""));
 	ck_assert_ptr_nonnull(strstr(res.body.data,
 	    "\"yColumns\":[\"count_\",\"Op\"]"));
+	FAILS("T | render linechart with (ymax = 1e999)", NULL, 400,
+	    "QUERY_SYNTAX_ERROR", "number '1e999' is out of range");
 	/* No render operator: nothing to add. */
 	ok("T | count");
 	ck_assert_ptr_null(strstr(res.body.data, "\"render\""));

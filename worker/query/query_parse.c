@@ -970,6 +970,7 @@ qp_render_value(struct qparser *p, const char *name, const char **out)
 {
 	const struct qtok	*t;
 	struct buf		 b = BUF_INIT;
+	char			 num[QVAL_TEXT_MAX];
 	int			 list, neg = 0, rc = -1;
 
 	list = strcmp(name, "ycolumns") == 0 || strcmp(name, "series") == 0 ||
@@ -1002,8 +1003,9 @@ qp_render_value(struct qparser *p, const char *name, const char **out)
 		t = qp_cur(p);
 		if (t->kind == TK_LONG)
 			buf_printf(&b, "%s%lld", neg ? "-" : "", (long long)t->l);
-		else if (t->kind == TK_REAL)
-			buf_printf(&b, "%.17g", neg ? -t->r : t->r);
+		else if (t->kind == TK_REAL)	/* finite: the lexer saw to it */
+			buf_append(&b, num, qreal_format(neg ? -t->r : t->r,
+			    num));
 		else if (neg) {
 			rc = qp_expected(p, "a number");
 			goto out;
