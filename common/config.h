@@ -52,11 +52,16 @@ struct config {
 	char		 tls_cert_file[4096];	/* "": plain HTTP */
 	char		 tls_key_file[4096];
 	long		 item_timeout_ms;
+	long		 item_timeout_max_ms;	/* cap of Prefer: wait=N */
+	long		 quarantine_cooldown_ms; /* 0: no quarantine */
+	long		 quarantine_cooldown_max_ms;
+	long		 quarantine_max_entries;
 	long		 worker_memory_mb;	/* 0: unlimited */
 	long		 worker_max_items;	/* 0: never recycle */
 	long		 worker_spin_us;	/* idle watch before sleeping */
 	long		 query_max_rows_scanned;
 	long		 query_max_result_rows;
+	long		 query_max_workspaces;	/* body "workspaces" length */
 	long		 async_result_ttl_s;
 	int		 debug_ops;		/* on|off */
 	char		 user[64];		/* "" or a user to run as */

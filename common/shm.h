@@ -227,7 +227,9 @@ struct item_wire {
 	uint32_t	 magic;		/* ITEM_MAGIC */
 	uint32_t	 op;		/* enum route_op */
 	uint32_t	 body_kind;	/* enum item_body */
-	uint32_t	 pad;
+	uint32_t	 prefer;	/* PREFER_STATS | PREFER_RENDER
+					 * (prefer.h): what the request's
+					 * Prefer header asked the worker */
 	int64_t		 limit;
 	uint32_t	 flen[IF__COUNT];
 };

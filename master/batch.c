@@ -99,19 +99,6 @@ batch_item_enc(const struct mitem *it, size_t *len)
 	return it->mi_batch->mb_enc.data + it->mi_enc_off;
 }
 
-static int
-batch_name_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n < 1 || n > ROUTE_NAME_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-			return 0;
-	return 1;
-}
-
 /*
  * Route one item (plain request or batch item) and encode it.  A routing
  * failure is the item's own answer (404, 405, 400...), returned in e.
@@ -150,11 +137,18 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 	rq.timespan = r.timespan;
 	rq.if_match = if_match;
 	rq.if_none_match = if_none_match;
+	rq.prefer = it->mi_prefer.flags;
 	/* "body ... Ignored for GET" (and DELETE carries none). */
 	if (body != NULL && meth != METHOD_GET && meth != METHOD_DELETE) {
 		rq.body = body->p;
 		rq.body_len = body->n;
 		rq.body_kind = body->kind;
+		if (r.op == OP_QUERY && body->kind == BODY_OBJECT &&
+		    auth_query_workspaces(tok, body->p,
+		    m->cfg.query_max_workspaces, e) == -1) {
+			route_free(&r);
+			return -1;
+		}
 	}
 	off = b->mb_enc.len;
 	rc = item_append(&rq, &b->mb_enc);
@@ -460,6 +454,8 @@ batch_scan_item(struct mbatch *b, uint32_t i, const char *o,
 				src->if_match = v;
 			else if (jscan_caseeq(&name, "If-None-Match"))
 				src->if_none_match = v;
+			else if (jscan_caseeq(&name, "Prefer"))
+				prefer_parse(&it->mi_prefer, v.p, v.n);
 		}
 	}
 	it->mi_group = -1;
@@ -581,7 +577,7 @@ batch_route_item(struct master *m, struct mbatch *b, uint32_t i,
 	buf_reset(target);
 	if (src->ws != NULL) {
 		ws = batch_str(b, src->ws, 0);
-		if (!batch_name_ok(ws.p, ws.n)) {
+		if (!route_name_ok(&ws)) {
 			it->mi_status = -ERR_BAD_REQUEST;
 			return 0;
 		}
@@ -589,7 +585,10 @@ batch_route_item(struct master *m, struct mbatch *b, uint32_t i,
 		buf_append(target, ws.p, ws.n);
 		if (s.n == 0 || s.p[0] != '/')
 			buf_putc(target, '/');
-	}
+	} else if (s.n > 0 && s.p[0] != '/')
+		/* Relative to the service root, as OData 4.01 and Graph
+		 * write item URLs (SPEC 3.1). */
+		buf_append(target, "/v1/", 4);
 	/* With its length: a NUL inside stays in the path, where the router
 	 * refuses it, instead of cutting the path short. */
 	if (buf_append(target, s.p, s.n) == -1)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include <event2/buffer.h>
@@ -84,19 +85,23 @@ http_log(const char *method, const char *path, int status, uint32_t items,
  */
 static size_t
 http_headers(char *out, size_t sz, const char *rid, int status,
-    int json, const char *etag, const char *loc)
+    int json, const char *etag, const char *loc, unsigned retry_after)
 {
-	int n;
+	char	ra[40] = "";
+	int	n;
 
-	n = snprintf(out, sz, "X-Request-Id: %s\r\n%s%s%s%s%s%s%s%s", rid,
+	/* A quarantined item says when to come back; any other 503, 1 s. */
+	if (retry_after > 0 || status == 503)
+		snprintf(ra, sizeof(ra), "Retry-After: %u\r\n",
+		    retry_after > 0 ? retry_after : 1);
+	n = snprintf(out, sz, "X-Request-Id: %s\r\n%s%s%s%s%s%s%s%s%s", rid,
 	    json ? "Content-Type: application/json\r\n" : "",
 	    etag != NULL && etag[0] ? "ETag: " : "",
 	    etag != NULL && etag[0] ? etag : "",
 	    etag != NULL && etag[0] ? "\r\n" : "",
 	    loc != NULL && loc[0] ? "Location: " : "",
 	    loc != NULL && loc[0] ? loc : "",
-	    loc != NULL && loc[0] ? "\r\n" : "",
-	    status == 503 ? "Retry-After: 1\r\n" :
+	    loc != NULL && loc[0] ? "\r\n" : "", ra,
 	    status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
 	return n < 0 ? 0 : (size_t)n < sz ? (size_t)n : sz - 1;
 }
@@ -108,7 +113,8 @@ http_headers(char *out, size_t sz, const char *rid, int status,
  */
 static void
 http_answer(struct hreq *r, const char *rid, int status, const char *body,
-    size_t len, int with_meta, const char *etag, const char *loc)
+    size_t len, int with_meta, const char *etag, const char *loc,
+    unsigned retry_after)
 {
 	char	hdrs[1200], meta[96];
 	size_t	hl, ml = 0;
@@ -122,7 +128,7 @@ http_answer(struct hreq *r, const char *rid, int status, const char *body,
 			ml--;
 	}
 	hl = http_headers(hdrs, sizeof(hdrs), rid, status, ml + len > 0,
-	    etag, loc);
+	    etag, loc, retry_after);
 	conn_head(r, status, hdrs, hl, (int64_t)(ml + len));
 	conn_body(r, meta, ml);
 	conn_body(r, body, len);
@@ -133,7 +139,7 @@ void
 http_send_json(struct master *m, struct hreq *r, const char *rid, int status,
     const char *body, size_t len, const char *location)
 {
-	http_answer(r, rid, status, body, len, 1, NULL, location);
+	http_answer(r, rid, status, body, len, 1, NULL, location, 0);
 	metrics_response(m, status, 0);
 }
 
@@ -145,7 +151,7 @@ http_reply_error(struct master *m, struct hreq *r, const char *rid,
 
 	err_body(&body, code, detail);
 	http_answer(r, rid, err_status(code), body.data ? body.data : "{}",
-	    body.len ? body.len : 2, 1, NULL, NULL);
+	    body.len ? body.len : 2, 1, NULL, NULL, 0);
 	buf_free(&body);
 	(void)m;
 }
@@ -250,7 +256,7 @@ http_plain_done(struct master *m, struct mbatch *b)
 		http_answer(b->mb_req, b->mb_rid, status, body,
 		    it->mi_out.len, status >= 400 && it->mi_out.len > 9 &&
 		    memcmp(body, "{\"error\":", 9) == 0, it->mi_etag,
-		    it->mi_loc.data);
+		    it->mi_loc.data, it->mi_retry_after);
 	metrics_response(m, status, 0);
 	http_log(b->mb_method, b->mb_path ? b->mb_path : "", status, 1,
 	    b->mb_rid, b->mb_t0);
@@ -271,7 +277,7 @@ http_batch_emit(struct master *m, struct mbatch *b)
 	}
 	if (!b->mb_streaming) {
 		hl = http_headers(hdrs, sizeof(hdrs), b->mb_rid, 200, 1, NULL,
-		    NULL);
+		    NULL, 0);
 		conn_head(r, 200, hdrs, hl, -1);
 		conn_body(r, "{\"responses\":[", 14);
 		b->mb_streaming = 1;
@@ -306,7 +312,7 @@ http_batch_done(struct master *m, struct mbatch *b)
 		conn_done(r);
 	} else if (r != NULL) {
 		hl = http_headers(hdrs, sizeof(hdrs), b->mb_rid, 200, 1, NULL,
-		    NULL);
+		    NULL, 0);
 		conn_head(r, 200, hdrs, hl, (int64_t)b->mb_out.len + 16);
 		conn_body(r, "{\"responses\":[", 14);
 		if (b->mb_out.len > 0) {
@@ -355,6 +361,7 @@ http_plain(struct master *m, struct hreq *r, enum route_method meth,
 	struct err		 e;
 	const char		*mname = route_method_name(meth);
 	uint64_t		 t0 = r->hr_t0;
+	int			 k;
 
 	if (r->hr_h.method == HM_HEAD)
 		mname = "HEAD";
@@ -383,6 +390,9 @@ http_plain(struct master *m, struct hreq *r, enum route_method meth,
 	}
 	http_own(r, b);
 	it = &b->mb_items[0];
+	for (k = 0; k < r->hr_h.nprefer; k++)
+		prefer_parse(&it->mi_prefer, r->hr_h.prefer[k].p,
+		    r->hr_h.prefer[k].n);
 	if (batch_item_route(m, it, meth, r->hr_h.target.p, r->hr_h.target.n,
 	    r->hr_h.if_match, r->hr_h.if_none_match, bp, tok, &e) == -1) {
 		it->mi_status = -(int)e.code;
@@ -445,7 +455,7 @@ http_status_page(struct master *m, struct hreq *r, const char *path,
 	else
 		metrics_render(m, out);
 	len = evbuffer_get_length(out);
-	hl = http_headers(hdrs, sizeof(hdrs), rid, 200, health, NULL, NULL);
+	hl = http_headers(hdrs, sizeof(hdrs), rid, 200, health, NULL, NULL, 0);
 	if (!health)
 		hl += (size_t)snprintf(hdrs + hl, sizeof(hdrs) - hl,
 		    "Content-Type: text/plain; version=0.0.4\r\n");

@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "errors.h"
 #include "item.h"
+#include "prefer.h"
 #include "ring.h"
 #include "route.h"
 #include "wslot.h"
@@ -75,6 +76,10 @@ struct mitem {
 	int			 mi_skipped;	/* stop_on_error: never run */
 	int			 mi_inwin;	/* counted in mb_inflight */
 	int			 mi_writes;	/* its operation writes */
+	int			 mi_quarantined; /* answered by quarantine.c */
+	struct prefer		 mi_prefer;	/* its Prefer header */
+	uint32_t		 mi_retry_after; /* plain request: Retry-After
+						 * seconds, or 0 */
 	uint64_t		 mi_t_queued;	/* mono ns when published */
 	TAILQ_ENTRY(mitem)	 mi_pending;
 };
@@ -174,6 +179,7 @@ struct mworker {
 	pid_t			 w_pid;
 	uint64_t		 w_started_ns;	/* fork time */
 	enum mworker_kill	 w_kill;
+	uint32_t		 w_timeout_ms;	/* KILL_TIMEOUT: the timeout */
 	uint32_t		 w_fails;	/* quick deaths in a row */
 	struct event		*w_respawn;	/* back-off timer */
 	int			 w_wanted;	/* slot < configured workers */
@@ -199,6 +205,19 @@ struct metrics {
 	uint64_t	 lat_bucket[LAT_BUCKETS + 1];	/* +Inf last */
 	double		 lat_sum;
 	uint64_t	 lat_count;
+	uint64_t	 quarantined;		/* items answered by quarantine */
+};
+
+/* quarantine.c: poison items remembered by fingerprint (SHA-256). */
+#define QUAR_FP_LEN	32
+struct qentry;
+struct evp_md_ctx_st;
+struct quarantine {
+	struct qentry		*q_tab;		/* open addressing */
+	uint32_t		 q_mask;	/* slots - 1 (power of two) */
+	uint32_t		 q_count;	/* entries in use */
+	uint32_t		 q_max;		/* quarantine_max_entries */
+	struct evp_md_ctx_st	*q_md;		/* reused digest context */
 };
 
 struct master {
@@ -247,6 +266,7 @@ struct master {
 	struct mbatch		*finished;	/* complete, to be answered */
 	uint64_t		 rid_state;	/* request id generator */
 	struct metrics		 metrics;
+	struct quarantine	 quar;
 };
 
 /* log.c */
@@ -289,6 +309,7 @@ struct sched_answer {
 	const struct wslot	*src;		/* in this completion ring */
 	uint64_t		 body_pos;
 	size_t			 body_len;
+	uint32_t		 retry_after;	/* seconds, or 0: none */
 };
 void	sched_submit(struct master *, struct mitem *);
 void	sched_unqueue(struct master *, struct mitem *);
@@ -304,6 +325,16 @@ void	sched_requeue(struct master *, struct mitem *,
 void	sched_fail_entry(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
 
+/* quarantine.c */
+int	quarantine_init(struct master *);
+void	quarantine_reload(struct master *);
+void	quarantine_free(struct master *);
+/* Remember an item that timed out, crashed or ran out of memory. */
+void	quarantine_note(struct master *, struct mitem *, enum err_code);
+/* 1 if the item is quarantined: then it has been answered. */
+int	quarantine_check(struct master *, struct mitem *);
+uint32_t quarantine_size(const struct master *);
+
 /* async.c */
 void	async_request(struct master *, struct hreq *, const char *path,
 	    const struct config_token *, const char *rid, uint64_t t0);
@@ -314,6 +345,8 @@ void	async_cancel_all(struct master *);
 int	auth_check(const struct master *, const char *header,
 	    const struct config_token **, char *detail, size_t detlen);
 int	auth_allows(const struct config_token *, const char *ws, size_t n);
+int	auth_query_workspaces(const struct config_token *, const char *body,
+	    long max, struct err *);
 
 /* batch.c */
 /* MB_SYNC answers are handed to the owner in pieces of about this size

@@ -123,6 +123,15 @@ metrics_render(struct master *m, struct evbuffer *o)
 	    "# TYPE batchd_items_requeued_total counter\n"
 	    "batchd_items_requeued_total %llu\n",
 	    (unsigned long long)mt->requeued);
+	evbuffer_add_printf(o,
+	    "# HELP batchd_quarantined_total Items answered by the quarantine "
+	    "without running.\n"
+	    "# TYPE batchd_quarantined_total counter\n"
+	    "batchd_quarantined_total %llu\n"
+	    "# HELP batchd_quarantine_entries Items the quarantine remembers.\n"
+	    "# TYPE batchd_quarantine_entries gauge\n"
+	    "batchd_quarantine_entries %u\n",
+	    (unsigned long long)mt->quarantined, quarantine_size(m));
 }
 
 void

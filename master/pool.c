@@ -138,11 +138,13 @@ pool_drain_slot(struct master *m, uint32_t i)
 		d.item_idx = rec.item_idx;
 		d.first_slot = rec.first_slot;
 		if ((it = sched_lookup(m, &d)) != NULL) {
-			if (rec.flags & COMP_F_OOM)
+			if (rec.flags & COMP_F_OOM) {
 				snprintf(w->w_last_oom, sizeof(w->w_last_oom),
 				    "batch %llu item %u (\"%.64s\")",
 				    (unsigned long long)rec.batch_id,
 				    rec.item_idx, it->mi_id ? it->mi_id : "");
+				quarantine_note(m, it, ERR_OUT_OF_MEMORY);
+			}
 			memset(&a, 0, sizeof(a));
 			a.status = rec.status >= 100 && rec.status <= 599 ?
 			    rec.status : 500;
@@ -312,7 +314,7 @@ pool_died(struct master *m, uint32_t i, int status)
 	enum restart_cause	 cause;
 	enum err_code		 code = ERR_WORKER_CRASHED;
 	char			 why[96], held[160], detail[128];
-	const char		*label = "";
+	const char		*label = "", *src;
 	uint64_t		 now = mono_ns(), items;
 	uint32_t		 ms;
 
@@ -325,10 +327,13 @@ pool_died(struct master *m, uint32_t i, int status)
 	if (w->w_kill == KILL_TIMEOUT) {
 		cause = RC_TIMEOUT;
 		code = ERR_QUERY_TIMEOUT;
-		snprintf(why, sizeof(why), "killed after item_timeout_ms "
-		    "(%ld ms)", m->cfg.item_timeout_ms);
-		snprintf(detail, sizeof(detail), "still running after "
-		    "item_timeout_ms (%ld ms)", m->cfg.item_timeout_ms);
+		/* The item's timeout: item_timeout_ms, or its Prefer: wait. */
+		src = w->w_timeout_ms == (uint32_t)m->cfg.item_timeout_ms ?
+		    "item_timeout_ms" : "Prefer: wait";
+		snprintf(why, sizeof(why), "killed after %s (%u ms)", src,
+		    w->w_timeout_ms);
+		snprintf(detail, sizeof(detail), "still running after %s "
+		    "(%u ms)", src, w->w_timeout_ms);
 	} else if (WIFSIGNALED(status)) {
 		cause = RC_CRASH;
 		snprintf(why, sizeof(why), "killed by signal %d (%s)",
@@ -420,22 +425,50 @@ pool_reap(struct master *m)
 	sched_pump(m);
 }
 
-/* Kill workers whose item ran past item_timeout_ms (the master's clock). */
+/*
+ * The timeout of the item the worker holds: item_timeout_ms, or what its
+ * Prefer: wait=N asked (capped by item_timeout_max_ms).  The descriptor is
+ * read while the worker may replace it; sched_lookup() checks what it
+ * names, and a torn read only picks the default for one tick.
+ */
+static long
+pool_held_timeout_ms(struct master *m, struct wslot *ws)
+{
+	uint32_t		 run = atomic_load(&ws->run_idx);
+	struct ring_desc	 d;
+	struct mitem		*it;
+
+	/* Between items, or committing a group: the default. */
+	if (run >= WSLOT_HELD_MAX)
+		return m->cfg.item_timeout_ms;
+	d = ws->held[run];
+	it = sched_lookup(m, &d);
+
+	return it == NULL ? m->cfg.item_timeout_ms :
+	    prefer_timeout_ms(&it->mi_prefer, m->cfg.item_timeout_ms,
+	    m->cfg.item_timeout_max_ms);
+}
+
+/* Kill workers whose item ran past its timeout (the master's clock). */
 void
 pool_tick(struct master *m)
 {
 	struct mworker	*w;
-	uint64_t	 now = mono_ns(), limit, started;
+	uint64_t	 now = mono_ns(), started;
 	uint32_t	 i;
+	long		 ms;
 
-	limit = (uint64_t)m->cfg.item_timeout_ms * 1000000ULL;
 	for (i = 0; i < m->nslots; i++) {
 		w = &m->workers[i];
 		if (w->w_state != MW_RUNNING || w->w_kill != KILL_NONE ||
 		    atomic_load(&w->w_slot->nheld) == 0)
 			continue;
 		started = atomic_load(&w->w_slot->started_ns);
-		if (started != 0 && now > started && now - started > limit) {
+		if (started == 0 || now <= started)
+			continue;
+		ms = pool_held_timeout_ms(m, w->w_slot);
+		if (now - started > (uint64_t)ms * 1000000ULL) {
+			w->w_timeout_ms = (uint32_t)ms;
 			w->w_kill = KILL_TIMEOUT;
 			kill(w->w_pid, SIGKILL);
 		}

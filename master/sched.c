@@ -17,9 +17,12 @@ sched_queue(struct master *m, const struct mitem *it)
 	    &m->pending;
 }
 
+/* The item may run now: queue it, unless the quarantine answers it. */
 void
 sched_submit(struct master *m, struct mitem *it)
 {
+	if (quarantine_check(m, it))
+		return;
 	it->mi_state = MI_PENDING;
 	TAILQ_INSERT_TAIL(sched_queue(m, it), it, mi_pending);
 	m->npending++;
@@ -207,6 +210,9 @@ sched_fail_entry(struct master *m, struct mitem *it, enum err_code code,
 	struct mbatch	*b = it->mi_batch;
 	uint32_t	 i;
 
+	if (code == ERR_WORKER_CRASHED || code == ERR_QUERY_TIMEOUT ||
+	    code == ERR_OUT_OF_MEMORY)
+		quarantine_note(m, it, code);
 	if (it->mi_group < 0) {
 		sched_fail(m, it, code, detail);
 		return;
@@ -274,6 +280,11 @@ sched_render_item(struct buf *o, const struct mitem *it,
 	if (a->loc_len > 0) {
 		buf_puts(o, first ? "\"Location\":" : ",\"Location\":");
 		buf_json_str(o, a->loc, a->loc_len);
+		first = 0;
+	}
+	if (a->retry_after > 0) {
+		buf_puts(o, first ? "\"Retry-After\":\"" : ",\"Retry-After\":\"");
+		buf_printf(o, "%u\"", a->retry_after);
 		first = 0;
 	}
 	if (a->body_len > 0)
@@ -407,6 +418,7 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 			buf_append(&it->mi_loc, a->loc, a->loc_len);
 		buf_reset(&it->mi_out);
 		sched_copy_body(&it->mi_out, a);
+		it->mi_retry_after = a->retry_after;
 	} else if (kind == MB_SYNC)
 		sched_render_sync(m, it, a);
 	else {

@@ -159,6 +159,7 @@ server_reload(struct master *m)
 	config_free(&m->cfg);
 	m->cfg = nc;
 	log_init(m->cfg.log_level);
+	quarantine_reload(m);
 	pool_resize(m);
 	log_info("configuration reloaded (workers=%ld)", m->cfg.workers);
 	return 0;
@@ -276,7 +277,8 @@ server_run(struct master *m)
 	m->inflight = calloc((size_t)m->cfg.ring_slots, sizeof(*m->inflight));
 	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	m->base = server_base_new();
-	if (m->inflight == NULL || m->efd == -1 || m->base == NULL) {
+	if (m->inflight == NULL || m->efd == -1 || m->base == NULL ||
+	    quarantine_init(m) == -1) {
 		log_error("start-up failed: %s", strerror(errno));
 		m->exit_code = 1;
 		goto out;
@@ -335,6 +337,7 @@ out:
 		close(m->efd);
 	ring_destroy(&m->ring);
 	free(m->inflight);
+	quarantine_free(m);
 	config_free(&m->cfg);
 	free(m->argv);
 	if (m->exit_code == 0)

@@ -116,6 +116,7 @@ worker_exec_one(const struct worker_args *a, struct store *st,
 		ql.max_rows_scanned = a->cfg->query_max_rows_scanned;
 		ql.max_result_rows = a->cfg->query_max_result_rows;
 		ql.max_result_bytes = (size_t)a->cfg->max_result_bytes;
+		ql.max_workspaces = a->cfg->query_max_workspaces;
 		return query_exec(st, rq, &ql, wall_ms(), res);
 	default:
 		return store_exec(st, rq, res);
