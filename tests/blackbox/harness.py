@@ -21,6 +21,7 @@ import re
 import resource
 import shutil
 import signal
+import ssl
 import socket
 import subprocess
 import tempfile
@@ -88,9 +89,13 @@ class Server:
     the temp config file (underscored) - e.g. item_timeout_ms=300."""
 
     def __init__(self, workers=2, debug_ops=False, ready_timeout=READY_TIMEOUT_S,
-                 extra_args=(), rlimit_nofile=None, **options):
+                 extra_args=(), rlimit_nofile=None, tls=False, **options):
         """rlimit_nofile: start the server with RLIMIT_NOFILE (soft and
-        hard) set to this number of file descriptors."""
+        hard) set to this number of file descriptors.  tls: serve HTTPS
+        with a certificate for 127.0.0.1 made for it; request() then
+        speaks HTTPS and self.ca names the certificate to trust."""
+        self.tls = tls
+        self.ca = None
         self.workers = workers
         self.debug_ops = debug_ops
         self.ready_timeout = ready_timeout
@@ -138,6 +143,10 @@ class Server:
             raise ServerError("no executable batchd at %s (run make)" % binary)
         db = os.path.join(self.tmpdir, "db")
         conf = os.path.join(self.tmpdir, "batchd.conf")
+        if self.tls:
+            self.ca, key = make_tls_cert(self.tmpdir)
+            self.options.setdefault("tls_cert_file", self.ca)
+            self.options.setdefault("tls_key_file", key)
         lines = ["# written by tests/blackbox/harness.py",
                  "listen = 127.0.0.1:0",
                  "db_path = %s" % db,
@@ -352,8 +361,13 @@ class Server:
                 data = bytes(body)
         if headers:
             hdrs.update(headers)
-        conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                          timeout=timeout)
+        if self.ca is not None:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout,
+                context=ssl.create_default_context(cafile=self.ca))
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                              timeout=timeout)
         try:
             try:
                 conn.request(method, path, body=data, headers=hdrs)
@@ -433,6 +447,20 @@ class Server:
                 raise AssertionError("workers not back to %d within %.0fs: %r"
                                      % (count, timeout, h))
             time.sleep(0.02)
+
+
+def make_tls_cert(d, name="server"):
+    """A self-signed certificate for 127.0.0.1 (and localhost) and its
+    key, made with the openssl command in directory d: (cert, key)."""
+    cert = os.path.join(d, name + ".crt")
+    key = os.path.join(d, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 def pid_alive(pid):

@@ -14,21 +14,9 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BATCHD_BIN, Server, ServerError, wait_until
+from harness import BATCHD_BIN, Server, ServerError, make_tls_cert
 
 MiB = 1024 * 1024
-
-
-def make_cert(d, name, cn="127.0.0.1"):
-    cert = os.path.join(d, name + ".crt")
-    key = os.path.join(d, name + ".key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", key, "-out", cert, "-days", "2",
-                    "-subj", "/CN=" + cn,
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
 def der_of(pem_path):
@@ -40,8 +28,8 @@ class TLSTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="batchd-tls-")
-        cls.cert, cls.key = make_cert(cls.dir, "a")
-        cls.cert2, cls.key2 = make_cert(cls.dir, "b")
+        cls.cert, cls.key = make_tls_cert(cls.dir, "a")
+        cls.cert2, cls.key2 = make_tls_cert(cls.dir, "b")
 
     @classmethod
     def tearDownClass(cls):

@@ -6,9 +6,10 @@
 
 The packages must be installed already (make test-compat runs "npm ci" in
 tests/compat/js, from its package-lock.json); when node or the packages
-are missing this says so and fails.  The server gets a token for ws1 and
-ws2, debug_ops and query_max_result_rows = 50; node gets BATCHD_URL,
-BATCHD_TOKEN and, for an https URL, BATCHD_CA and NODE_EXTRA_CA_CERTS."""
+are missing this says so and fails.  The server speaks HTTPS (a
+certificate made for the run) and gets a token for ws1 and ws2, debug_ops
+and query_max_result_rows = 50; node gets BATCHD_URL (https), BATCHD_TOKEN,
+and the certificate as BATCHD_CA and NODE_EXTRA_CA_CERTS."""
 
 import os
 import shutil
@@ -37,13 +38,12 @@ def main():
             "npm packages not installed: " + ", ".join(missing)))
         print("compat-js: 0 passed, 1 failed")
         return 1
+    # HTTPS, as the Azure clients want before they send a token.
     with Server(workers=2, debug_ops=True, query_max_result_rows=50,
-                token="%s ws1,ws2" % TOKEN) as srv:
-        env = dict(os.environ, BATCHD_URL="http://127.0.0.1:%d" % srv.port,
-                   BATCHD_TOKEN=TOKEN)
-        ca = os.environ.get("BATCHD_CA")
-        if ca:
-            env["NODE_EXTRA_CA_CERTS"] = ca
+                token="%s ws1,ws2" % TOKEN, tls=True) as srv:
+        env = dict(os.environ, BATCHD_URL="https://127.0.0.1:%d" % srv.port,
+                   BATCHD_TOKEN=TOKEN, BATCHD_CA=srv.ca,
+                   NODE_EXTRA_CA_CERTS=srv.ca)
         rc = subprocess.run([node, "run.mjs"], cwd=JS, env=env,
                             timeout=300).returncode
     return rc

@@ -63,9 +63,10 @@ class PythonSdkTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # HTTPS: the SDK sends its token as it would to Azure.
         cls.srv = Server(workers=2, debug_ops=True, item_timeout_ms=300,
                          item_timeout_max_ms=3000, query_max_result_rows=50,
-                         token="%s ws1,ws2" % TOKEN)
+                         token="%s ws1,ws2" % TOKEN, tls=True)
         cls.srv.start()
         now = datetime.now(timezone.utc)
         reqs = []
@@ -91,9 +92,10 @@ class PythonSdkTest(unittest.TestCase):
         assert st == 200 and all(r["status"] == 201
                                  for r in body["responses"]), raw[:300]
         # SDK 1.1.0 appends /v1 to the endpoint it is given
-        cls.endpoint = "http://127.0.0.1:%d" % cls.srv.port
+        cls.endpoint = "https://127.0.0.1:%d" % cls.srv.port
         cls.client = LogsQueryClient(StaticToken(), endpoint=cls.endpoint,
-                                     retry_total=0)
+                                     retry_total=0,
+                                     connection_verify=cls.srv.ca)
 
     @classmethod
     def tearDownClass(cls):
@@ -102,7 +104,7 @@ class PythonSdkTest(unittest.TestCase):
 
     def q(self, query, ws="ws1", **kw):
         kw.setdefault("timespan", None)
-        return self.client.query_workspace(ws, query, enforce_https=False,
+        return self.client.query_workspace(ws, query,
                                            **kw)
 
     def test_query_and_timespans(self):
@@ -191,7 +193,7 @@ class PythonSdkTest(unittest.TestCase):
                            timespan=timedelta(hours=1),
                            include_visualization=True, server_timeout=2),
         ]
-        res = self.client.query_batch(reqs, enforce_https=False)
+        res = self.client.query_batch(reqs)
         self.assertEqual(len(res), 6)
         self.assertEqual(res[0].tables[0].rows[0][0], 12)
         self.assertIsInstance(res[1], LogsQueryError)
@@ -225,10 +227,10 @@ class PythonSdkTest(unittest.TestCase):
         async def run():
             async with AsyncLogsQueryClient(
                     AsyncStaticToken(), endpoint=self.endpoint,
-                    retry_total=0) as c:
+                    retry_total=0, connection_verify=self.srv.ca) as c:
                 r = await c.query_workspace(
                     "ws1", "AzureActivity | count", timespan=None,
-                    additional_workspaces=["ws2"], enforce_https=False)
+                    additional_workspaces=["ws2"])
                 return r.tables[0].rows[0][0]
         self.assertEqual(asyncio.run(run()), 17)
 

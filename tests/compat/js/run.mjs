@@ -3,11 +3,11 @@
 // @microsoft/microsoft-graph-client 3.0.7 and @odata/client 2.21.10, each
 // through its own API, every answer checked.
 //
-//   BATCHD_URL=http://127.0.0.1:PORT BATCHD_TOKEN=SECRET node run.mjs
+//   BATCHD_URL=https://127.0.0.1:PORT BATCHD_TOKEN=SECRET BATCHD_CA=cert.pem node run.mjs
 //
-// BATCHD_URL is the server (http:// now; https:// once batchd speaks TLS,
-// with BATCHD_CA naming the CA file, which the harness also passes to node
-// as NODE_EXTRA_CA_CERTS).  The token must allow ws1 and ws2 and not ws3,
+// BATCHD_URL is the server (https://, with BATCHD_CA naming the CA file,
+// which the harness also passes to node as NODE_EXTRA_CA_CERTS; http://
+// works too, with the token set by a policy of our own).  The token must allow ws1 and ws2 and not ws3,
 // and /debug/* must be on (tests/compat/run_js.py starts such a server).
 // The last line is "compat-js: N passed, N failed"; exit status 1 on any
 // failure.
