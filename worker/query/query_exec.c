@@ -157,11 +157,15 @@ qx_columns_exist(struct qexec *x, query_source_fn src, void *srcarg,
 {
 	const struct qfield	*f;
 	struct err		 se;
-	int			 k;
+	int			 k, stopped = x->x_stopped;
 
 	if (qrow_unseen(&x->x_row) < 0)
 		return 0;
-	if (src(srcarg, table, qx_presence, x, &se) == -1) {
+	/* A scan cut short (take) still walks every workspace here. */
+	x->x_stopped = 0;
+	k = src(srcarg, table, qx_presence, x, &se);
+	x->x_stopped = stopped;
+	if (k == -1) {
 		if (!x->x_failed)
 			*x->x_e = se;
 		return -1;
