@@ -2,7 +2,9 @@
 #
 #   make            build bin/batchd
 #   make run        build and run on etc/batchd.conf
-#   make test       build and run the whole suite (unit + black-box)
+#   make test       build and run the whole suite (unit + black-box + the
+#                   Python client compatibility tests)
+#   make test-compat the Python and JavaScript client compatibility tests
 #   make test SAN=1 the same under AddressSanitizer + UBSan
 #   make valgrind   the unit tests under valgrind memcheck (slow)
 #   make fuzz       build the libFuzzer harnesses (run them: scripts/fuzz)
@@ -10,7 +12,7 @@
 # Missing Debian packages are installed by scripts/install-deps.
 
 CC	?= gcc
-PKGS	 = libevent json-c lmdb
+PKGS	 = libevent json-c lmdb libssl libcrypto
 CSTD	 = -std=c11 -D_GNU_SOURCE
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT	?= -O2 -g
@@ -38,7 +40,8 @@ ifeq ($(SAN),1)
 BIN	 = bin/batchd-san
 endif
 
-.PHONY: all run test unit blackbox fuzz fuzz-regress valgrind deps clean
+.PHONY: all run test unit blackbox compat-python compat-js test-compat fuzz \
+	fuzz-regress valgrind deps clean
 all: $(BIN)
 
 $(DEPS_OK): scripts/install-deps
@@ -82,7 +85,24 @@ blackbox: $(BIN) $(TOOL_BIN)
 	@BATCHD_BIN=./$(BIN) BATCHD_TOOLS=$(BUILD)/tools \
 	    python3 tests/blackbox/run.py
 
-test: unit fuzz-regress blackbox
+# Microsoft's own clients against the real server (tests/compat/): the
+# Python SDK from Debian's python3-azure, run by Debian's python3 (its
+# dist-packages are where python3-azure lives), and the JavaScript clients
+# pinned in tests/compat/js/package-lock.json, installed by "npm ci" into
+# tests/compat/js/node_modules.  Packages that cannot be installed fail
+# the run, saying so.
+compat-python: $(BIN)
+	@BATCHD_BIN=./$(BIN) /usr/bin/python3 tests/compat/run_python.py
+
+compat-js: $(BIN)
+	@cd tests/compat/js && { npm ci --no-audit --no-fund --loglevel=error || \
+	    { echo "compat-js: npm ci failed: the JavaScript clients cannot be" \
+	    "installed"; exit 1; }; }
+	@BATCHD_BIN=./$(BIN) python3 tests/compat/run_js.py
+
+test-compat: compat-python compat-js
+
+test: unit fuzz-regress blackbox compat-python
 
 # Valgrind memcheck over the unit tests (scripts/valgrind-unit: CK_FORK=no,
 # --leak-check=full, --error-exitcode).  Slow, so not part of "make test";

@@ -82,6 +82,14 @@ static const struct config_key keys[] = {
 	    "on", 0, 1, 0,
 	    "Sync the data store at each commit; off is faster, a crash may "
 	    "lose writes." },
+	{ "write_group_max_items", KEY_LONG, FIELD(write_group_max_items, long),
+	    "512", 1, 1024, 0,
+	    "Most write items a worker applies in one transaction and makes "
+	    "durable with one sync (group commit)." },
+	{ "write_group_max_bytes", KEY_LONG, FIELD(write_group_max_bytes, long),
+	    "8388608", 4096, 1073741824, 0,
+	    "A write group stops taking items once they total this many "
+	    "bytes; a larger item is committed alone." },
 	{ "ring_slots", KEY_LONG, FIELD(ring_slots, long),
 	    "4096", 16, 1048576, KEY_POW2,
 	    "Slots of the shared-memory ring that carries items to workers." },
@@ -105,9 +113,77 @@ static const struct config_key keys[] = {
 	{ "max_pending_items", KEY_LONG, FIELD(max_pending_items, long),
 	    "100000", 1, 100000000, 0,
 	    "Most items accepted and not yet finished; beyond it, 503." },
+	{ "max_connections", KEY_LONG, FIELD(max_connections, long),
+	    "0", 0, 10000000, 0,
+	    "Most client connections at once; past it the server stops "
+	    "accepting for a moment. 0: the file-descriptor limit less a "
+	    "reserve." },
+	{ "max_header_bytes", KEY_LONG, FIELD(max_header_bytes, long),
+	    "65536", 1024, 16777216, 0,
+	    "Largest request line and header fields together, in bytes." },
+	{ "header_timeout_ms", KEY_LONG, FIELD(header_timeout_ms, long),
+	    "30000", 1, 86400000, 0,
+	    "Deadline for a whole request header, from its first byte (or "
+	    "from the connection's start)." },
+	{ "body_timeout_ms", KEY_LONG, FIELD(body_timeout_ms, long),
+	    "60000", 1, 86400000, 0,
+	    "Deadline for a whole request body, from the end of its header." },
+	{ "keepalive_timeout_ms", KEY_LONG, FIELD(keepalive_timeout_ms, long),
+	    "60000", 1, 86400000, 0,
+	    "An idle keep-alive connection is closed after this long." },
+	{ "send_timeout_ms", KEY_LONG, FIELD(send_timeout_ms, long),
+	    "60000", 1, 86400000, 0,
+	    "A connection whose client reads nothing of the answer for this "
+	    "long is closed." },
+	{ "linger_ms", KEY_LONG, FIELD(linger_ms, long),
+	    "5000", 0, 600000, 0,
+	    "After an early error answer, read and discard what the client "
+	    "still sends (up to max_body_bytes more) for at most this long." },
+	{ "accept_backoff_ms", KEY_LONG, FIELD(accept_backoff_ms, long),
+	    "100", 1, 60000, 0,
+	    "Pause in accepting after the descriptor limit was hit." },
+	{ "max_conn_output_bytes", KEY_LONG, FIELD(max_conn_output_bytes, long),
+	    "1048576", 4096, 1073741824, 0,
+	    "Unsent answer bytes per connection past which its batch runs "
+	    "no further items until the client reads." },
+	{ "max_batch_inflight", KEY_LONG, FIELD(max_batch_inflight, long),
+	    "32", 1, 100000, 0,
+	    "Most items of one batch in the ring or running at once." },
+	{ "max_response_bytes", KEY_LONG, FIELD(max_response_bytes, long),
+	    "67108864", 65536, 4294967295, 0,
+	    "Largest answer of one synchronous batch or async result page; "
+	    "items past it are not run (413 each)." },
+	{ "async_buffer_bytes", KEY_LONG, FIELD(async_buffer_bytes, long),
+	    "8388608", 1048576, 1073741824, 0,
+	    "Results of one asynchronous batch held by the master until they "
+	    "are stored; past it the batch waits for the store." },
+	{ "tls_cert_file", KEY_STRING, FIELD(tls_cert_file, char *),
+	    "", 0, STRMAX(tls_cert_file), 0,
+	    "PEM certificate chain; with tls_key_file the listener speaks "
+	    "HTTPS only (TLS 1.2, 1.3); SIGHUP re-reads both." },
+	{ "tls_key_file", KEY_STRING, FIELD(tls_key_file, char *),
+	    "", 0, STRMAX(tls_key_file), 0,
+	    "PEM private key of tls_cert_file." },
 	{ "item_timeout_ms", KEY_LONG, FIELD(item_timeout_ms, long),
 	    "5000", 1, 86400000, 0,
 	    "An item running longer is answered 504 and its worker replaced." },
+	{ "item_timeout_max_ms", KEY_LONG, FIELD(item_timeout_max_ms, long),
+	    "600000", 1, 86400000, 0,
+	    "Longest timeout a request may ask for with Prefer: wait=N." },
+	{ "quarantine_cooldown_ms", KEY_LONG,
+	    FIELD(quarantine_cooldown_ms, long),
+	    "30000", 0, 86400000, 0,
+	    "An item that timed out, crashed or ran out of memory is "
+	    "answered the same, without running, for this long; 0: off." },
+	{ "quarantine_cooldown_max_ms", KEY_LONG,
+	    FIELD(quarantine_cooldown_max_ms, long),
+	    "600000", 0, 86400000, 0,
+	    "The cool-down doubles each time the item fails again, up to "
+	    "this." },
+	{ "quarantine_max_entries", KEY_LONG,
+	    FIELD(quarantine_max_entries, long),
+	    "10000", 1, 1000000, 0,
+	    "Items remembered by the quarantine; the oldest go first." },
 	{ "worker_memory_mb", KEY_LONG, FIELD(worker_memory_mb, long),
 	    "1024", 0, 1048576, 0,
 	    "Address-space limit of each worker, in MiB; 0 means unlimited." },
@@ -124,7 +200,11 @@ static const struct config_key keys[] = {
 	{ "query_max_result_rows", KEY_LONG,
 	    FIELD(query_max_result_rows, long),
 	    "10000", 1, LONG_MAX, 0,
-	    "A query that returns more rows is answered 422." },
+	    "A query that returns more rows answers the first ones and a "
+	    "PartialError." },
+	{ "query_max_workspaces", KEY_LONG, FIELD(query_max_workspaces, long),
+	    "100", 0, 10000, 0,
+	    "Most workspaces a query may add with \"workspaces\": [...]." },
 	{ "async_result_ttl_s", KEY_LONG, FIELD(async_result_ttl_s, long),
 	    "3600", 1, LONG_MAX, 0,
 	    "Seconds an asynchronous batch's results are kept after it ends." },
@@ -717,6 +797,11 @@ config_check(const struct config *c, char *err, size_t errlen)
 {
 	long long	 ring, need;
 
+	if ((c->tls_cert_file[0] == '\0') != (c->tls_key_file[0] == '\0')) {
+		seterr(err, errlen, "tls_cert_file and tls_key_file go "
+		    "together: set both (HTTPS) or neither (HTTP)");
+		return -1;
+	}
 	/* Both at most 2^20 by the table, so the product fits. */
 	ring = (long long)c->ring_slots * c->ring_slot_bytes;
 	need = (long long)c->max_body_bytes + CONFIG_ITEM_SLACK;

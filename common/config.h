@@ -28,6 +28,8 @@ struct config {
 	char		 db_path[4096];
 	long		 db_map_size_mb;
 	int		 db_sync;		/* on|off */
+	long		 write_group_max_items;	/* group commit: items */
+	long		 write_group_max_bytes;	/* group commit: bytes */
 	long		 ring_slots;
 	long		 ring_slot_bytes;
 	long		 max_batch_items;
@@ -35,12 +37,31 @@ struct config {
 	long		 max_body_bytes;
 	long		 max_result_bytes;
 	long		 max_pending_items;
+	long		 max_connections;	/* 0: from RLIMIT_NOFILE */
+	long		 max_header_bytes;
+	long		 header_timeout_ms;
+	long		 body_timeout_ms;
+	long		 keepalive_timeout_ms;
+	long		 send_timeout_ms;
+	long		 linger_ms;
+	long		 accept_backoff_ms;
+	long		 max_conn_output_bytes;
+	long		 max_batch_inflight;
+	long		 max_response_bytes;
+	long		 async_buffer_bytes;
+	char		 tls_cert_file[4096];	/* "": plain HTTP */
+	char		 tls_key_file[4096];
 	long		 item_timeout_ms;
+	long		 item_timeout_max_ms;	/* cap of Prefer: wait=N */
+	long		 quarantine_cooldown_ms; /* 0: no quarantine */
+	long		 quarantine_cooldown_max_ms;
+	long		 quarantine_max_entries;
 	long		 worker_memory_mb;	/* 0: unlimited */
 	long		 worker_max_items;	/* 0: never recycle */
 	long		 worker_spin_us;	/* idle watch before sleeping */
 	long		 query_max_rows_scanned;
 	long		 query_max_result_rows;
+	long		 query_max_workspaces;	/* body "workspaces" length */
 	long		 async_result_ttl_s;
 	int		 debug_ops;		/* on|off */
 	char		 user[64];		/* "" or a user to run as */

@@ -53,6 +53,10 @@ static const struct {
 	    "An internal error occurred." },
 	[ERR_SERVICE_UNAVAILABLE] = { 503, "SERVICE_UNAVAILABLE",
 	    "The server cannot take more work now." },
+	[ERR_STORE_FULL] = { 507, "STORE_FULL",
+	    "The data store is full." },
+	[ERR_STORE_ERROR] = { 500, "STORE_ERROR",
+	    "The data store could not make the write durable." },
 };
 
 int
@@ -125,24 +129,56 @@ err_set(struct err *e, enum err_code c, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * {"error":{"code":..,"message":..[,"detail":..,"details":[{"code":..,
+ * "message":..}],"innererror":{"code":..,"message":..}]}}
+ *
+ * details and innererror carry the detail again in the shape Log
+ * Analytics gives its errors: the Azure SDKs show the innermost
+ * innererror's message and never "detail".  A query syntax error names
+ * its line and column in the message itself, and in innererror as "line"
+ * and "pos", as Log Analytics does.
+ */
 int
 err_body(struct buf *b, enum err_code c, const char *detail)
 {
-	const char *name = err_name(c), *msg = err_message(c);
+	const char	*name = err_name(c), *msg = err_message(c);
+	char		 fixed[512], m[96];
+	int		 line = 0, col = 0;
 
+	if (detail != NULL && detail[0] != '\0') {
+		/* Callers format details from client bytes themselves too. */
+		snprintf(fixed, sizeof(fixed), "%s", detail);
+		err_fix_utf8(fixed);
+		detail = fixed;
+		if (c == ERR_QUERY_SYNTAX_ERROR &&
+		    sscanf(detail, "line %d, column %d", &line, &col) == 2) {
+			snprintf(m, sizeof(m), "The query could not be parsed "
+			    "at line %d, column %d.", line, col);
+			msg = m;
+		}
+	} else
+		detail = NULL;
 	if (buf_puts(b, "{\"error\":{\"code\":") == -1 ||
 	    buf_json_str(b, name, strlen(name)) == -1 ||
 	    buf_puts(b, ",\"message\":") == -1 ||
 	    buf_json_str(b, msg, strlen(msg)) == -1)
 		return -1;
-	if (detail != NULL && detail[0] != '\0') {
-		char fixed[512];
+	if (detail != NULL) {
+		size_t dn = strlen(detail), nn = strlen(name);
 
-		/* Callers format details from client bytes themselves too. */
-		snprintf(fixed, sizeof(fixed), "%s", detail);
-		err_fix_utf8(fixed);
 		if (buf_puts(b, ",\"detail\":") == -1 ||
-		    buf_json_str(b, fixed, strlen(fixed)) == -1)
+		    buf_json_str(b, detail, dn) == -1 ||
+		    buf_puts(b, ",\"details\":[{\"code\":") == -1 ||
+		    buf_json_str(b, name, nn) == -1 ||
+		    buf_puts(b, ",\"message\":") == -1 ||
+		    buf_json_str(b, detail, dn) == -1 ||
+		    buf_puts(b, "}],\"innererror\":{\"code\":") == -1 ||
+		    buf_json_str(b, name, nn) == -1 ||
+		    buf_puts(b, ",\"message\":") == -1 ||
+		    buf_json_str(b, detail, dn) == -1 ||
+		    (line > 0 && buf_printf(b, ",\"line\":%d,\"pos\":%d",
+		    line, col) == -1) || buf_putc(b, '}') == -1)
 			return -1;
 	}
 	return buf_puts(b, "}}");

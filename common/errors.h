@@ -34,6 +34,8 @@ enum err_code {
 	ERR_TOO_MANY_REQUESTS,
 	ERR_INTERNAL,
 	ERR_SERVICE_UNAVAILABLE,
+	ERR_STORE_FULL,
+	ERR_STORE_ERROR,
 	ERR__COUNT
 };
 
@@ -50,7 +52,8 @@ const char	*err_message(enum err_code);
  * "return err_set(...)". */
 int		 err_set(struct err *e, enum err_code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
-/* Appends {"error":{"code":..,"message":..[,"detail":..]}} to b. */
+/* Appends {"error":{"code":..,"message":..[,"detail":..,"details":[..],
+ * "innererror":{..}]}} to b (errors.c says why both). */
 int		 err_body(struct buf *b, enum err_code, const char *detail);
 
 #endif

@@ -71,6 +71,7 @@ item_append(const struct item_req *rq, struct buf *out)
 	w.magic = ITEM_MAGIC;
 	w.op = (uint32_t)rq->op;
 	w.body_kind = (uint32_t)rq->body_kind;
+	w.prefer = rq->prefer;
 	w.limit = rq->limit;
 	for (f = 0; f < IF__COUNT; f++) {
 		if (f == IF_BODY) {
@@ -120,6 +121,7 @@ item_decode(const char *p, size_t n, struct item_req *rq)
 	memset(rq, 0, sizeof(*rq));
 	rq->op = (enum route_op)w.op;
 	rq->body_kind = (enum item_body)w.body_kind;
+	rq->prefer = w.prefer;
 	rq->limit = (long)w.limit;
 	for (f = 0; f < IF__COUNT; f++) {
 		if (w.flen[f] == ITEM_ABSENT)

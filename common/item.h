@@ -30,6 +30,7 @@ struct item_req {
 	long		 limit;
 	struct route_str query, timespan;
 	struct route_str if_match, if_none_match;	/* raw header values */
+	uint32_t	 prefer;	/* PREFER_STATS | PREFER_RENDER */
 	enum item_body	 body_kind;	/* already known from the master's parse */
 	const char	*body;		/* compact JSON text, body_len bytes */
 	size_t		 body_len;

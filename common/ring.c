@@ -195,7 +195,10 @@ ring_claim(struct ring *r, struct wslot *me, uint32_t w,
 	struct ring_cell	*c;
 	uint64_t		 t, word;
 	uint32_t		 slots = r->mask + 1;
+	uint32_t		 n = atomic_load(&me->nheld);
 
+	if (n >= WSLOT_HELD_MAX)
+		return 0;
 	for (;;) {
 		t = atomic_load(&r->hdr->tail);
 		c = &r->cells[t & r->mask];
@@ -206,8 +209,10 @@ ring_claim(struct ring *r, struct wslot *me, uint32_t w,
 				continue;
 			/* The claim is in the cell; now in our own slot. */
 			*out = c->desc;
-			me->held = *out;
-			atomic_store(&me->started_ns, mono_ns());
+			me->held[n] = *out;
+			atomic_store(&me->nheld, n + 1);
+			if (n == 0)
+				atomic_store(&me->started_ns, mono_ns());
 			atomic_store(&me->held_pos, t + 1);
 			atomic_store(&c->word, CELL_WORD(t + slots, CELL_FREE));
 			atomic_compare_exchange_strong(&r->hdr->tail, &t, t + 1);

@@ -485,7 +485,7 @@ route_take(struct route_mem *m, struct route_seg raw, int plus,
 	return 0;
 }
 
-static int
+int
 route_name_ok(const struct route_str *s)
 {
 	size_t		i;

@@ -66,6 +66,8 @@ struct route {
 	char		 small[160];		/* ... or here (most do) */
 };
 
+/* Is s a workspace or table name: [A-Za-z0-9_-]{1,64}? */
+int		 route_name_ok(const struct route_str *s);
 /* Method name to enum (exact upper case, as HTTP); -1 if unknown. */
 int		 route_method(const char *name, size_t n);
 const char	*route_method_name(enum route_method);

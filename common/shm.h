@@ -28,13 +28,44 @@
  *    A worker claims with one CAS READY -> w, so at every instant the
  *    claim is recorded in shared memory: if the worker dies right after
  *    the CAS, the master finds the cell still marked w.  The worker then
- *    copies the descriptor into its own wslot (held_pos, held) and only
- *    then releases the cell (word -> position + ring_slots, CELL_FREE).
- *    Either the cell or the wslot names the held item at every instruction.
+ *    copies the descriptor into its own wslot (held[nheld], then nheld + 1,
+ *    then held_pos) and only then releases the cell (word -> position +
+ *    ring_slots, CELL_FREE).  Either the cell or the wslot names every
+ *    held item at every instruction.
+ *
+ *    Group commit (SPEC 6).  A worker may hold up to WSLOT_HELD_MAX items
+ *    at once: write items it claims one after another are executed inside
+ *    one LMDB write transaction (each in a nested transaction) and made
+ *    durable by one sync, and their completion records are published only
+ *    after that.  held[0..nheld) names every item it holds, in claim order;
+ *    run_idx names the one it is executing (WSLOT_RUN_NONE between items);
+ *    phase says whether the group can still be re-run:
+ *      WG_OPEN     nothing of the group is committed (the transaction is
+ *                  open or none exists).  If the worker dies, held[run_idx]
+ *                  is answered as a crash (500/504/507) and every other
+ *                  held item is published again for another worker: none
+ *                  of them was applied.
+ *      WG_COMMIT   set before mdb_txn_commit and kept until every record of
+ *                  the group is published and nheld is 0.  If the worker
+ *                  dies, the group may be applied: its unanswered items are
+ *                  answered 500 WORKER_CRASHED, never run again.
+ *
+ *    Shared sync.  The store is opened MDB_NOSYNC and workers sync it
+ *    themselves (worker/store.c): one sync covers every transaction
+ *    committed before it started, whoever committed it.  durable_txnid is
+ *    the highest LMDB txnid known durable (raised by a worker after its
+ *    sync, never lowered); sync_owner is 1 + the slot of the worker
+ *    syncing now (0: none), taken by CAS.  When it is done the owner
+ *    bumps ring_hdr.wake and wakes its sleepers - the word the master
+ *    bumps when it publishes - so a worker whose group waits for that sync
+ *    sleeps on one futex for either event: the sync's end or new items to
+ *    add to its group.  The master clears sync_owner (and bumps wake) when
+ *    its owner dies.
  *
  * 2. One worker area per worker slot: an anonymous MAP_SHARED mapping
  *    made by the master before the first fork for that slot and reused by
- *    its replacements.  Layout: struct wslot (one page), then the
+ *    its replacements.  Layout: struct wslot (WSLOT_BYTES: whole pages),
+ *    then the
  *    completion ring of res_size bytes (a power of two).  The completion
  *    ring is single-producer (its worker) single-consumer (the master):
  *    records (struct comp_rec + ETag + Location + body bytes) are appended
@@ -62,7 +93,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC	0x3164686374616242ULL	/* "Batchd1" */
-#define SHM_VERSION	1
+#define SHM_VERSION	2
 #define SHM_PAGE	4096
 
 #define CELL_FREE	0xffffffffu
@@ -103,10 +134,24 @@ struct ring_hdr {
 	uint64_t	 total_size;
 	alignas(64) _Atomic uint64_t head; /* master: next position to fill */
 	alignas(64) _Atomic uint64_t tail; /* workers (CAS): next to claim */
-	alignas(64) _Atomic uint32_t wake; /* futex: master bumps on publish */
+	alignas(64) _Atomic uint32_t wake; /* futex: master bumps on publish,
+					 * a worker after a shared sync */
 	_Atomic uint32_t sleepers;	/* workers in FUTEX_WAIT on wake */
 	_Atomic uint32_t shutdown;	/* master: 1 = finish and exit */
 	alignas(64) _Atomic uint32_t master_armed; /* see "Wake-ups" */
+	alignas(64) _Atomic uint64_t durable_txnid; /* workers: see "Shared
+					 * sync" */
+	_Atomic uint32_t sync_owner;	/* workers (CAS), master on death */
+};
+
+/* Items one worker may hold at once (a write group, see above). */
+#define WSLOT_HELD_MAX	1024
+#define WSLOT_RUN_NONE	0xffffffffu
+
+enum wslot_phase {
+	WG_OPEN = 0,			/* nothing held is committed */
+	WG_COMMIT			/* committing or publishing: may be
+					 * applied, never run again */
 };
 
 enum wslot_state {
@@ -123,18 +168,30 @@ struct wslot {
 	pid_t		 pid;		/* master, before fork */
 	uint32_t	 index;		/* master: this slot's number */
 	_Atomic uint64_t held_pos;	/* worker: ring position + 1 of the
-					 * item it runs, 0 = none */
-	struct ring_desc held;		/* worker: that item's descriptor,
-					 * written before held_pos */
+					 * item it claimed last, 0 = it holds
+					 * nothing; master reads */
+	_Atomic uint32_t nheld;		/* worker: entries of held[] in use,
+					 * raised after the entry is written;
+					 * master reads after a death */
+	_Atomic uint32_t run_idx;	/* worker: held[] entry executing now,
+					 * WSLOT_RUN_NONE if none; master */
+	_Atomic uint32_t phase;		/* worker: enum wslot_phase; master */
+	uint32_t	 pad1;
 	_Atomic uint64_t started_ns;	/* worker: CLOCK_MONOTONIC start of
-					 * held; master reads for health */
+					 * the running item or commit; master
+					 * reads for item_timeout_ms */
 	_Atomic uint64_t items_done;	/* worker */
 	uint64_t	 res_size;	/* master: completion ring bytes, 2^n */
 	alignas(64) _Atomic uint64_t res_head; /* worker: bytes published */
 	alignas(64) _Atomic uint64_t res_tail; /* master: bytes consumed */
 	_Atomic uint32_t res_waiting;	/* worker: 1 while waiting for room */
 	_Atomic uint32_t res_wake;	/* futex: master bumps after consuming */
+	struct ring_desc held[WSLOT_HELD_MAX]; /* worker: the items it holds,
+					 * see "Group commit" */
 };
+/* The wslot's share of its area, in whole pages; the completion ring
+ * follows it. */
+#define WSLOT_BYTES	((sizeof(struct wslot) + SHM_PAGE - 1) & ~(size_t)(SHM_PAGE - 1))
 
 /* Completion record kinds. */
 #define COMP_ITEM	0x4d4f4349u	/* "ICOM" */
@@ -170,7 +227,9 @@ struct item_wire {
 	uint32_t	 magic;		/* ITEM_MAGIC */
 	uint32_t	 op;		/* enum route_op */
 	uint32_t	 body_kind;	/* enum item_body */
-	uint32_t	 pad;
+	uint32_t	 prefer;	/* PREFER_STATS | PREFER_RENDER
+					 * (prefer.h): what the request's
+					 * Prefer header asked the worker */
 	int64_t		 limit;
 	uint32_t	 flen[IF__COUNT];
 };

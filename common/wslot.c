@@ -15,7 +15,7 @@
 static char *
 ring_base(const struct wslot *ws)
 {
-	return (char *)ws + SHM_PAGE;
+	return (char *)ws + WSLOT_BYTES;
 }
 
 struct wslot *
@@ -27,7 +27,7 @@ wslot_create(uint32_t index, size_t min_ring)
 
 	while (size < min_ring)
 		size *= 2;
-	p = mmap(NULL, SHM_PAGE + size, PROT_READ | PROT_WRITE,
+	p = mmap(NULL, WSLOT_BYTES + size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
@@ -41,7 +41,7 @@ void
 wslot_destroy(struct wslot *ws)
 {
 	if (ws != NULL)
-		munmap(ws, SHM_PAGE + ws->res_size);
+		munmap(ws, WSLOT_BYTES + ws->res_size);
 }
 
 void
@@ -50,7 +50,10 @@ wslot_reset(struct wslot *ws)
 	atomic_store(&ws->state, WS_STARTING);
 	atomic_store(&ws->retire, 0);
 	atomic_store(&ws->held_pos, 0);
-	memset(&ws->held, 0, sizeof(ws->held));
+	atomic_store(&ws->nheld, 0);
+	atomic_store(&ws->run_idx, WSLOT_RUN_NONE);
+	atomic_store(&ws->phase, WG_OPEN);
+	memset(ws->held, 0, sizeof(ws->held));
 	atomic_store(&ws->started_ns, 0);
 	atomic_store(&ws->items_done, 0);
 	atomic_store(&ws->res_head, 0);
@@ -156,4 +159,13 @@ uint64_t
 wslot_pending(const struct wslot *ws)
 {
 	return atomic_load(&ws->res_head) - atomic_load(&ws->res_tail);
+}
+
+void
+wslot_release(struct wslot *ws)
+{
+	atomic_store(&ws->run_idx, WSLOT_RUN_NONE);
+	atomic_store(&ws->nheld, 0);
+	atomic_store(&ws->held_pos, 0);
+	atomic_store(&ws->phase, WG_OPEN);
 }

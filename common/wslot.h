@@ -17,6 +17,10 @@ void		 wslot_destroy(struct wslot *);
 /* Master, before forking a (new) worker into the slot. */
 void		 wslot_reset(struct wslot *);
 
+/* Worker: every item it held is answered (its records are published):
+ * it holds nothing now, and its next items start a new group. */
+void		 wslot_release(struct wslot *);
+
 /*
  * Worker: append one completion record (hdr->len is computed here).  When
  * the ring lacks room, writes efd to make the master drain it and waits.

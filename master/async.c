@@ -16,11 +16,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
-#include "async.h"
+#include "async_item.h"
 #include "futex.h"
 #include "master.h"
 #include "sha256.h"
@@ -28,14 +24,13 @@
 #define ASYNC_PURGE_EVERY_NS	(60ULL * 1000000000ULL)
 #define ASYNC_PURGE_BATCHES	64	/* expired batches dropped per round */
 #define ASYNC_SAVE_MAX_BYTES	(1024 * 1024)
-#define ASYNC_PAGE_DEFAULT	100
-#define ASYNC_PAGE_MAX		1000
 
-enum async_status { AS_QUEUED = 0, AS_RUNNING, AS_COMPLETED, AS_CANCELLED };
+enum async_status { AS_QUEUED = 0, AS_RUNNING, AS_COMPLETED, AS_CANCELLED,
+	AS_FAILED };
 enum async_sys { SYS_NONE = 0, SYS_SAVE, SYS_GET, SYS_PURGE };
 
 static const char *async_status_names[] = { "queued", "running",
-	"completed", "cancelled" };
+	"completed", "cancelled", "failed" };
 
 struct masync {
 	/* MB_ASYNC */
@@ -47,11 +42,19 @@ struct masync {
 	int			 ma_saving;	/* a save is in flight */
 	int			 ma_done;	/* every item answered */
 	int			 ma_stored;	/* final state stored */
+	uint64_t		 ma_unsaved;	/* bytes of results done, not
+						 * yet stored (the only ones
+						 * held in memory) */
+	uint32_t		 ma_ran;	/* AS_FAILED: items that ran */
+	uint32_t		 ma_nfailed;	/* ... of which answered >= 400 */
+	uint64_t		 ma_failed_ns;	/* AS_FAILED: when (mono) */
 	/* MB_SYSTEM */
 	enum async_sys		 ma_sys;
 	struct mbatch		*ma_parent;	/* SYS_SAVE: whose state */
 	uint32_t		 ma_upto;	/* SYS_SAVE: records after it */
 	int			 ma_final;	/* SYS_SAVE: the final state */
+	char			 ma_live[ASYNC_ID_LEN + 1]; /* SYS_GET: of a
+						 * batch running here */
 };
 
 static void
@@ -102,8 +105,13 @@ async_summary(struct buf *o, const struct mbatch *b)
 	buf_printf(o, "\",\"status\":\"%s\",\"total\":%u,\"completed\":%u,"
 	    "\"failed\":%u,\"created_at\":\"%s\"}",
 	    async_status_names[a->ma_status], b->mb_nitems,
-	    b->mb_ndone - b->mb_nskipped, async_failed(b), a->ma_created);
+	    a->ma_status == AS_FAILED ? a->ma_ran : b->mb_ndone - b->mb_nskipped,
+	    a->ma_status == AS_FAILED ? a->ma_nfailed : async_failed(b),
+	    a->ma_created);
 }
+
+static void	async_batch_done(struct master *, struct mbatch *);
+static void	async_system_done(struct master *, struct mbatch *);
 
 /* Hand one internal item to the workers as a batch of its own. */
 static struct mbatch *
@@ -113,6 +121,7 @@ async_system(struct master *m, enum async_sys sys, const struct item_req *rq)
 
 	if ((b = batch_new(m, MB_SYSTEM, 1)) == NULL)
 		return NULL;
+	b->mb_on_done = async_system_done;
 	if ((b->mb_async = calloc(1, sizeof(*b->mb_async))) == NULL ||
 	    item_encode(rq, &b->mb_items[0].mi_enc) == -1) {
 		batch_free(m, b);
@@ -180,7 +189,7 @@ async_save(struct master *m, struct mbatch *b)
 }
 
 static void
-async_reply_summary(struct master *m, struct evhttp_request *req,
+async_reply_summary(struct master *m, struct hreq *req,
     const struct mbatch *b, int status, const char *rid, const char *method,
     const char *path, uint64_t t0, int with_page, long offset, long limit)
 {
@@ -192,11 +201,19 @@ async_reply_summary(struct master *m, struct evhttp_request *req,
 	async_summary(&o, b);
 	if (with_page) {
 		buf_puts(&o, ",\"responses\":[");
-		for (i = offset; i < (long)b->mb_ndone && n < limit; i++) {
+		/* A failed batch's results could not be kept: none to page. */
+		i = b->mb_async->ma_status == AS_FAILED ? (long)b->mb_ndone :
+		    offset;
+		for (; i < (long)b->mb_ndone && n < limit; i++) {
 			const struct mitem *it = &b->mb_items[b->mb_order[i]];
 
 			if (it->mi_skipped)
 				continue;
+			/* Bounded in bytes too: a short page goes on at
+			 * next_offset. */
+			if (n > 0 && o.len + it->mi_out.len + 64 >
+			    (size_t)m->cfg.max_response_bytes)
+				break;
 			if (n++ > 0)
 				buf_putc(&o, ',');
 			buf_append(&o, it->mi_out.data, it->mi_out.len);
@@ -214,11 +231,86 @@ async_reply_summary(struct master *m, struct evhttp_request *req,
 	buf_free(&o);
 }
 
-void
-async_post(struct master *m, struct evhttp_request *req,
+/*
+ * A result is held in memory only until it is stored: past
+ * ASYNC_SAVE_MAX_BYTES a save starts at once, and past async_buffer_bytes
+ * the batch runs nothing more until a save has taken what it holds.
+ */
+static void
+async_on_item(struct master *m, struct mitem *it)
+{
+	struct mbatch	*b = it->mi_batch;
+	struct masync	*a = b->mb_async;
+
+	if (a->ma_status == AS_FAILED) {
+		buf_free(&it->mi_out);
+		return;
+	}
+	if (it->mi_skipped)
+		return;
+	a->ma_unsaved += it->mi_out.len;
+	if (a->ma_unsaved >= ASYNC_SAVE_MAX_BYTES)
+		async_save(m, b);
+	if (a->ma_unsaved >= (uint64_t)m->cfg.async_buffer_bytes)
+		b->mb_paused = 1;
+}
+
+/* Answer every item of b not started yet with code (it will not run). */
+static void
+async_stop(struct master *m, struct mbatch *b, enum err_code code,
+    const char *detail)
+{
+	struct mitem	*it;
+	uint32_t	 i;
+
+	b->mb_cancelled = 1;
+	m->answer_depth++;
+	for (i = 0; i < b->mb_nitems; i++) {
+		it = &b->mb_items[i];
+		if (it->mi_state != MI_WAITING && it->mi_state != MI_PENDING)
+			continue;
+		if (it->mi_group >= 0)
+			sched_fail_entry(m, it, code, detail);
+		else
+			sched_fail(m, it, code, detail);
+	}
+	m->answer_depth--;
+	batch_item_done(m, NULL);
+}
+
+/*
+ * Its results cannot be stored (a full store, a disk error): the batch
+ * stops and says so.  What did run is counted and reported as "failed"
+ * (never "cancelled": its items ran, and may have changed rows); the
+ * summary stays in memory, the results are gone, for async_result_ttl_s.
+ */
+static void
+async_fail(struct master *m, struct mbatch *b, const char *why)
+{
+	struct masync	*a = b->mb_async;
+	uint32_t	 i;
+
+	if (a->ma_status == AS_FAILED)
+		return;
+	a->ma_ran = b->mb_ndone - b->mb_nskipped;
+	a->ma_nfailed = async_failed(b);
+	a->ma_status = AS_FAILED;
+	a->ma_failed_ns = mono_ns();
+	a->ma_unsaved = 0;
+	log_error("async batch %s failed: its results cannot be stored "
+	    "(%.200s); %u of %u items ran", a->ma_id, why, a->ma_ran,
+	    b->mb_nitems);
+	for (i = 0; i < b->mb_nitems; i++)
+		buf_free(&b->mb_items[i].mi_out);
+	if (!a->ma_done)
+		async_stop(m, b, ERR_CANCELLED, "the batch failed: its results "
+		    "cannot be stored");
+}
+
+static void
+async_post(struct master *m, struct hreq *req,
     const struct config_token *tok, const char *rid, uint64_t t0)
 {
-	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
 	struct mbatch	*b;
 	struct masync	*a;
 	struct err	 e;
@@ -233,8 +325,10 @@ async_post(struct master *m, struct evhttp_request *req,
 		http_log("POST", "/v1/batches", 500, 0, rid, t0);
 		return;
 	}
-	if (batch_parse(m, b, (const char *)evbuffer_pullup(in, -1),
-	    evbuffer_get_length(in), tok, &e) == -1) {
+	b->mb_on_done = async_batch_done;
+	b->mb_on_item = async_on_item;
+	if (batch_parse(m, b, req->hr_body, req->hr_body_len, tok,
+	    &e) == -1) {
 		batch_free(m, b);
 		http_reply_error(m, req, rid, e.code, e.detail);
 		http_log("POST", "/v1/batches", err_status(e.code), 0, rid, t0);
@@ -266,27 +360,10 @@ async_post(struct master *m, struct evhttp_request *req,
 static void
 async_cancel(struct master *m, struct mbatch *b)
 {
-	struct mitem	*it;
-	uint32_t	 i;
-
-	if (b->mb_async->ma_done)
+	if (b->mb_async->ma_done || b->mb_async->ma_status == AS_FAILED)
 		return;
 	b->mb_async->ma_status = AS_CANCELLED;
-	b->mb_cancelled = 1;
-	m->answer_depth++;
-	for (i = 0; i < b->mb_nitems; i++) {
-		it = &b->mb_items[i];
-		if (it->mi_state != MI_WAITING && it->mi_state != MI_PENDING)
-			continue;
-		if (it->mi_group >= 0)
-			sched_fail_entry(m, it, ERR_CANCELLED,
-			    "the batch was cancelled");
-		else
-			sched_fail(m, it, ERR_CANCELLED,
-			    "the batch was cancelled");
-	}
-	m->answer_depth--;
-	batch_item_done(m, NULL);
+	async_stop(m, b, ERR_CANCELLED, "the batch was cancelled");
 }
 
 void
@@ -328,61 +405,83 @@ async_id_ok(const char *s)
 	return 1;
 }
 
+/* One ?name=value of a query string, percent-decoded into out. */
+static int
+async_query_arg(const char *qs, size_t n, const char *name, char *out,
+    size_t outlen)
+{
+	size_t	 nl = strlen(name), i = 0, s, e;
+	long	 k;
+
+	while (i < n) {
+		s = i;
+		while (i < n && qs[i] != '&')
+			i++;
+		e = i++;
+		if (e - s > nl && memcmp(qs + s, name, nl) == 0 &&
+		    qs[s + nl] == '=') {
+			s += nl + 1;
+			if (e - s >= outlen ||
+			    (k = url_decode(qs + s, e - s, out, 1)) < 0)
+				return -1;
+			out[k] = '\0';
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* ?offset=&limit= ; -1 with detail on a bad value. */
 static int
-async_page_args(const char *uri, long *offset, long *limit, char *detail,
-    size_t dlen)
+async_page_args(const struct route_str *target, long *offset, long *limit,
+    char *detail, size_t dlen)
 {
-	struct evkeyvalq	 q;
-	const char		*qs = strchr(uri, '?'), *v;
-	char			*end;
-	int			 rc = 0;
+	const char	*qs = memchr(target->p, '?', target->n);
+	char		 v[32], *end;
+	size_t		 n;
+	int		 rc;
 
 	*offset = 0;
 	*limit = ASYNC_PAGE_DEFAULT;
 	if (qs == NULL)
 		return 0;
-	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(qs + 1, &q) == -1) {
-		snprintf(detail, dlen, "malformed query string");
-		return -1;
-	}
-	if ((v = evhttp_find_header(&q, "offset")) != NULL) {
+	qs++;
+	n = target->n - (size_t)(qs - target->p);
+	if ((rc = async_query_arg(qs, n, "offset", v, sizeof(v))) != 0) {
 		*offset = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || *offset < 0) {
+		if (rc < 0 || v[0] == '\0' || *end != '\0' || *offset < 0) {
 			snprintf(detail, dlen, "offset must be an integer >= 0");
-			rc = -1;
+			return -1;
 		}
 	}
-	if (rc == 0 && (v = evhttp_find_header(&q, "limit")) != NULL) {
+	if ((rc = async_query_arg(qs, n, "limit", v, sizeof(v))) != 0) {
 		*limit = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || *limit < 1 ||
+		if (rc < 0 || v[0] == '\0' || *end != '\0' || *limit < 1 ||
 		    *limit > ASYNC_PAGE_MAX) {
 			snprintf(detail, dlen, "limit must be an integer from "
 			    "1 to %d", ASYNC_PAGE_MAX);
-			rc = -1;
+			return -1;
 		}
 	}
-	evhttp_clear_headers(&q);
-	return rc;
+	return 0;
 }
 
 void
-async_request(struct master *m, struct evhttp_request *req,
-    enum evhttp_cmd_type cmd, const char *uri, const char *path,
+async_request(struct master *m, struct hreq *req, const char *path,
     const struct config_token *tok, const char *rid, uint64_t t0)
 {
 	struct mbatch	*b, *s;
 	struct item_req	 rq;
 	char		 owner[65], detail[96], offs[24], ttl[24];
-	const char	*id, *method = cmd == EVHTTP_REQ_GET ? "GET" :
-			    cmd == EVHTTP_REQ_DELETE ? "DELETE" :
-			    cmd == EVHTTP_REQ_POST ? "POST" : "?";
+	char		 pagemax[24];
+	enum http_method cmd = req->hr_h.method == HM_HEAD ? HM_GET :
+			    req->hr_h.method;
+	const char	*id, *method = http_method_str(req->hr_h.method);
 	long		 offset, limit;
 	enum err_code	 code = ERR_NONE;
 
 	if (strcmp(path, "/v1/batches") == 0) {
-		if (cmd == EVHTTP_REQ_POST) {
+		if (cmd == HM_POST) {
 			async_post(m, req, tok, rid, t0);
 			return;
 		}
@@ -391,10 +490,10 @@ async_request(struct master *m, struct evhttp_request *req,
 	} else if (!async_id_ok(id = path + strlen("/v1/batches/"))) {
 		code = ERR_PATH_NOT_FOUND;
 		snprintf(detail, sizeof(detail), "no operation at this path");
-	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
+	} else if (cmd != HM_GET && cmd != HM_DELETE) {
 		code = ERR_METHOD_NOT_ALLOWED;
 		snprintf(detail, sizeof(detail), "allowed: GET, DELETE");
-	} else if (async_page_args(uri, &offset, &limit, detail,
+	} else if (async_page_args(&req->hr_h.target, &offset, &limit, detail,
 	    sizeof(detail)) == -1)
 		code = ERR_BAD_REQUEST;
 	if (code != ERR_NONE) {
@@ -411,17 +510,23 @@ async_request(struct master *m, struct evhttp_request *req,
 			http_log(method, path, 404, 0, rid, t0);
 			return;
 		}
-		if (cmd == EVHTTP_REQ_DELETE) {
+		if (cmd == HM_DELETE) {
 			async_cancel(m, b);
 			/* b may now be finished, but is kept until stored. */
 			async_reply_summary(m, req, b, 200, rid, method, path,
 			    t0, 0, 0, 0);
-		} else
+			return;
+		}
+		/* The results still in memory are those not yet stored. */
+		if (b->mb_async->ma_status == AS_FAILED ||
+		    offset >= (long)b->mb_async->ma_saved) {
 			async_reply_summary(m, req, b, 200, rid, method, path,
 			    t0, 1, offset, limit);
-		return;
+			return;
+		}
 	}
-	/* Not running here: the store has it, or nobody does. */
+	/* Not running here, or its page is stored: the store has it, or
+	 * nobody does. */
 	memset(&rq, 0, sizeof(rq));
 	rq.op = OP_ASYNC_GET;
 	rq.key.p = id;
@@ -435,12 +540,22 @@ async_request(struct master *m, struct evhttp_request *req,
 	snprintf(ttl, sizeof(ttl), "%ld", m->cfg.async_result_ttl_s);
 	rq.timespan.p = ttl;
 	rq.timespan.n = strlen(ttl);
+	snprintf(pagemax, sizeof(pagemax), "%ld", m->cfg.max_response_bytes);
+	rq.prefix.p = pagemax;
+	rq.prefix.n = strlen(pagemax);
+	if (b != NULL) {
+		rq.ws.p = "live";
+		rq.ws.n = 4;
+	}
 	if ((s = async_system(m, SYS_GET, &rq)) == NULL) {
 		http_reply_error(m, req, rid, ERR_INTERNAL, "out of memory");
 		http_log(method, path, 500, 0, rid, t0);
 		return;
 	}
-	s->mb_req = req;
+	if (b != NULL)
+		snprintf(s->mb_async->ma_live, sizeof(s->mb_async->ma_live),
+		    "%s", id);
+	http_own(req, s);
 	s->mb_t0 = t0;
 	snprintf(s->mb_rid, sizeof(s->mb_rid), "%s", rid);
 	snprintf(s->mb_method, sizeof(s->mb_method), "%s", method);
@@ -449,12 +564,14 @@ async_request(struct master *m, struct evhttp_request *req,
 }
 
 /* Every item of an async batch is answered. */
-void
+static void
 async_batch_done(struct master *m, struct mbatch *b)
 {
 	struct masync	*a = b->mb_async;
 
 	a->ma_done = 1;
+	if (a->ma_status == AS_FAILED)
+		return;		/* kept as it is until it expires */
 	if (a->ma_status != AS_CANCELLED)
 		a->ma_status = AS_COMPLETED;
 	log_info("async batch %s %s: %u items, %u failed", a->ma_id,
@@ -462,34 +579,65 @@ async_batch_done(struct master *m, struct mbatch *b)
 	async_save(m, b);
 }
 
-void
+static void
 async_system_done(struct master *m, struct mbatch *s)
 {
-	struct masync	*sa = s->mb_async;
+	struct masync	*sa = s->mb_async, *pa;
 	struct mbatch	*p = sa->ma_parent;
 	struct mitem	*it = &s->mb_items[0];
+	uint32_t	 seq;
 
 	switch (sa->ma_sys) {
 	case SYS_SAVE:
-		p->mb_async->ma_saving = 0;
-		if (it->mi_status < 300) {
-			p->mb_async->ma_saved = sa->ma_upto;
-			if (sa->ma_final)
-				p->mb_async->ma_stored = 1;
-		} else
-			log_error("async batch %s: saving failed (%d): %.200s",
-			    p->mb_async->ma_id, it->mi_status,
-			    it->mi_out.data ? it->mi_out.data : "");
-		if (p->mb_async->ma_stored ||
-		    (p->mb_async->ma_done && it->mi_status >= 300)) {
-			/* Stored (or never will be): forget it. */
+		pa = p->mb_async;
+		pa->ma_saving = 0;
+		if (pa->ma_status == AS_FAILED)
+			break;
+		if (it->mi_status >= 300) {
+			async_fail(m, p, it->mi_out.data ? it->mi_out.data :
+			    "saving failed");
+			break;
+		}
+		/* Stored: those results leave the master. */
+		for (seq = pa->ma_saved; seq < sa->ma_upto; seq++) {
+			struct mitem *r = &p->mb_items[p->mb_order[seq]];
+
+			pa->ma_unsaved -= r->mi_out.len < pa->ma_unsaved ?
+			    r->mi_out.len : pa->ma_unsaved;
+			buf_free(&r->mi_out);
+		}
+		pa->ma_saved = sa->ma_upto;
+		if (sa->ma_final)
+			pa->ma_stored = 1;
+		if (pa->ma_stored) {
+			/* Stored for good: forget it. */
 			batch_free(m, p);
-		} else if (p->mb_async->ma_done ||
-		    p->mb_async->ma_saved < p->mb_ndone)
+			break;
+		}
+		if (pa->ma_done || pa->ma_saved < p->mb_ndone)
 			async_save(m, p);
+		if (p->mb_paused && pa->ma_unsaved <
+		    (uint64_t)m->cfg.async_buffer_bytes / 2)
+			batch_resume(m, p);
 		break;
 	case SYS_GET:
 		if (s->mb_req != NULL) {
+			struct buf	 o = BUF_INIT;
+			const char	*rest;
+
+			/* A page of a batch still running here: the stored
+			 * records, with the summary as it is now. */
+			if (sa->ma_live[0] != '\0' && it->mi_status == 200 &&
+			    (p = async_find(m, sa->ma_live)) != NULL &&
+			    it->mi_out.data != NULL && (rest = strstr(
+			    it->mi_out.data, ",\"responses\":[")) != NULL) {
+				buf_puts(&o, "{\"batch\":");
+				async_summary(&o, p);
+				buf_append(&o, rest, it->mi_out.len -
+				    (size_t)(rest - it->mi_out.data));
+				buf_free(&it->mi_out);
+				it->mi_out = o;
+			}
 			http_send_json(m, s->mb_req, s->mb_rid, it->mi_status,
 			    it->mi_out.data ? it->mi_out.data : "",
 			    it->mi_out.len, NULL);
@@ -516,6 +664,7 @@ async_system_done(struct master *m, struct mbatch *s)
 	default:
 		break;
 	}
+	batch_free(m, s);
 }
 
 /* Every tick: store new records of running batches; now and then drop
@@ -532,6 +681,14 @@ async_tick(struct master *m)
 		nb = TAILQ_NEXT(b, mb_entry);
 		if (b->mb_kind != MB_ASYNC)
 			continue;
+		if (b->mb_async->ma_status == AS_FAILED) {
+			/* Its summary is all that is left, for a while. */
+			if (b->mb_async->ma_done && now -
+			    b->mb_async->ma_failed_ns > (uint64_t)
+			    m->cfg.async_result_ttl_s * 1000000000ULL)
+				batch_free(m, b);
+			continue;
+		}
 		if (b->mb_async->ma_status == AS_QUEUED && b->mb_ndone > 0)
 			b->mb_async->ma_status = AS_RUNNING;
 		if (!b->mb_async->ma_saving && b->mb_async->ma_saved <

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_scan.h"
 #include "master.h"
 
 /* Equal in time that depends only on the length of the candidate. */
@@ -76,5 +77,55 @@ auth_allows(const struct config_token *tok, const char *ws, size_t n)
 	for (w = tok->workspaces; w != NULL && *w != NULL; w++)
 		if (strlen(*w) == n && memcmp(*w, ws, n) == 0)
 			return 1;
+	return 0;
+}
+
+/*
+ * A query body's "workspaces": [...] (Log Analytics' additional
+ * workspaces): an array of at most max workspace names, each of which the
+ * token may touch.  0 when absent or allowed; else -1 with e set: 400 for
+ * a malformed list, 403 for a workspace outside the token's.  body is
+ * JSON text json_check() accepted, an object.
+ */
+int
+auth_query_workspaces(const struct config_token *tok, const char *body,
+    long max, struct err *e)
+{
+	struct jscan_iter	 oi, ai;
+	struct jscan_str	 name, js;
+	struct route_str	 ws;
+	const char		*v, *list = NULL;
+	char			 dec[ROUTE_NAME_MAX];
+	long			 count = 0;
+
+	jscan_iter_init(&oi, body);
+	while (jscan_iter_next(&oi, &name, &v))
+		if (jscan_eq(&name, "workspaces"))
+			list = v;	/* the last one counts, as in json-c */
+	if (list == NULL || *list == 'n')	/* the SDKs send null */
+		return 0;
+	if (*list != '[')
+		return err_set(e, ERR_BAD_REQUEST, "\"workspaces\" must be an "
+		    "array of workspace names");
+	jscan_iter_init(&ai, list);
+	while (jscan_iter_next(&ai, NULL, &v)) {
+		if (++count > max)
+			return err_set(e, ERR_BAD_REQUEST, "\"workspaces\" names "
+			    "more than query_max_workspaces (%ld)", max);
+		if (*v != '"')
+			return err_set(e, ERR_BAD_REQUEST, "\"workspaces\"[%ld] "
+			    "must be a string", count - 1);
+		jscan_string(v, &js);
+		/* A name is at most 64 plain bytes; escapes decode shorter,
+		 * so a longer raw form can only be a bad name. */
+		ws.p = js.n <= sizeof(dec) ? jscan_decode(&js, dec, &ws.n) :
+		    NULL;
+		if (ws.p == NULL || !route_name_ok(&ws))
+			return err_set(e, ERR_BAD_REQUEST, "\"workspaces\"[%ld] "
+			    "is not a workspace name", count - 1);
+		if (!auth_allows(tok, ws.p, ws.n))
+			return err_set(e, ERR_FORBIDDEN, "the token may not "
+			    "access workspace \"%.*s\"", (int)ws.n, ws.p);
+	}
 	return 0;
 }

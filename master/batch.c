@@ -79,9 +79,11 @@ batch_free(struct master *m, struct mbatch *b)
 	free(b->mb_strs);
 	buf_free(&b->mb_enc);
 	buf_free(&b->mb_out);
+	buf_free(&b->mb_side);
 	free(b->mb_async);
 	free(b->mb_items);
 	free(b->mb_order);
+	free(b->mb_held);
 	free(b->mb_path);
 	free(b);
 }
@@ -95,19 +97,6 @@ batch_item_enc(const struct mitem *it, size_t *len)
 	}
 	*len = it->mi_enc_len;
 	return it->mi_batch->mb_enc.data + it->mi_enc_off;
-}
-
-static int
-batch_name_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n < 1 || n > ROUTE_NAME_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-			return 0;
-	return 1;
 }
 
 /*
@@ -135,6 +124,7 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 		route_free(&r);
 		return -1;
 	}
+	it->mi_writes = route_op_writes(r.op);
 	memset(&rq, 0, sizeof(rq));
 	rq.op = r.op;
 	rq.ws = r.ws;
@@ -147,11 +137,18 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 	rq.timespan = r.timespan;
 	rq.if_match = if_match;
 	rq.if_none_match = if_none_match;
+	rq.prefer = it->mi_prefer.flags;
 	/* "body ... Ignored for GET" (and DELETE carries none). */
 	if (body != NULL && meth != METHOD_GET && meth != METHOD_DELETE) {
 		rq.body = body->p;
 		rq.body_len = body->n;
 		rq.body_kind = body->kind;
+		if (r.op == OP_QUERY && body->kind == BODY_OBJECT &&
+		    auth_query_workspaces(tok, body->p,
+		    m->cfg.query_max_workspaces, e) == -1) {
+			route_free(&r);
+			return -1;
+		}
 	}
 	off = b->mb_enc.len;
 	rc = item_append(&rq, &b->mb_enc);
@@ -457,6 +454,8 @@ batch_scan_item(struct mbatch *b, uint32_t i, const char *o,
 				src->if_match = v;
 			else if (jscan_caseeq(&name, "If-None-Match"))
 				src->if_none_match = v;
+			else if (jscan_caseeq(&name, "Prefer"))
+				prefer_parse(&it->mi_prefer, v.p, v.n);
 		}
 	}
 	it->mi_group = -1;
@@ -464,7 +463,10 @@ batch_scan_item(struct mbatch *b, uint32_t i, const char *o,
 		if (*src->group != '"')
 			return err_set(e, ERR_BAD_REQUEST, "requests[%u]: "
 			    "\"atomicityGroup\" must be a string", i);
-		src->gname = batch_str(b, src->group, 0);
+		/* Copied: the answer echoes it after the body is gone. */
+		src->gname = batch_str(b, src->group, 1);
+		it->mi_agroup = src->gname.p;
+		it->mi_agroup_len = src->gname.n;
 		it->mi_group = (int32_t)batch_names_put(groups, src->gname, i);
 		b->mb_items[it->mi_group].mi_group_n++;
 	}
@@ -575,7 +577,7 @@ batch_route_item(struct master *m, struct mbatch *b, uint32_t i,
 	buf_reset(target);
 	if (src->ws != NULL) {
 		ws = batch_str(b, src->ws, 0);
-		if (!batch_name_ok(ws.p, ws.n)) {
+		if (!route_name_ok(&ws)) {
 			it->mi_status = -ERR_BAD_REQUEST;
 			return 0;
 		}
@@ -583,7 +585,10 @@ batch_route_item(struct master *m, struct mbatch *b, uint32_t i,
 		buf_append(target, ws.p, ws.n);
 		if (s.n == 0 || s.p[0] != '/')
 			buf_putc(target, '/');
-	}
+	} else if (s.n > 0 && s.p[0] != '/')
+		/* Relative to the service root, as OData 4.01 and Graph
+		 * write item URLs (SPEC 3.1). */
+		buf_append(target, "/v1/", 4);
 	/* With its length: a NUL inside stays in the path, where the router
 	 * refuses it, instead of cutting the path short. */
 	if (buf_append(target, s.p, s.n) == -1)
@@ -884,31 +889,125 @@ batch_release_group(struct master *m, struct mitem *lead)
 	sched_submit(m, lead);
 }
 
-/* The unit (item, or group led by it) may run now. */
+/* The unit (item, or group led by it) goes to the workers now. */
+static void
+batch_run(struct master *m, struct mitem *it)
+{
+	struct mbatch *b = it->mi_batch;
+
+	if (it->mi_group == (int32_t)it->mi_idx)
+		batch_release_group(m, it);
+	else if (it->mi_status < 0) {
+		batch_fail_routed(m, it);
+		return;
+	} else
+		sched_submit(m, it);
+	if (it->mi_state != MI_DONE) {
+		it->mi_inwin = 1;
+		b->mb_inflight++;
+	}
+}
+
+static void	batch_fail_unit(struct master *, struct mitem *, enum err_code,
+		    const char *);
+
+/*
+ * Has the answer of a synchronous batch grown past max_response_bytes?
+ * Then what has not run yet never will: each such unit answers 413.
+ */
+static int
+batch_over(struct master *m, const struct mbatch *b)
+{
+	return b->mb_kind == MB_SYNC &&
+	    b->mb_out_total >= (uint64_t)m->cfg.max_response_bytes;
+}
+
+static void
+batch_refuse(struct master *m, struct mitem *it)
+{
+	char detail[160];
+
+	snprintf(detail, sizeof(detail), "not run: the batch's answer "
+	    "reached max_response_bytes (%ld)", m->cfg.max_response_bytes);
+	batch_fail_unit(m, it, ERR_PAYLOAD_TOO_LARGE, detail);
+}
+
+/*
+ * The unit (item, or group led by it) may run now.  A batch keeps at most
+ * max_batch_inflight units with the workers, and none while its owner
+ * has paused it (a client that does not read its answer): the rest wait
+ * in the batch's own FIFO, so one batch's answers never pile up in the
+ * master faster than its client takes them.
+ */
 static void
 batch_release(struct master *m, struct mitem *it)
 {
-	if (it->mi_group == (int32_t)it->mi_idx)
-		batch_release_group(m, it);
-	else if (it->mi_status < 0)
-		batch_fail_routed(m, it);
-	else
-		sched_submit(m, it);
+	struct mbatch *b = it->mi_batch;
+
+	if (batch_over(m, b)) {
+		batch_refuse(m, it);
+		return;
+	}
+	if ((b->mb_kind == MB_SYNC || b->mb_kind == MB_ASYNC) &&
+	    (b->mb_paused || b->mb_nheld > 0 ||
+	    b->mb_inflight >= (uint32_t)m->cfg.max_batch_inflight)) {
+		if (b->mb_held == NULL && (b->mb_held = calloc(b->mb_nitems,
+		    sizeof(*b->mb_held))) == NULL) {
+			batch_fail_unit(m, it, ERR_INTERNAL, "out of memory");
+			return;
+		}
+		b->mb_held[(b->mb_held_head + b->mb_nheld++) % b->mb_nitems] =
+		    it->mi_idx;
+		return;
+	}
+	batch_run(m, it);
 }
 
-/* Fail a unit whose dependency failed: every member of a group. */
+/* Run held units while the window has room (refuse them once the
+ * answer is over its size). */
 static void
-batch_fail_unit(struct master *m, struct mitem *it, const char *detail)
+batch_pump(struct master *m, struct mbatch *b)
+{
+	struct mitem *it;
+
+	while (b->mb_nheld > 0 && (batch_over(m, b) || (!b->mb_paused &&
+	    b->mb_inflight < (uint32_t)m->cfg.max_batch_inflight))) {
+		it = &b->mb_items[b->mb_held[b->mb_held_head]];
+		b->mb_held_head = (b->mb_held_head + 1) % b->mb_nitems;
+		b->mb_nheld--;
+		if (it->mi_state == MI_DONE)
+			continue;
+		if (batch_over(m, b))
+			batch_refuse(m, it);
+		else
+			batch_run(m, it);
+	}
+}
+
+void
+batch_resume(struct master *m, struct mbatch *b)
+{
+	m->answer_depth++;
+	b->mb_paused = 0;
+	batch_pump(m, b);
+	m->answer_depth--;
+	batch_item_done(m, NULL);
+	sched_pump(m);
+}
+
+/* Fail a unit that will not run: every member of a group. */
+static void
+batch_fail_unit(struct master *m, struct mitem *it, enum err_code code,
+    const char *detail)
 {
 	struct mbatch	*b = it->mi_batch;
 	uint32_t	 i;
 
 	/* In a cancelled batch, what never started is cancelled too. */
-	enum err_code	 code = b->mb_cancelled ? ERR_CANCELLED :
-			    ERR_FAILED_DEPENDENCY;
-
-	if (b->mb_cancelled)
+	if (b->mb_cancelled) {
+		code = ERR_CANCELLED;
 		detail = "the batch was cancelled";
+	}
 	if (it->mi_group != (int32_t)it->mi_idx) {
 		sched_fail(m, it, code, detail);
 		return;
@@ -979,27 +1078,17 @@ batch_next_in_order(struct master *m, struct mbatch *b, struct mitem *it)
 		if (b->mb_items[d->mi_deps[k]].mi_status >= 400)
 			break;
 	if (k < d->mi_ndeps)
-		batch_fail_unit(m, d, "a dependency failed");
+		batch_fail_unit(m, d, ERR_FAILED_DEPENDENCY,
+		    "a dependency failed");
 	else
 		batch_release(m, d);
 }
 
+/* The owner answers and frees (or keeps) the batch. */
 static void
 batch_finish(struct master *m, struct mbatch *b)
 {
-	switch (b->mb_kind) {
-	case MB_ASYNC:
-		/* Kept until its final state is stored. */
-		async_batch_done(m, b);
-		return;
-	case MB_SYSTEM:
-		async_system_done(m, b);
-		break;
-	default:
-		http_reply_batch(m, b);
-		break;
-	}
-	batch_free(m, b);
+	b->mb_on_done(m, b);
 }
 
 /*
@@ -1018,6 +1107,12 @@ batch_item_done(struct master *m, struct mitem *it)
 		b = it->mi_batch;
 		b->mb_order[b->mb_ndone++] = it->mi_idx;
 		m->answer_depth++;
+		if (it->mi_inwin) {
+			it->mi_inwin = 0;
+			b->mb_inflight--;
+		}
+		if (b->mb_on_item != NULL)
+			b->mb_on_item(m, it);
 		if (b->mb_stop_on_error)
 			batch_next_in_order(m, b, it);
 		else {
@@ -1031,11 +1126,13 @@ batch_item_done(struct master *m, struct mitem *it)
 					snprintf(detail, sizeof(detail),
 					    "dependency \"%.64s\" answered %d",
 					    it->mi_id, it->mi_status);
-					batch_fail_unit(m, d, detail);
+					batch_fail_unit(m, d,
+					    ERR_FAILED_DEPENDENCY, detail);
 				} else if (--d->mi_deps_left == 0)
 					batch_release(m, d);
 			}
 		}
+		batch_pump(m, b);
 		m->answer_depth--;
 		batch_check_complete(m, b);
 	}

@@ -14,12 +14,14 @@
 #include <sys/types.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
+#include <event2/buffer.h>
 
 #include "buf.h"
 #include "config.h"
+#include "conn.h"
 #include "errors.h"
 #include "item.h"
+#include "prefer.h"
 #include "ring.h"
 #include "route.h"
 #include "wslot.h"
@@ -55,6 +57,9 @@ struct mitem {
 	uint32_t		 mi_deps_cap;
 	int32_t			 mi_group;	/* leader of its atomicity
 						 * group, or -1 */
+	const char		*mi_agroup;	/* the group's name (echoed in
+						 * the answer), or NULL */
+	size_t			 mi_agroup_len;
 	uint32_t		 mi_group_n;	/* leader: members */
 	uint32_t		 mi_group_left;	/* leader: not yet answered */
 	uint32_t		 mi_deps_left;
@@ -63,11 +68,18 @@ struct mitem {
 	uint32_t		 mi_rdeps_cap;
 	struct buf		 mi_out;	/* rendered answer (async), or
 						 * the body (plain request) */
-	uint32_t		 mi_out_off;	/* MB_SYNC: the rendered answer */
-	uint32_t		 mi_out_len;	/* in mb_out */
+	uint32_t		 mi_out_off;	/* MB_SYNC: an answer that came
+						 * early, in mb_side */
+	uint32_t		 mi_out_len;
 	char			 mi_etag[ITEM_ETAG_MAX]; /* plain request */
 	struct buf		 mi_loc;	/* plain request */
 	int			 mi_skipped;	/* stop_on_error: never run */
+	int			 mi_inwin;	/* counted in mb_inflight */
+	int			 mi_writes;	/* its operation writes */
+	int			 mi_quarantined; /* answered by quarantine.c */
+	struct prefer		 mi_prefer;	/* its Prefer header */
+	uint32_t		 mi_retry_after; /* plain request: Retry-After
+						 * seconds, or 0 */
 	uint64_t		 mi_t_queued;	/* mono ns when published */
 	TAILQ_ENTRY(mitem)	 mi_pending;
 };
@@ -81,10 +93,42 @@ enum mbatch_kind {
 
 struct masync;
 
+/*
+ * A batch's owner (http.c for MB_PLAIN and MB_SYNC, async.c for the rest)
+ * sets what happens as it runs; batch.c calls these and knows nothing of
+ * HTTP or of async batches.
+ */
+typedef void (*batch_cb)(struct master *, struct mbatch *);
+typedef void (*batch_item_cb)(struct master *, struct mitem *);
+
 struct mbatch {
 	uint64_t		 mb_id;
 	enum mbatch_kind	 mb_kind;
-	struct evhttp_request	*mb_req;
+	struct hreq		*mb_req;	/* the request it answers, or
+						 * NULL (none, or gone) */
+	batch_cb		 mb_on_done;	/* every item answered: answer,
+						 * then batch_free() (or keep) */
+	batch_cb		 mb_on_emit;	/* MB_SYNC: mb_out has grown
+						 * past BATCH_EMIT_BYTES */
+	batch_item_cb		 mb_on_item;	/* an item was answered, or
+						 * NULL */
+	uint32_t		 mb_next_emit;	/* MB_SYNC: first item whose
+						 * answer is not in mb_out */
+	uint32_t		 mb_nemitted;	/* answers put in mb_out */
+	uint64_t		 mb_out_total;	/* bytes of answers so far */
+	uint32_t		 mb_inflight;	/* units submitted, not done */
+	uint32_t		*mb_held;	/* units released, waiting for
+						 * the window (FIFO) */
+	uint32_t		 mb_held_head;
+	uint32_t		 mb_nheld;
+	int			 mb_paused;	/* owner: run nothing more for
+						 * now (slow reader) */
+	int			 mb_streaming;	/* owner: the answer's head is
+						 * sent, mb_out goes in pieces */
+	struct buf		 mb_side;	/* MB_SYNC: answers that came
+						 * before their turn (each at
+						 * its mi_out_off/len) */
+	uint32_t		 mb_nside;	/* ... not yet in mb_out */
 	uint32_t		 mb_nitems;
 	uint32_t		 mb_ndone;
 	struct mitem		*mb_items;
@@ -100,8 +144,9 @@ struct mbatch {
 	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
 	struct buf		 mb_enc;	/* items as encoded, one after
 						 * another (one allocation) */
-	struct buf		 mb_out;	/* MB_SYNC: answers as rendered,
-						 * each after a ',' */
+	struct buf		 mb_out;	/* MB_SYNC: answers in request
+						 * order, ','-separated, not
+						 * yet handed to the owner */
 	char			*mb_strs;	/* ids and decoded strings,
 						 * as long as the body */
 	size_t			 mb_strs_len;
@@ -134,6 +179,7 @@ struct mworker {
 	pid_t			 w_pid;
 	uint64_t		 w_started_ns;	/* fork time */
 	enum mworker_kill	 w_kill;
+	uint32_t		 w_timeout_ms;	/* KILL_TIMEOUT: the timeout */
 	uint32_t		 w_fails;	/* quick deaths in a row */
 	struct event		*w_respawn;	/* back-off timer */
 	int			 w_wanted;	/* slot < configured workers */
@@ -154,9 +200,24 @@ struct metrics {
 	uint64_t	 responses_by_class[6];	/* HTTP responses, likewise */
 	uint64_t	 batches_by_class[6];	/* $batch responses */
 	uint64_t	 restarts[RC__COUNT];
+	uint64_t	 requeued;		/* items of a dead worker's
+						 * uncommitted group run again */
 	uint64_t	 lat_bucket[LAT_BUCKETS + 1];	/* +Inf last */
 	double		 lat_sum;
 	uint64_t	 lat_count;
+	uint64_t	 quarantined;		/* items answered by quarantine */
+};
+
+/* quarantine.c: poison items remembered by fingerprint (SHA-256). */
+#define QUAR_FP_LEN	32
+struct qentry;
+struct evp_md_ctx_st;
+struct quarantine {
+	struct qentry		*q_tab;		/* open addressing */
+	uint32_t		 q_mask;	/* slots - 1 (power of two) */
+	uint32_t		 q_count;	/* entries in use */
+	uint32_t		 q_max;		/* quarantine_max_entries */
+	struct evp_md_ctx_st	*q_md;		/* reused digest context */
 };
 
 struct master {
@@ -165,8 +226,17 @@ struct master {
 	int			 argc;		/* overrides, re-applied on HUP */
 	char			**argv;
 	struct event_base	*base;
-	struct evhttp		*http;
-	struct evhttp_bound_socket *bound;
+	int			 lfd;		/* listening socket, or -1 */
+	struct event		*ev_accept;
+	struct event		*ev_accept_retry;
+	int			 accept_paused;	/* 1: at the cap, 2: backing
+						 * off after EMFILE & co */
+	uint64_t		 accept_log_ns;	/* last accept complaint */
+	uint64_t		 accept_log_quiet; /* complaints not logged */
+	TAILQ_HEAD(, hconn)	 conns;
+	uint32_t		 nconns;
+	long			 derived_max_conns;
+	struct ssl_ctx_st	*tls;		/* HTTPS, or NULL */
 	char			 bound_name[80];	/* HOST:PORT bound */
 	struct ring		 ring;
 	int			 efd;
@@ -196,6 +266,7 @@ struct master {
 	struct mbatch		*finished;	/* complete, to be answered */
 	uint64_t		 rid_state;	/* request id generator */
 	struct metrics		 metrics;
+	struct quarantine	 quar;
 };
 
 /* log.c */
@@ -238,6 +309,7 @@ struct sched_answer {
 	const struct wslot	*src;		/* in this completion ring */
 	uint64_t		 body_pos;
 	size_t			 body_len;
+	uint32_t		 retry_after;	/* seconds, or 0: none */
 };
 void	sched_submit(struct master *, struct mitem *);
 void	sched_unqueue(struct master *, struct mitem *);
@@ -248,17 +320,24 @@ void	sched_fail(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
 struct mitem *sched_lookup(struct master *, const struct ring_desc *);
 void	sched_release(struct master *, struct mitem *);
+void	sched_requeue(struct master *, struct mitem *,
+	    const struct ring_desc *, enum err_code, const char *);
 void	sched_fail_entry(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
 
+/* quarantine.c */
+int	quarantine_init(struct master *);
+void	quarantine_reload(struct master *);
+void	quarantine_free(struct master *);
+/* Remember an item that timed out, crashed or ran out of memory. */
+void	quarantine_note(struct master *, struct mitem *, enum err_code);
+/* 1 if the item is quarantined: then it has been answered. */
+int	quarantine_check(struct master *, struct mitem *);
+uint32_t quarantine_size(const struct master *);
+
 /* async.c */
-void	async_post(struct master *, struct evhttp_request *,
+void	async_request(struct master *, struct hreq *, const char *path,
 	    const struct config_token *, const char *rid, uint64_t t0);
-void	async_request(struct master *, struct evhttp_request *,
-	    enum evhttp_cmd_type, const char *uri, const char *path,
-	    const struct config_token *, const char *rid, uint64_t t0);
-void	async_batch_done(struct master *, struct mbatch *);
-void	async_system_done(struct master *, struct mbatch *);
 void	async_tick(struct master *);
 void	async_cancel_all(struct master *);
 
@@ -266,8 +345,13 @@ void	async_cancel_all(struct master *);
 int	auth_check(const struct master *, const char *header,
 	    const struct config_token **, char *detail, size_t detlen);
 int	auth_allows(const struct config_token *, const char *ws, size_t n);
+int	auth_query_workspaces(const struct config_token *, const char *body,
+	    long max, struct err *);
 
 /* batch.c */
+/* MB_SYNC answers are handed to the owner in pieces of about this size
+ * (or whole, when the batch ends first). */
+#define BATCH_EMIT_BYTES	(64 * 1024)
 /* An item's body as it goes to a worker: JSON text, no whitespace
  * between tokens. */
 struct batch_body {
@@ -286,6 +370,8 @@ int	batch_parse(struct master *, struct mbatch *, const char *body,
 void	batch_start(struct master *, struct mbatch *);
 /* The item was answered: release dependents, maybe finish the batch. */
 void	batch_item_done(struct master *, struct mitem *);
+/* The owner lifted mb_paused: run what the window allows. */
+void	batch_resume(struct master *, struct mbatch *);
 void	batch_free(struct master *, struct mbatch *);
 /* An item's encoding: its own, or its place in the batch's. */
 const char *batch_item_enc(const struct mitem *, size_t *len);
@@ -295,22 +381,26 @@ int	batch_item_route(struct master *, struct mitem *,
 	    const struct batch_body *, const struct config_token *,
 	    struct err *);
 
+/* conn.c (TLS) */
+int	conn_tls_init(struct master *);
+void	conn_tls_reload(struct master *, struct config *newcfg);
+
 /* http.c */
-int	http_start(struct master *);
-void	http_stop_accepting(struct master *);
-void	http_set_body_limit(struct master *);
-void	http_reply_batch(struct master *, struct mbatch *);
-void	http_reply_error(struct master *, struct evhttp_request *,
-	    const char *rid, enum err_code, const char *detail);
-void	http_request_id(struct master *, struct evhttp_request *,
-	    char *out, size_t outlen);
+void	http_dispatch(struct master *, struct hreq *);
+void	http_reply_early(struct master *, struct hreq *, enum err_code,
+	    const char *detail);
+void	http_reply_error(struct master *, struct hreq *, const char *rid,
+	    enum err_code, const char *detail);
+void	http_request_id(struct master *, const struct hreq *, char *out,
+	    size_t outlen);
 int	http_overloaded(struct master *, int async, uint32_t n, char *why,
 	    size_t whylen);
-void	http_send_json(struct master *, struct evhttp_request *,
-	    const char *rid, int status, const char *body, size_t len,
-	    const char *location);
+void	http_send_json(struct master *, struct hreq *, const char *rid,
+	    int status, const char *body, size_t len, const char *location);
 void	http_log(const char *method, const char *path, int status,
 	    uint32_t items, const char *rid, uint64_t t0);
+/* The batch answering req: it owns req's answer from now on. */
+void	http_own(struct hreq *, struct mbatch *);
 
 /* metrics.c */
 void	metrics_item(struct master *, int status, uint64_t lat_ns);

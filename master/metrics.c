@@ -118,6 +118,20 @@ metrics_render(struct master *m, struct evbuffer *o)
 		evbuffer_add_printf(o, "batchd_worker_restarts_total"
 		    "{cause=\"%s\"} %llu\n", cause_names[i],
 		    (unsigned long long)mt->restarts[i]);
+	evbuffer_add_printf(o, "# HELP batchd_items_requeued_total Items of "
+	    "an uncommitted write group run again after their worker died.\n"
+	    "# TYPE batchd_items_requeued_total counter\n"
+	    "batchd_items_requeued_total %llu\n",
+	    (unsigned long long)mt->requeued);
+	evbuffer_add_printf(o,
+	    "# HELP batchd_quarantined_total Items answered by the quarantine "
+	    "without running.\n"
+	    "# TYPE batchd_quarantined_total counter\n"
+	    "batchd_quarantined_total %llu\n"
+	    "# HELP batchd_quarantine_entries Items the quarantine remembers.\n"
+	    "# TYPE batchd_quarantine_entries gauge\n"
+	    "batchd_quarantine_entries %u\n",
+	    (unsigned long long)mt->quarantined, quarantine_size(m));
 }
 
 void
@@ -148,8 +162,9 @@ health_render(struct master *m, struct evbuffer *o)
 		    started ? (now - started) / 1000000ULL : 0));
 	}
 	evbuffer_add_printf(o, "],\"ring_depth\":%llu,\"pending_items\":%llu,"
-	    "\"inflight_items\":%llu}",
+	    "\"inflight_items\":%llu,\"batches\":%llu,\"connections\":%u}",
 	    (unsigned long long)ring_depth(&m->ring),
 	    (unsigned long long)m->npending,
-	    (unsigned long long)m->inflight_items);
+	    (unsigned long long)m->inflight_items,
+	    (unsigned long long)m->nbatches, m->nconns);
 }

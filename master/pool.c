@@ -138,11 +138,13 @@ pool_drain_slot(struct master *m, uint32_t i)
 		d.item_idx = rec.item_idx;
 		d.first_slot = rec.first_slot;
 		if ((it = sched_lookup(m, &d)) != NULL) {
-			if (rec.flags & COMP_F_OOM)
+			if (rec.flags & COMP_F_OOM) {
 				snprintf(w->w_last_oom, sizeof(w->w_last_oom),
 				    "batch %llu item %u (\"%.64s\")",
 				    (unsigned long long)rec.batch_id,
 				    rec.item_idx, it->mi_id ? it->mi_id : "");
+				quarantine_note(m, it, ERR_OUT_OF_MEMORY);
+			}
 			memset(&a, 0, sizeof(a));
 			a.status = rec.status >= 100 && rec.status <= 599 ?
 			    rec.status : 500;
@@ -210,31 +212,71 @@ pool_drain(struct master *m)
 	m->burst_ns = 0;
 }
 
-/* Answer whatever the dead worker in slot i held. */
+static int
+pool_desc_eq(const struct ring_desc *a, const struct ring_desc *b)
+{
+	return a->batch_id == b->batch_id && a->item_idx == b->item_idx &&
+	    a->first_slot == b->first_slot;
+}
+
+/*
+ * Answer or re-run whatever the dead worker in slot i held: the cells
+ * still marked with its slot and its wslot's held[] (shm.h, "Group
+ * commit").  While its group was open, only the item it was running is
+ * answered as the crash; the others were never applied and run again.
+ * Once it was committing, every unanswered item is answered as the crash:
+ * it may have been applied, so it must not run twice.
+ */
 static void
 pool_fail_held(struct master *m, uint32_t i, enum err_code code,
     const char *detail, char *held, size_t heldlen)
 {
 	struct wslot		*ws = m->workers[i].w_slot;
-	struct ring_desc	 d[POOL_HELD_MAX + 1];
+	struct ring_desc	 d[POOL_HELD_MAX];
 	struct mitem		*it;
-	size_t			 n, k;
+	char			 cdetail[192];
+	size_t			 n, k, j, nh;
+	uint32_t		 run, phase, owner = i + 1;
+	int			 dup;
 
 	n = ring_reclaim(&m->ring, i, d, POOL_HELD_MAX);
-	if (atomic_load(&ws->held_pos) != 0)
-		d[n++] = ws->held;
+	nh = atomic_load(&ws->nheld);
+	run = atomic_load(&ws->run_idx);
+	phase = atomic_load(&ws->phase);
+	if (nh > WSLOT_HELD_MAX)
+		nh = WSLOT_HELD_MAX;
+	/* A sync it owned is over: wake whoever waits for it. */
+	if (atomic_compare_exchange_strong(&m->ring.hdr->sync_owner, &owner,
+	    0)) {
+		atomic_fetch_add(&m->ring.hdr->wake, 1);
+		futex_wake(&m->ring.hdr->wake, INT32_MAX);
+	}
+	snprintf(cdetail, sizeof(cdetail), "%s while committing a write "
+	    "group: the write may have been applied", detail);
 	held[0] = '\0';
-	for (k = 0; k < n; k++) {
-		if ((it = sched_lookup(m, &d[k])) == NULL)
+	for (k = 0; k < n + nh; k++) {
+		const struct ring_desc *dk = k < n ? &d[k] : &ws->held[k - n];
+		int blame = phase == WG_COMMIT || (k >= n && k - n == run);
+
+		/* A cell is also in held[] if it died between the two. */
+		for (j = 0, dup = 0; k < n && j < nh && !dup; j++)
+			dup = pool_desc_eq(dk, &ws->held[j]);
+		if (dup || (it = sched_lookup(m, dk)) == NULL ||
+		    it->mi_state == MI_DONE)
 			continue;
-		snprintf(held, heldlen, "batch %llu item %u (\"%.64s\")",
-		    (unsigned long long)d[k].batch_id, d[k].item_idx,
-		    it->mi_id != NULL ? it->mi_id : "");
 		m->answer_depth++;
-		sched_fail_entry(m, it, code, detail);
+		if (!blame)
+			sched_requeue(m, it, dk, code, detail);
+		else {
+			snprintf(held, heldlen, "batch %llu item %u (\"%.64s\")",
+			    (unsigned long long)dk->batch_id, dk->item_idx,
+			    it->mi_id != NULL ? it->mi_id : "");
+			sched_fail_entry(m, it, code, phase == WG_COMMIT ?
+			    cdetail : detail);
+		}
 		m->answer_depth--;
 	}
-	atomic_store(&ws->held_pos, 0);
+	wslot_release(ws);
 }
 
 /*
@@ -272,7 +314,7 @@ pool_died(struct master *m, uint32_t i, int status)
 	enum restart_cause	 cause;
 	enum err_code		 code = ERR_WORKER_CRASHED;
 	char			 why[96], held[160], detail[128];
-	const char		*label = "";
+	const char		*label = "", *src;
 	uint64_t		 now = mono_ns(), items;
 	uint32_t		 ms;
 
@@ -285,10 +327,13 @@ pool_died(struct master *m, uint32_t i, int status)
 	if (w->w_kill == KILL_TIMEOUT) {
 		cause = RC_TIMEOUT;
 		code = ERR_QUERY_TIMEOUT;
-		snprintf(why, sizeof(why), "killed after item_timeout_ms "
-		    "(%ld ms)", m->cfg.item_timeout_ms);
-		snprintf(detail, sizeof(detail), "still running after "
-		    "item_timeout_ms (%ld ms)", m->cfg.item_timeout_ms);
+		/* The item's timeout: item_timeout_ms, or its Prefer: wait. */
+		src = w->w_timeout_ms == (uint32_t)m->cfg.item_timeout_ms ?
+		    "item_timeout_ms" : "Prefer: wait";
+		snprintf(why, sizeof(why), "killed after %s (%u ms)", src,
+		    w->w_timeout_ms);
+		snprintf(detail, sizeof(detail), "still running after %s "
+		    "(%u ms)", src, w->w_timeout_ms);
 	} else if (WIFSIGNALED(status)) {
 		cause = RC_CRASH;
 		snprintf(why, sizeof(why), "killed by signal %d (%s)",
@@ -380,22 +425,50 @@ pool_reap(struct master *m)
 	sched_pump(m);
 }
 
-/* Kill workers whose item ran past item_timeout_ms (the master's clock). */
+/*
+ * The timeout of the item the worker holds: item_timeout_ms, or what its
+ * Prefer: wait=N asked (capped by item_timeout_max_ms).  The descriptor is
+ * read while the worker may replace it; sched_lookup() checks what it
+ * names, and a torn read only picks the default for one tick.
+ */
+static long
+pool_held_timeout_ms(struct master *m, struct wslot *ws)
+{
+	uint32_t		 run = atomic_load(&ws->run_idx);
+	struct ring_desc	 d;
+	struct mitem		*it;
+
+	/* Between items, or committing a group: the default. */
+	if (run >= WSLOT_HELD_MAX)
+		return m->cfg.item_timeout_ms;
+	d = ws->held[run];
+	it = sched_lookup(m, &d);
+
+	return it == NULL ? m->cfg.item_timeout_ms :
+	    prefer_timeout_ms(&it->mi_prefer, m->cfg.item_timeout_ms,
+	    m->cfg.item_timeout_max_ms);
+}
+
+/* Kill workers whose item ran past its timeout (the master's clock). */
 void
 pool_tick(struct master *m)
 {
 	struct mworker	*w;
-	uint64_t	 now = mono_ns(), limit, started;
+	uint64_t	 now = mono_ns(), started;
 	uint32_t	 i;
+	long		 ms;
 
-	limit = (uint64_t)m->cfg.item_timeout_ms * 1000000ULL;
 	for (i = 0; i < m->nslots; i++) {
 		w = &m->workers[i];
 		if (w->w_state != MW_RUNNING || w->w_kill != KILL_NONE ||
-		    atomic_load(&w->w_slot->held_pos) == 0)
+		    atomic_load(&w->w_slot->nheld) == 0)
 			continue;
 		started = atomic_load(&w->w_slot->started_ns);
-		if (started != 0 && now > started && now - started > limit) {
+		if (started == 0 || now <= started)
+			continue;
+		ms = pool_held_timeout_ms(m, w->w_slot);
+		if (now - started > (uint64_t)ms * 1000000ULL) {
+			w->w_timeout_ms = (uint32_t)ms;
 			w->w_kill = KILL_TIMEOUT;
 			kill(w->w_pid, SIGKILL);
 		}

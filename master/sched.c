@@ -2,6 +2,8 @@
  * sched.c - moving items from the master's queue into the ring, and
  * turning completion records into rendered answers.
  */
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "futex.h"
@@ -15,9 +17,12 @@ sched_queue(struct master *m, const struct mitem *it)
 	    &m->pending;
 }
 
+/* The item may run now: queue it, unless the quarantine answers it. */
 void
 sched_submit(struct master *m, struct mitem *it)
 {
+	if (quarantine_check(m, it))
+		return;
 	it->mi_state = MI_PENDING;
 	TAILQ_INSERT_TAIL(sched_queue(m, it), it, mi_pending);
 	m->npending++;
@@ -73,18 +78,44 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
 }
 
 /*
+ * How many ring entries asynchronous batches may have while it is next:
+ * one per worker, so a background batch never sits between a plain
+ * request and a free worker for more than one item - but for a write with
+ * db_sync on, SCHED_ASYNC_WRITES per worker (at most write_group_max_items),
+ * so that each worker commits a group of them with one sync instead of
+ * paying a sync per item, while a plain request still waits behind no
+ * more than that.  Only entries not yet claimed can still be cancelled.
+ */
+#define SCHED_ASYNC_WRITES	64
+
+static uint64_t
+sched_async_cap(struct master *m, const struct mitem *it)
+{
+	const char	*enc;
+	size_t		 len;
+	uint32_t	 op = OP_NONE;
+
+	enc = batch_item_enc(it, &len);
+	if (len >= sizeof(struct item_wire))
+		memcpy(&op, enc + offsetof(struct item_wire, op), sizeof(op));
+	if (!m->cfg.db_sync || !route_op_writes(op))
+		return (uint64_t)m->cfg.workers;
+	return (uint64_t)m->cfg.workers * (m->cfg.write_group_max_items <
+	    SCHED_ASYNC_WRITES ? (uint64_t)m->cfg.write_group_max_items :
+	    SCHED_ASYNC_WRITES);
+}
+
+/*
  * Publish as many pending items as the ring takes now, in arrival order
  * (a large item waits for room rather than being overtaken forever), and
  * wake the workers once for the whole burst.  Asynchronous batches get
- * what synchronous work leaves, and at most one ring entry per worker at
- * a time, so a 10,000-item background batch never sits between a plain
- * request and a free worker for more than one item.
+ * what synchronous work leaves, within sched_async_cap().
  */
 void
 sched_pump(struct master *m)
 {
 	struct mitem	*it;
-	uint64_t	 cap = (uint64_t)m->cfg.workers, now;
+	uint64_t	 now;
 	int		 n = 0;
 
 	if (m->npending == 0)
@@ -94,8 +125,8 @@ sched_pump(struct master *m)
 	    sched_publish(m, &m->pending, it, now) == 0)
 		n++;
 	if (it == NULL)
-		while (m->async_inflight < cap &&
-		    (it = TAILQ_FIRST(&m->pending_async)) != NULL &&
+		while ((it = TAILQ_FIRST(&m->pending_async)) != NULL &&
+		    m->async_inflight < sched_async_cap(m, it) &&
 		    sched_publish(m, &m->pending_async, it, now) == 0)
 			n++;
 	if (n > 0)
@@ -150,6 +181,26 @@ sched_release(struct master *m, struct mitem *it)
 	lead->mi_nslots = 0;
 }
 
+/*
+ * A worker died holding the entry of it in a write group that was never
+ * committed (shm.h, "Group commit"): nothing of it was applied, so it goes
+ * back into the ring, with the same data slots, for another worker.  If
+ * the ring has no cell for it now, it is answered as the crash instead -
+ * never lost, never run twice.
+ */
+void
+sched_requeue(struct master *m, struct mitem *it, const struct ring_desc *d,
+    enum err_code code, const char *detail)
+{
+	if (it->mi_state != MI_QUEUED || it->mi_first != d->first_slot ||
+	    ring_publish(&m->ring, d) == -1) {
+		sched_fail_entry(m, it, code, detail);
+		return;
+	}
+	m->metrics.requeued++;
+	ring_wake(&m->ring, 1);
+}
+
 /* A worker died holding the entry of it: answer it, or every member of
  * the group it leads that is not answered yet. */
 void
@@ -159,6 +210,9 @@ sched_fail_entry(struct master *m, struct mitem *it, enum err_code code,
 	struct mbatch	*b = it->mi_batch;
 	uint32_t	 i;
 
+	if (code == ERR_WORKER_CRASHED || code == ERR_QUERY_TIMEOUT ||
+	    code == ERR_OUT_OF_MEMORY)
+		quarantine_note(m, it, code);
 	if (it->mi_group < 0) {
 		sched_fail(m, it, code, detail);
 		return;
@@ -210,6 +264,11 @@ sched_render_item(struct buf *o, const struct mitem *it,
 
 	buf_append(o, "{\"id\":", 6);
 	buf_json_str(o, it->mi_id, it->mi_id_len);
+	/* OData 4.01: an answer of an atomicity group names it. */
+	if (it->mi_agroup != NULL) {
+		buf_append(o, ",\"atomicityGroup\":", 18);
+		buf_json_str(o, it->mi_agroup, it->mi_agroup_len);
+	}
 	buf_append(o, ",\"status\":", 10);
 	sched_put_status(o, a->status);
 	buf_append(o, ",\"headers\":{", 12);
@@ -223,6 +282,11 @@ sched_render_item(struct buf *o, const struct mitem *it,
 		buf_json_str(o, a->loc, a->loc_len);
 		first = 0;
 	}
+	if (a->retry_after > 0) {
+		buf_puts(o, first ? "\"Retry-After\":\"" : ",\"Retry-After\":\"");
+		buf_printf(o, "%u\"", a->retry_after);
+		first = 0;
+	}
 	if (a->body_len > 0)
 		buf_puts(o, first ? "\"Content-Type\":\"application/json\"" :
 		    ",\"Content-Type\":\"application/json\"");
@@ -234,23 +298,99 @@ sched_render_item(struct buf *o, const struct mitem *it,
 	buf_putc(o, '}');
 }
 
+/* An error answer: the envelope's error object rendered into body. */
+static void
+sched_error(struct sched_answer *a, struct buf *body, enum err_code code,
+    const char *detail)
+{
+	err_body(body, code, detail);
+	memset(a, 0, sizeof(*a));
+	a->status = err_status(code);
+	a->body = body->data;
+	a->body_len = body->len;
+}
+
 /*
- * A synchronous batch's answers go into one buffer, in the order they
- * come, each after a ',': no allocation per item, and an unordered
- * answer is that buffer as it stands (http_reply_batch).
+ * it's answer was just put in mb_out at before.  Past max_response_bytes
+ * a read's answer is replaced by an item error (running it alone will
+ * do); a write's is kept, since what it did must be told.  Decided in
+ * request order, so the answers cut are always the last ones.
  */
 static void
-sched_render_sync(struct mitem *it, const struct sched_answer *a)
+sched_cut(struct master *m, struct mbatch *b, struct mitem *it,
+    size_t before)
+{
+	struct buf		*o = &b->mb_out;
+	struct buf		 err = BUF_INIT;
+	struct sched_answer	 ea;
+	char			 why[160];
+
+	if (!it->mi_writes && b->mb_out_total + (o->len - before) >
+	    (uint64_t)m->cfg.max_response_bytes) {
+		o->len = before;
+		snprintf(why, sizeof(why), "not answered: the batch's answer "
+		    "reached max_response_bytes (%ld); run it alone",
+		    m->cfg.max_response_bytes);
+		sched_error(&ea, &err, ERR_PAYLOAD_TOO_LARGE, why);
+		sched_render_item(o, it, &ea);
+		buf_free(&err);
+	}
+	b->mb_out_total += o->len - before + 1;
+}
+
+/*
+ * A synchronous batch's answers are listed in request order (SPEC 3.1:
+ * clients such as Azure's JavaScript SDK match them by position), into
+ * one buffer, mb_out, that the owner takes in pieces as it grows: an
+ * answer whose turn has come goes straight in, followed by any that came
+ * before their turn and waited in mb_side.  No allocation per item.
+ */
+static void
+sched_render_sync(struct master *m, struct mitem *it,
+    const struct sched_answer *a)
 {
 	struct mbatch	*b = it->mi_batch;
-	struct buf	*o = &b->mb_out;
+	struct buf	*o = &b->mb_out, *side = &b->mb_side;
+	struct mitem	*n;
+	size_t		 before;
 
+	if (it->mi_idx != b->mb_next_emit) {
+		it->mi_out_off = (uint32_t)side->len;
+		sched_render_item(side, it, a);
+		it->mi_out_len = (uint32_t)(side->len - it->mi_out_off);
+		b->mb_nside++;
+		return;
+	}
 	if (o->data == NULL)
-		buf_reserve(o, (size_t)b->mb_nitems * 192 + 64);
-	buf_putc(o, ',');
-	it->mi_out_off = (uint32_t)o->len;
+		buf_reserve(o, b->mb_nitems < 256 ? (size_t)b->mb_nitems *
+		    192 + 64 : BATCH_EMIT_BYTES);
+	if (b->mb_nemitted++ > 0)
+		buf_putc(o, ',');
+	before = o->len;
 	sched_render_item(o, it, a);
-	it->mi_out_len = (uint32_t)(o->len - it->mi_out_off);
+	sched_cut(m, b, it, before);
+	for (b->mb_next_emit++; b->mb_next_emit < b->mb_nitems;
+	    b->mb_next_emit++) {
+		n = &b->mb_items[b->mb_next_emit];
+		if (n->mi_state != MI_DONE)
+			break;
+		if (n->mi_skipped)
+			continue;
+		buf_putc(o, ',');
+		b->mb_nemitted++;
+		before = o->len;
+		buf_append(o, side->data + n->mi_out_off, n->mi_out_len);
+		sched_cut(m, b, n, before);
+		if (--b->mb_nside == 0) {
+			/* Large results leave no large buffer behind. */
+			if (side->cap > BATCH_EMIT_BYTES)
+				buf_free(side);
+			else
+				buf_reset(side);
+		}
+	}
+	if (o->len >= BATCH_EMIT_BYTES && b->mb_on_emit != NULL)
+		b->mb_on_emit(m, b);
 }
 
 void
@@ -278,8 +418,9 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 			buf_append(&it->mi_loc, a->loc, a->loc_len);
 		buf_reset(&it->mi_out);
 		sched_copy_body(&it->mi_out, a);
+		it->mi_retry_after = a->retry_after;
 	} else if (kind == MB_SYNC)
-		sched_render_sync(it, a);
+		sched_render_sync(m, it, a);
 	else {
 		buf_reset(&it->mi_out);
 		sched_render_item(&it->mi_out, it, a);
@@ -298,11 +439,7 @@ sched_fail(struct master *m, struct mitem *it, enum err_code code,
 	struct sched_answer	 a;
 	struct buf		 body = BUF_INIT;
 
-	err_body(&body, code, detail);
-	memset(&a, 0, sizeof(a));
-	a.status = err_status(code);
-	a.body = body.data;
-	a.body_len = body.len;
+	sched_error(&a, &body, code, detail);
 	sched_answer(m, it, &a);
 	buf_free(&body);
 }

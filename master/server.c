@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
+
+#include <openssl/ssl.h>
 
 #include "futex.h"
 #include "master.h"
@@ -51,7 +52,7 @@ server_begin_shutdown(struct master *m, const char *why)
 	async_cancel_all(m);
 	m->drain_deadline = mono_ns() +
 	    (uint64_t)m->cfg.item_timeout_ms * 1000000ULL + 2000000000ULL;
-	http_stop_accepting(m);
+	conn_stop_accepting(m);
 	server_check_shutdown(m);
 }
 
@@ -154,10 +155,11 @@ server_reload(struct master *m)
 		    "needs a restart");
 		nc.max_body_bytes = m->cfg.max_body_bytes;
 	}
+	conn_tls_reload(m, &nc);
 	config_free(&m->cfg);
 	m->cfg = nc;
 	log_init(m->cfg.log_level);
-	http_set_body_limit(m);
+	quarantine_reload(m);
 	pool_resize(m);
 	log_info("configuration reloaded (workers=%ld)", m->cfg.workers);
 	return 0;
@@ -220,10 +222,10 @@ server_drop_privileges(struct master *m)
 }
 
 /*
- * The event base.  evhttp turns a connection's read and write interest
- * off and on again around every request; with the change list those
- * toggles are folded into one epoll_ctl(2) per descriptor per loop pass,
- * or none when they cancel out (libevent's caveat about dup()ed
+ * The event base.  Write interest goes on and off around an answer that
+ * did not fit the socket at once; with the change list such toggles are
+ * folded into one epoll_ctl(2) per descriptor per loop pass, or none when
+ * they cancel out (libevent's caveat about dup()ed
  * descriptors does not apply: the master never dup()s one).
  */
 static struct event_base *
@@ -270,10 +272,13 @@ server_run(struct master *m)
 		log_error("%s", err);
 		return 1;
 	}
+	m->lfd = -1;
+	TAILQ_INIT(&m->conns);
 	m->inflight = calloc((size_t)m->cfg.ring_slots, sizeof(*m->inflight));
 	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	m->base = server_base_new();
-	if (m->inflight == NULL || m->efd == -1 || m->base == NULL) {
+	if (m->inflight == NULL || m->efd == -1 || m->base == NULL ||
+	    quarantine_init(m) == -1) {
 		log_error("start-up failed: %s", strerror(errno));
 		m->exit_code = 1;
 		goto out;
@@ -291,7 +296,8 @@ server_run(struct master *m)
 	}
 	/* Bind (perhaps a privileged port) as started, then drop to `user`
 	 * before any worker exists, then say we are ready. */
-	if (http_start(m) == -1 || server_drop_privileges(m) == -1) {
+	if (conn_tls_init(m) == -1 || conn_listen(m) == -1 ||
+	    server_drop_privileges(m) == -1) {
 		m->exit_code = 1;
 		goto out;
 	}
@@ -313,8 +319,9 @@ server_run(struct master *m)
 	log_notice("shutting down");
 out:
 	pool_stop(m);
-	if (m->http != NULL)
-		evhttp_free(m->http);
+	conn_close_all(m);
+	if (m->tls != NULL)
+		SSL_CTX_free(m->tls);
 	if (m->ev_tick != NULL)
 		event_free(m->ev_tick);
 	if (m->ev_efd != NULL)
@@ -330,6 +337,7 @@ out:
 		close(m->efd);
 	ring_destroy(&m->ring);
 	free(m->inflight);
+	quarantine_free(m);
 	config_free(&m->cfg);
 	free(m->argv);
 	if (m->exit_code == 0)

@@ -9,6 +9,7 @@ the raw numbers and the gnuplot inputs).
 """
 
 import argparse
+import csv
 import datetime
 import http.client
 import json
@@ -37,6 +38,7 @@ WS, TABLE = "bench", "t"
 SWEEP = [1, 2, 5, 10, 20, 50, 100]
 HEAD = [1, 10, 100]
 SCALE_WORKERS = [1, 2, 4, 8]
+BULK_ITEMS = 1_000_000
 
 
 def log(msg):
@@ -177,17 +179,18 @@ def cmd_out(argv):
 # batchd
 
 class Batchd:
-    def __init__(self, tmp, db, workers, tag):
+    def __init__(self, tmp, db, workers, tag, sync="off", extra=""):
         self.log_path = os.path.join(tmp, "batchd-%s.log" % tag)
         self.logf = open(self.log_path, "w")
         # Defaults of the SPEC (auth off, log_level info: one log line per
-        # request, as a user runs it), but no fsync and a scratch store.
-        conf = os.path.join(tmp, "batchd.conf")
+        # request, as a user runs it), but a scratch store and, unless a
+        # section says otherwise, no fsync.
+        conf = os.path.join(tmp, "batchd-%s.conf" % tag)
         with open(conf, "w") as f:
             f.write("# scripts/bench: every key at its default but these\n"
-                    "db_sync = off\nlog_level = info\n")
+                    "db_sync = %s\nlog_level = info\n%s" % (sync, extra))
         argv = [BATCHD, "-c", conf, "--listen", "127.0.0.1:0",
-                "--db-path", db, "--db-sync", "off", "--workers", str(workers)]
+                "--db-path", db, "--db-sync", sync, "--workers", str(workers)]
         self.proc = PROCS.start(argv, stdout=self.logf, stderr=self.logf)
         self.port = None
         end = time.time() + 15
@@ -399,6 +402,7 @@ class Run:
         self.rounds = 1 if q else 3                         # alternating rounds
         self.ring_secs = 0.5 if q else 3
         self.lmdb_secs = 1 if q else 5
+        self.durable_dur = a.duration or (3 if q else 10)   # durable writes
         self.db = None
         self.b = self.redis_port = None
         self.nginx_urls = []
@@ -501,6 +505,8 @@ class Run:
     # -- servers: batchd (1), Redis (2), nginx (3) up together, so that each
     #    batchd point is measured right next to its peer's ----------------------
     def start_batchd(self):
+        if self.skipped("batchd"):
+            return
         if not wrk_ok():
             return self.skip("batchd", "wrk not installed")
         a = self.a
@@ -733,6 +739,193 @@ class Run:
             rows.append(json.loads(out.strip().splitlines()[-1]))
             log("lmdb: %d process(es): %.0f gets/s" % (procs, rows[-1]["gets_per_s"]))
         self.res["lmdb"] = rows
+
+
+    # -- 7. durable writes (issue 10) --------------------------------------
+    def durable(self):
+        """PUT $batch of 1, 10, 100 items from 8 connections, db_sync on (the
+        default) against Redis appendfsync always at -P 1/10/100, then
+        db_sync off against Redis without persistence.  Each batchd point
+        is measured right before its Redis point; the master's and the
+        workers' CPU per item comes from /proc/PID/stat."""
+        if self.skipped("durable"):
+            return
+        if not wrk_ok():
+            return self.skip("durable", "wrk not installed")
+        a = argparse.Namespace(**vars(self.a))
+        a.connections = DURABLE_CONNS
+        have_redis = all(shutil.which(t) for t in ("redis-server", "redis-benchmark")) \
+            and not self.skipped("redis")
+        hz = os.sysconf("SC_CLK_TCK")
+        rows = []
+        d0 = os.path.join(self.tmp, "durable")
+        os.makedirs(d0, exist_ok=True)
+        self.res["durable_fs"] = fs_of(d0)
+        for sync in ("on", "off"):
+            db = os.path.join(d0, "db-" + sync)
+            b = Batchd(self.tmp, db, self.a.workers, "durable-" + sync, sync=sync)
+            rp = rport = None
+            try:
+                if have_redis:
+                    rp, rport = start_redis_server(os.path.join(d0, "redis-" + sync), sync == "on")
+                batchd_wrk(b, "put", 10, 1, a)      # warm-up: connections, pages
+                for bs in DURABLE_BATCH:
+                    master, workers = b.pids()
+                    t0 = [cpu_ticks(master)] + [cpu_ticks(w) for w in workers]
+                    r = batchd_wrk(b, "put", bs, self.durable_dur, a)
+                    t1 = [cpu_ticks(master)] + [cpu_ticks(w) for w in workers]
+                    items = r["requests"] * bs
+                    row = {"sync": sync, "batch": bs, "items_per_s": r["items_per_s"],
+                           "p50_us": r["latency_us"]["50"], "p99_us": r["latency_us"]["99"],
+                           "errors": r["errors_total"] + r["item_errors"],
+                           "master_cpu_us": (t1[0] - t0[0]) / hz * 1e6 / max(items, 1),
+                           "workers_cpu_us": (sum(t1[1:]) - sum(t0[1:])) / hz * 1e6 / max(items, 1)}
+                    msg = "durable db_sync %s: batchd PUT x%d: %.0f items/s" % (sync, bs, row["items_per_s"])
+                    if rport:
+                        x = redis_set_bench(rport, bs, self.durable_dur, DURABLE_CONNS, self.a.threads)
+                        row["redis_rps"] = x["rps"]
+                        row["redis_p99_ms"] = x["p99_ms"]
+                        msg += "; Redis -P %d: %.0f" % (bs, x["rps"])
+                    rows.append(row)
+                    log(msg)
+            finally:
+                b.stop()
+                if rp is not None:
+                    PROCS.stop(rp)
+        self.res["durable"] = rows
+        if not have_redis:
+            self.note("durable: Redis not installed, batchd measured alone")
+
+    # -- 8. bulk import (issue 10) -----------------------------------------
+    def bulk(self):
+        """One asynchronous batch of BULK_ITEMS PUT items, db_sync on; items/s
+        from acceptance to completion; RSS of the master and the workers
+        sampled while it runs."""
+        if self.skipped("bulk"):
+            return
+        n = BULK_ITEMS if not self.a.quick else BULK_ITEMS // 10
+        items = ('{"id":"%d","method":"PUT","workspace":"bulk","path":"/tables/t/rows/k%07d","body":{"v":%d}}'
+                 % (i, i, i) for i in range(n))
+        body = ('{"requests":[' + ",".join(items) + "]}").encode()
+        mb = (len(body) >> 20) + 8
+        extra = ("max_async_items = %d\nmax_body_bytes = %d\nmax_result_bytes = %d\n"
+                 "ring_slots = %d\n" % (n, mb << 20, (mb << 20) + 65536, 1 << max(12, (mb * 256 + 16).bit_length())))
+        db = os.path.join(self.tmp, "bulk-db")
+        b = Batchd(self.tmp, db, self.a.workers, "bulk", sync="on", extra=extra)
+        try:
+            mem0 = b.memory()
+            t0 = time.time()
+            st, data = b.request("POST", "/v1/batches", body)
+            t_acc = time.time()
+            if st != 201:
+                raise RuntimeError("bulk: POST /v1/batches answered %d: %r" % (st, data[:300]))
+            loc = "/v1/batches/" + json.loads(data)["batch"]["id"]
+            del body
+            samples, status, j = [], None, {}
+            end = time.time() + 3600
+            def kb(m, k):
+                return (m or {}).get(k, 0)
+            while time.time() < end:
+                m = b.memory()
+                samples.append((time.time() - t0, kb(m["master"], "VmRSS"), kb(m["master"], "RssAnon"),
+                                sum(kb(w, "VmRSS") for w in m["workers"]),
+                                sum(kb(w, "RssAnon") for w in m["workers"])))
+                st, data = b.request("GET", loc + "?limit=1")
+                j = json.loads(data).get("batch", {})
+                status = j.get("status")
+                if status not in ("queued", "running"):
+                    break
+                time.sleep(0.5)
+            t1 = time.time()
+            if status != "completed" or j.get("completed") != n or j.get("failed"):
+                raise RuntimeError("bulk: ended %s, %r" % (status, j))
+            # Every row is there: the last one reads back.
+            st, data = b.request("POST", "/v1/$batch", ('{"requests":[{"id":"1","workspace":"bulk",'
+                                 '"path":"/tables/t/rows/k%07d"}]}' % (n - 1)).encode())
+            if st != 200 or json.loads(data)["responses"][0]["status"] != 200:
+                raise RuntimeError("bulk: last row missing: %r" % data[:300])
+            cols = ("master_rss", "master_anon", "workers_rss", "workers_anon")
+            mid = samples[len(samples) // 2]
+            self.res["bulk"] = {
+                "items": n, "body_mb": mb - 8, "accept_s": t_acc - t0, "total_s": t1 - t0,
+                "items_per_s": n / (t1 - t0), "rss_before": mem0, "samples": len(samples),
+                "first": dict(zip(cols, samples[0][1:])), "middle": dict(zip(cols, mid[1:])),
+                "last": dict(zip(cols, samples[-1][1:])),
+                "max": {c: max(x[i + 1] for x in samples) for i, c in enumerate(cols)}}
+            log("bulk: %d items in %.1f s (%.0f items/s); master anon KiB first/mid/last/max %d/%d/%d/%d, "
+                "workers anon %d/%d/%d/%d" % ((n, t1 - t0, n / (t1 - t0)) + tuple(
+                    self.res["bulk"][k]["master_anon"] for k in ("first", "middle", "last", "max")) + tuple(
+                    self.res["bulk"][k]["workers_anon"] for k in ("first", "middle", "last", "max"))))
+        finally:
+            b.stop()
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks (0 if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            f = f.read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def fs_of(path):
+    """The file system type and device a path lives on (/proc/mounts)."""
+    best, path = ("?", "?", ""), os.path.realpath(path)
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                dev, mnt, typ = line.split()[:3]
+                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best[2]):
+                    best = (typ, dev, mnt)
+    except OSError:
+        pass
+    return "%s (%s)" % (best[0], best[1])
+
+
+# --------------------------------------------------------------------------
+# Durable writes (issue 10): PUT batches with db_sync on against Redis with
+# appendonly yes + appendfsync always, and db_sync off against Redis
+# without persistence; the same 8 connections, ~200-byte values, 100,000
+# random keys.
+
+DURABLE_CONNS = 8
+DURABLE_BATCH = [1, 10, 100]
+
+
+def redis_set_bench(port, pl, secs, conns, threads):
+    # As many bytes as batchd's rows; no quote or comma: redis-benchmark
+    # puts the command into its CSV unescaped.
+    value = "v" * len(row_json(0))
+    base = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(conns),
+            "--threads", str(threads), "-r", str(NKEYS), "-P", str(pl), "--csv"]
+
+    def once(n):
+        rc, out, err = PROCS.run(base + ["-n", str(n), "SET", "key:__rand_int__", value], timeout=600)
+        rows = [f for f in csv.reader(out.splitlines()) if f and f[0].startswith("SET")]
+        if rc != 0 or not rows:
+            raise RuntimeError("redis-benchmark failed: %s" % (err or out)[-300:])
+        f = rows[-1]
+        return {"n": n, "rps": float(f[1]), "p50_ms": float(f[4]), "p99_ms": float(f[6]),
+                "pipeline": pl}
+    r = once(min(2_000 * pl, 100_000))
+    return once(int(max(5_000, min(r["rps"] * secs, 500_000_000))))
+
+
+def start_redis_server(d, persist):
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    logf = open(os.path.join(d, "redis.log"), "w")
+    extra = ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
+    p = PROCS.start(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                     "--daemonize", "no", "--dir", d, "--protected-mode", "yes"] + extra,
+                    stdout=logf, stderr=logf)
+    logf.close()
+    if not wait_port(port, p):
+        PROCS.stop(p)
+        raise RuntimeError("redis-server did not start: %s" % open(os.path.join(d, "redis.log")).read()[-300:])
+    return p, port
 
 
 def sweep_stale_tmp():
@@ -985,6 +1178,52 @@ def report(run):
                  "its idle state.  The master always sleeps on its eventfd between bursts.")
         L.append("")
 
+    du = r.get("durable", [])
+    if du:
+        L.append("## 7. Durable writes: PUT `$batch` vs Redis SET, %d connections (issue 10)" % DURABLE_CONNS)
+        L.append("")
+        L.append("wrk -t %d -c %d, %d s per point, PUT items of %d-byte rows on %s random keys; redis-benchmark "
+                 "-c %d --threads %d -r %d -d-sized SET of the same bytes with -P = batch.  Stores on %s.  "
+                 "**db_sync on** (batchd's default): every 2xx answer is on disk, as is every Redis reply with "
+                 "`appendonly yes` + `appendfsync always`.  **db_sync off** against Redis without persistence "
+                 "(no AOF, no RDB).  CPU: µs of CPU time per item, from /proc/PID/stat, master and all workers."
+                 % (a.threads, DURABLE_CONNS, run.durable_dur, ROW_BYTES, format(NKEYS, ","), DURABLE_CONNS,
+                    a.threads, NKEYS, r.get("durable_fs", "?")))
+        L.append("")
+        L.append("Issue 10's targets: batchd / Redis ≥ 1.00 on the three db_sync on rows.")
+        L.append("")
+        L.append("| mode | batch / -P | batchd items/s | Redis SET/s | batchd / Redis | batchd p50 / p99 ms "
+                 "| Redis p99 ms | master CPU µs/item | workers CPU µs/item | item errors |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for x in du:
+            peer = "appendfsync always" if x["sync"] == "on" else "no persistence"
+            L.append("| db_sync %s vs Redis %s | %d | %s | %s | %s | %s / %s | %s | %.1f | %.1f | %d |" % (
+                x["sync"], peer, x["batch"], fnum(x["items_per_s"]), fnum(x.get("redis_rps")),
+                fratio(x["items_per_s"], x.get("redis_rps")), fms(x["p50_us"]), fms(x["p99_us"]),
+                "%.2f" % x["redis_p99_ms"] if "redis_p99_ms" in x else "–",
+                x["master_cpu_us"], x["workers_cpu_us"], x["errors"]))
+        L.append("")
+    bk = r.get("bulk")
+    if bk:
+        L.append("## 8. Bulk import: one asynchronous batch of %s PUT items, db_sync on (issue 10)"
+                 % format(bk["items"], ","))
+        L.append("")
+        L.append("`POST /v1/batches` with a %d MiB body (max_async_items, max_body_bytes, max_result_bytes and "
+                 "ring_slots raised for it), polled every 0.5 s until completed: accepted in %.1f s, "
+                 "completed after %.1f s: **%s items/s**." % (bk["body_mb"], bk["accept_s"], bk["total_s"],
+                                                             fnum(bk["items_per_s"])))
+        L.append("")
+        L.append("| RSS KiB while it ran (%d samples) | first | middle | last | max |" % bk["samples"])
+        L.append("|---|---|---|---|---|")
+        for c, name in (("master_anon", "master RssAnon"), ("master_rss", "master VmRSS"),
+                        ("workers_anon", "workers RssAnon (sum)"), ("workers_rss", "workers VmRSS (sum)")):
+            L.append("| %s | %s | %s | %s | %s |" % (name, fnum(bk["first"][c]), fnum(bk["middle"][c]),
+                                                     fnum(bk["last"][c]), fnum(bk["max"][c])))
+        L.append("")
+        L.append("The master holds the accepted batch (its body and one record per item) from the first sample "
+                 "on; workers' VmRSS includes the LMDB pages they map, which grow with the store; RssAnon is "
+                 "their own memory.")
+        L.append("")
     sc = r.get("scaling", [])
     if sc:
         L.append("## 6. Scaling: 100-item read batches by `--workers`")
@@ -1120,7 +1359,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--skip", default="", help="comma-separated sections to leave out: "
-                    "redis, nginx, lmdb, scaling, ring")
+                    "redis, nginx, lmdb, scaling, ring, batchd, durable, bulk")
     ap.add_argument("--no-install", action="store_true", help="(scripts/bench) do not apt-get install")
     a = ap.parse_args()
 
@@ -1137,7 +1376,7 @@ def main():
     rc = 0
     try:
         run.machine()
-        for step in (run.servers, run.lmdb, run.scaling, run.ring):
+        for step in (run.servers, run.lmdb, run.scaling, run.ring, run.durable, run.bulk):
             t1 = time.time()
             try:
                 step()

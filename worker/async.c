@@ -13,7 +13,6 @@
 #include "rows.h"
 
 #define ASYNC_KEY_MAX	(1 + 64 + 4)
-#define ASYNC_PAGE_MAX	1000
 
 struct async_key {
 	unsigned char	 ak_data[ASYNC_KEY_MAX];
@@ -166,8 +165,9 @@ async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
 	const char		*status, *owner;
 	struct buf		*b = &res->body;
 	long			 offset, limit, ttl, n = 0;
+	size_t			 max_bytes, used = 0;
 	int64_t			 finished;
-	int			 rc, more = 0;
+	int			 rc, more = 0, live;
 
 	if (async_key(&k, 'M', rq->key, 0, 0) == -1)
 		return err_set(e, ERR_NOT_FOUND, "no such batch");
@@ -196,8 +196,10 @@ async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
 		return item_res_error(res, ERR_NOT_FOUND,
 		    "batch results expired");
 	}
+	live = rq->ws.n == 4 && memcmp(rq->ws.p, "live", 4) == 0;
 	status = async_str(meta, "status");
-	if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0) {
+	if (!live && (strcmp(status, "queued") == 0 ||
+	    strcmp(status, "running") == 0)) {
 		/* Not run by the master: a restart cut it short. */
 		const char *js;
 		size_t jl;
@@ -217,7 +219,15 @@ async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
 		status = "cancelled";
 	}
 	offset = async_decimal(rq->after, 0);
-	limit = rq->limit > 0 && rq->limit <= ASYNC_PAGE_MAX ? rq->limit : 100;
+	limit = rq->limit > 0 && rq->limit <= ASYNC_PAGE_MAX ? rq->limit :
+	    ASYNC_PAGE_DEFAULT;
+	/* The page must also fit one completion record. */
+	max_bytes = (size_t)async_decimal(rq->prefix, 0);
+	if (st->st_max_result > 0 && (max_bytes == 0 ||
+	    max_bytes > st->st_max_result / 2))
+		max_bytes = st->st_max_result / 2;
+	if (max_bytes == 0)
+		max_bytes = SIZE_MAX;
 	buf_puts(b, "{\"batch\":{\"id\":");
 	buf_json_str(b, rq->key.p, rq->key.n);
 	buf_puts(b, ",\"status\":");
@@ -239,17 +249,18 @@ async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size == k.ak_len &&
 	    memcmp(key.mv_data, k.ak_data, k.ak_len - 4) == 0) {
-		if (n == limit) {
+		if (n == limit || (n > 0 && used + val.mv_size > max_bytes)) {
 			more = 1;
 			break;
 		}
+		used += val.mv_size + 1;
 		if (n++ > 0)
 			buf_putc(b, ',');
 		buf_append(b, val.mv_data, val.mv_size);
 		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
-	if (more)
+	if (more || live)
 		buf_printf(b, "],\"next_offset\":%ld}", offset + n);
 	else
 		buf_puts(b, "],\"next_offset\":null}");

@@ -41,6 +41,10 @@ struct store {
 	MDB_txn		*st_rtxn;	/* read snapshot, NULL before first read */
 	int		 st_rlive;	/* st_rtxn is active (not reset) */
 	MDB_txn		*st_group;	/* open atomicity group, or NULL */
+	MDB_txn		*st_wgroup;	/* open write group, or NULL */
+	int		 st_overflow;	/* the last write ran out of room */
+	int		 st_sync;	/* db_sync: make commits durable */
+	struct store_shared_sync st_shared; /* .durable NULL: sync alone */
 	size_t		 st_max_result;	/* 0: unlimited */
 };
 

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "futex.h"
 #include "rows.h"
 
 /* Named databases in the environment; room is left for a few more. */
@@ -126,11 +127,11 @@ store_mdb_err(struct err *e, int rc, const char *what)
 	case ENOMEM:
 		return err_set(e, ERR_OUT_OF_MEMORY, "%s: out of memory", what);
 	case MDB_MAP_FULL:
-		return err_set(e, ERR_INTERNAL,
-		    "database map is full (raise db_map_size_mb)");
+		return err_set(e, ERR_STORE_FULL,
+		    "%s: the data store is full (raise db_map_size_mb)", what);
 	case MDB_TXN_FULL:
-		return err_set(e, ERR_INTERNAL,
-		    "%s: transaction has too many dirty pages", what);
+		return err_set(e, ERR_PAYLOAD_TOO_LARGE, "%s: the write changes "
+		    "more pages than one transaction may hold", what);
 	default:
 		return err_set(e, ERR_INTERNAL, "%s: %s", what,
 		    mdb_strerror(rc));
@@ -461,13 +462,100 @@ store_txn_begin(struct store *st, MDB_txn *parent, unsigned int flags,
 	return rc;
 }
 
+/* durable_txnid only ever rises. */
+static void
+store_durable_raise(_Atomic uint64_t *durable, uint64_t txnid)
+{
+	uint64_t cur = atomic_load(durable);
+
+	while (cur < txnid &&
+	    !atomic_compare_exchange_weak(durable, &cur, txnid))
+		;
+}
+
+/*
+ * Make every commit up to txnid durable, sharing the sync with the other
+ * workers (shm.h, "Shared sync"): a commit another worker's sync already
+ * covered costs nothing, and while one worker syncs, the others wait for
+ * it and then one sync covers all they committed meanwhile.  The store is
+ * opened MDB_NOSYNC, so mdb_txn_commit() only writes; mdb_env_sync()
+ * flushes the data file, the meta page with it.
+ */
+static int
+store_durable(struct store *st, uint64_t txnid, struct err *e)
+{
+	struct store_shared_sync	*sh = &st->st_shared;
+	MDB_envinfo			 info;
+	uint64_t			 upto;
+	uint32_t			 none, seq;
+	int				 rc;
+
+	if (!st->st_sync)
+		return 0;
+	if (sh->durable == NULL) {
+		if ((rc = mdb_env_sync(st->st_env, 1)) != 0)
+			return err_set(e, ERR_STORE_ERROR, "sync: %s",
+			    mdb_strerror(rc));
+		return 0;
+	}
+	for (;;) {
+		if (atomic_load(sh->durable) >= txnid)
+			return 0;
+		none = 0;
+		if (atomic_compare_exchange_strong(sh->owner, &none, sh->self))
+			break;
+		seq = atomic_load(sh->seq);
+		if (atomic_load(sh->owner) != 0 &&
+		    atomic_load(sh->durable) < txnid)
+			futex_wait(sh->seq, seq, 100);
+	}
+	rc = 0;
+	if (atomic_load(sh->durable) < txnid) {
+		/* Everything committed before the sync starts is covered. */
+		upto = mdb_env_info(st->st_env, &info) == 0 &&
+		    info.me_last_txnid > txnid ? info.me_last_txnid : txnid;
+		if ((rc = mdb_env_sync(st->st_env, 1)) == 0)
+			store_durable_raise(sh->durable, upto);
+	}
+	atomic_store(sh->owner, 0);
+	atomic_fetch_add(sh->seq, 1);
+	futex_wake(sh->seq, INT32_MAX);
+	if (rc != 0)
+		return err_set(e, ERR_STORE_ERROR, "sync: %s",
+		    mdb_strerror(rc));
+	return 0;
+}
+
+int
+store_sync_busy(const struct store *st)
+{
+	return st->st_sync && st->st_shared.owner != NULL &&
+	    atomic_load(st->st_shared.owner) != 0;
+}
+
+/* Commit a top-level write transaction and make it durable. */
+static int
+store_commit(struct store *st, MDB_txn *txn, struct err *e)
+{
+	uint64_t	id = mdb_txn_id(txn);
+	int		rc;
+
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		if (rc == MDB_MAP_FULL)
+			return store_mdb_err(e, rc, "commit");
+		return err_set(e, ERR_STORE_ERROR, "commit: %s",
+		    mdb_strerror(rc));
+	}
+	return store_durable(st, id, e);
+}
+
 static int
 store_rtxn(struct store *st, MDB_txn **txn, struct err *e)
 {
 	int	rc;
 
-	if (st->st_group != NULL) {
-		*txn = st->st_group;
+	if (st->st_group != NULL || st->st_wgroup != NULL) {
+		*txn = st->st_group != NULL ? st->st_group : st->st_wgroup;
 		return 0;
 	}
 	/*
@@ -521,26 +609,40 @@ store_read(struct store *st, const struct item_req *req,
 	return 0;
 }
 
+/* A write failed for lack of room: alone, in a fresh group, it may fit. */
+static int
+store_write_fail(struct store *st, struct item_res *res, const struct err *e)
+{
+	st->st_overflow = e->code == ERR_STORE_FULL ||
+	    e->code == ERR_PAYLOAD_TOO_LARGE;
+	return store_fail(res, e);
+}
+
 int
 store_write(struct store *st, const struct item_req *req,
     struct item_res *res, store_op_fn fn)
 {
 	struct err	 e = { ERR_NONE, "" };
-	MDB_txn		*txn;
+	MDB_txn		*txn, *parent = st->st_group != NULL ? st->st_group :
+			    st->st_wgroup;
 	int		 rc;
 
+	st->st_overflow = 0;
 	store_rtxn_reset(st);
-	if ((rc = store_txn_begin(st, st->st_group, 0, &txn)) != 0) {
+	if ((rc = store_txn_begin(st, parent, 0, &txn)) != 0) {
 		store_mdb_err(&e, rc, "write transaction");
-		return store_fail(res, &e);
+		return store_write_fail(st, res, &e);
 	}
 	if (fn(st, txn, req, res, &e) == -1) {
 		mdb_txn_abort(txn);
-		return store_fail(res, &e);
+		return store_write_fail(st, res, &e);
 	}
+	if (parent == NULL)
+		return store_commit(st, txn, &e) == -1 ?
+		    store_write_fail(st, res, &e) : 0;
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		store_mdb_err(&e, rc, "commit");
-		return store_fail(res, &e);
+		return store_write_fail(st, res, &e);
 	}
 	return 0;
 }
@@ -653,7 +755,7 @@ store_group_begin(struct store *st, struct err *e)
 		return err_set(e, ERR_INTERNAL,
 		    "an atomicity group is already open");
 	store_rtxn_reset(st);
-	if ((rc = store_txn_begin(st, NULL, 0, &st->st_group)) != 0) {
+	if ((rc = store_txn_begin(st, st->st_wgroup, 0, &st->st_group)) != 0) {
 		st->st_group = NULL;
 		return store_mdb_err(e, rc, "group transaction");
 	}
@@ -673,9 +775,59 @@ store_group_end(struct store *st, int commit, struct err *e)
 		mdb_txn_abort(txn);
 		return 0;
 	}
+	if (st->st_wgroup == NULL)
+		return store_commit(st, txn, e);
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return store_mdb_err(e, rc, "group commit");
 	return 0;
+}
+
+int
+store_wgroup_begin(struct store *st, struct err *e)
+{
+	int	rc;
+
+	if (st->st_wgroup != NULL || st->st_group != NULL)
+		return err_set(e, ERR_INTERNAL, "a write group is already open");
+	store_rtxn_reset(st);
+	if ((rc = store_txn_begin(st, NULL, 0, &st->st_wgroup)) != 0) {
+		st->st_wgroup = NULL;
+		return store_mdb_err(e, rc, "write group transaction");
+	}
+	return 0;
+}
+
+int
+store_wgroup_commit(struct store *st, struct err *e)
+{
+	MDB_txn	*txn = st->st_wgroup;
+
+	if (txn == NULL)
+		return err_set(e, ERR_INTERNAL, "no write group is open");
+	st->st_wgroup = NULL;
+	return store_commit(st, txn, e);
+}
+
+void
+store_wgroup_abort(struct store *st)
+{
+	if (st->st_group != NULL)
+		mdb_txn_abort(st->st_group);
+	if (st->st_wgroup != NULL)
+		mdb_txn_abort(st->st_wgroup);
+	st->st_group = st->st_wgroup = NULL;
+}
+
+int
+store_wgroup_open(const struct store *st)
+{
+	return st->st_wgroup != NULL;
+}
+
+int
+store_overflowed(const struct store *st)
+{
+	return st->st_overflow;
 }
 
 /* mkdir -p: every missing component of path, then check it is a dir. */
@@ -740,8 +892,10 @@ store_open(struct store **stp, const struct store_opts *o, char *err,
 		return -1;
 	}
 	st->st_max_result = o->max_result_bytes;
-	if (!o->sync)
-		flags |= MDB_NOSYNC;
+	st->st_sync = o->sync;
+	st->st_shared = o->shared;
+	/* Commits only write; store_durable() syncs, once per group. */
+	flags |= MDB_NOSYNC;
 	step = "mdb_env_create";
 	if ((rc = mdb_env_create(&st->st_env)) != 0) {
 		st->st_env = NULL;
@@ -795,8 +949,7 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	if (st->st_group != NULL)
-		mdb_txn_abort(st->st_group);
+	store_wgroup_abort(st);
 	if (st->st_rtxn != NULL)
 		mdb_txn_abort(st->st_rtxn);
 	mdb_env_close(st->st_env);

@@ -6,9 +6,9 @@
  * renewed for every read operation so that it sees every commit made
  * before it (by any worker); store_idle() resets it when the worker runs
  * out of work, so an idle worker pins no old snapshot.  Every write runs
- * in its own write transaction, committed only when the whole operation
- * succeeded, so a worker killed at any instruction leaves no partial
- * write.
+ * in its own (nested) write transaction, committed only when the whole
+ * operation succeeded, so a worker killed at any instruction leaves no
+ * partial write; a worker groups the writes it holds (store_wgroup_*).
  *
  * Layout inside LMDB (three named databases; integers big endian):
  *   "catalog": "ws\0table"  -> u32 table_id || u64 rows
@@ -31,17 +31,31 @@
 #ifndef BATCHD_STORE_H
 #define BATCHD_STORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "item.h"
 
 struct store;
 
+/*
+ * Syncs shared between the workers (shm.h, "Shared sync"): the words in
+ * the ring header, and this worker's owner tag (slot + 1).
+ */
+struct store_shared_sync {
+	_Atomic uint64_t *durable;	/* highest txnid known durable */
+	_Atomic uint32_t *owner;	/* 0, or the tag of the syncing worker */
+	_Atomic uint32_t *seq;		/* futex word, bumped after each sync */
+	uint32_t	  self;
+};
+
 struct store_opts {
 	const char	*path;		/* directory, created if missing */
 	size_t		 map_size_mb;
-	int		 sync;		/* fsync on commit */
+	int		 sync;		/* durable before a write is answered */
 	size_t		 max_result_bytes; /* scans stop short and page */
+	struct store_shared_sync shared; /* .durable NULL: sync alone */
 };
 
 int	store_open(struct store **, const struct store_opts *,
@@ -66,6 +80,30 @@ void	store_idle(struct store *);
  */
 int	store_group_begin(struct store *, struct err *e);
 int	store_group_end(struct store *, int commit, struct err *e);
+
+/*
+ * Write groups (group commit, SPEC 6).  Between store_wgroup_begin() and
+ * store_wgroup_commit(), every write (store_exec, atomicity groups, async
+ * saves) runs in its own nested transaction of one write transaction, so
+ * each still applies entirely or not at all, and the whole group is
+ * committed and made durable (db_sync) at once.  store_wgroup_commit()
+ * returns 0 once the group is durable, or -1 with e set: STORE_FULL when
+ * the store had no room for the commit (nothing written), STORE_ERROR when
+ * the commit or its sync failed (the group must not be acknowledged).
+ * The group is over either way.  store_wgroup_abort() drops it unwritten.
+ * A write outside a write group commits (and syncs) alone.
+ */
+int	store_wgroup_begin(struct store *, struct err *e);
+int	store_wgroup_commit(struct store *, struct err *e);
+void	store_wgroup_abort(struct store *);
+int	store_wgroup_open(const struct store *);
+/* Another worker is syncing now: a commit made meanwhile would wait for
+ * it and then need a sync of its own, so a group may as well keep taking
+ * items until it is done (its end bumps the futex word shared.seq). */
+int	store_sync_busy(const struct store *);
+/* The last write failed for lack of room (map or transaction full): in a
+ * fresh group of its own it may fit. */
+int	store_overflowed(const struct store *);
 
 /* Rows of one table in key order, for the query engine.  cb returns 0 to go
  * on, 1 to stop, -1 to fail.  Returns 0, or -1 with e set (NOT_FOUND when

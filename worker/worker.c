@@ -4,10 +4,12 @@
  * A worker claims one item at a time from the ring (the claim is recorded
  * in shared memory before anything else happens, see shm.h), executes it
  * against its own LMDB environment and appends the result to its
- * completion ring.  It wakes the master only if the master asked for it
+ * completion ring; write items it claims in a row are group-committed
+ * (worker_flush) and answered once durable.  It wakes the master only if the master asked for it
  * (master_armed), so a burst of items costs one wake-up.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +116,7 @@ worker_exec_one(const struct worker_args *a, struct store *st,
 		ql.max_rows_scanned = a->cfg->query_max_rows_scanned;
 		ql.max_result_rows = a->cfg->query_max_result_rows;
 		ql.max_result_bytes = (size_t)a->cfg->max_result_bytes;
+		ql.max_workspaces = a->cfg->query_max_workspaces;
 		return query_exec(st, rq, &ql, wall_ms(), res);
 	default:
 		return store_exec(st, rq, res);
@@ -153,36 +156,155 @@ worker_complete_idx(const struct worker_args *a, const struct ring_desc *d,
 		eventfd_write(a->efd, 1);
 }
 
-/* Published: only now does the item stop being ours. */
-static void
-worker_release(const struct worker_args *a)
+/*
+ * Group commit (SPEC 6, shm.h "Group commit").  Write items the worker
+ * claims one after another are executed into one write group: each in a
+ * nested transaction of one LMDB write transaction, opened at the first
+ * write.  Their answers wait here and are published only once the group
+ * is committed and durable; a read, an empty ring or a full group ends it.
+ */
+struct wans {
+	uint32_t	 held;		/* its entry in me->held[] */
+	uint32_t	 idx;		/* the item_idx it answers */
+	struct item_res	 res;
+};
+
+struct wgroup {
+	struct wans	*ans;		/* answers, reused group after group */
+	size_t		 nans, cap;
+	uint32_t	 nitems;	/* held items executed into the group */
+	size_t		 bytes;		/* their encoded bytes */
+};
+
+/* The next answer slot of the group, reset; NULL if memory ran out. */
+static struct item_res *
+worker_wans(struct wgroup *g, uint32_t held, uint32_t idx)
 {
-	atomic_store(&a->me->held_pos, 0);
+	struct wans	*n;
+
+	if (g->nans == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 16;
+
+		if ((n = realloc(g->ans, cap * sizeof(*n))) == NULL)
+			return NULL;
+		memset(n + g->cap, 0, (cap - g->cap) * sizeof(*n));
+		g->ans = n;
+		g->cap = cap;
+	}
+	n = &g->ans[g->nans++];
+	n->held = held;
+	n->idx = idx;
+	item_res_reset(&n->res);
+	return &n->res;
 }
 
-static int	worker_exec_one(const struct worker_args *, struct store *,
-		    const struct item_req *, struct item_res *);
+/* Writes and debug items join a write group; reads end it (they must see
+ * only committed data and must not wait for a sync). */
+static int
+worker_groupable(const struct item_req *rq)
+{
+	return route_op_writes(rq->op) || rq->op == OP_DEBUG_SLEEP ||
+	    rq->op == OP_DEBUG_CRASH || rq->op == OP_DEBUG_ALLOC;
+}
+
+/*
+ * Commit the group, make it durable, then publish its answers (a failed
+ * commit or sync turns every one into that error: nothing is acknowledged
+ * that is not durable).  keep is the held[] entry claimed but not yet
+ * executed, which stays held (as held[0]), or WSLOT_RUN_NONE.
+ */
+static void
+worker_flush(const struct worker_args *a, struct store *st,
+    struct wgroup *g, uint32_t keep)
+{
+	struct wslot	*me = a->me;
+	struct err	 e;
+	size_t		 i;
+
+	atomic_store(&me->run_idx, WSLOT_RUN_NONE);
+	atomic_store(&me->phase, WG_COMMIT);
+	atomic_store(&me->started_ns, mono_ns());
+	if (store_wgroup_open(st) && store_wgroup_commit(st, &e) == -1)
+		for (i = 0; i < g->nans; i++)
+			item_res_error(&g->ans[i].res, e.code, e.detail);
+	for (i = 0; i < g->nans; i++)
+		worker_complete_idx(a, &me->held[g->ans[i].held], g->ans[i].idx,
+		    &g->ans[i].res, 0);
+	g->nans = 0;
+	g->nitems = 0;
+	g->bytes = 0;
+	if (keep == WSLOT_RUN_NONE) {
+		wslot_release(me);
+		return;
+	}
+	me->held[0] = me->held[keep];
+	atomic_store(&me->run_idx, 0);
+	atomic_store(&me->nheld, 1);
+	atomic_store(&me->phase, WG_OPEN);
+	atomic_store(&me->started_ns, mono_ns());
+}
+
+/*
+ * Memory ran out in item k: the group is dropped unwritten, k's answers
+ * (507) are published and the worker exits.  The master runs the other
+ * held items again (none was applied) - see pool_fail_held().
+ */
+static void __attribute__((noreturn))
+worker_oom(const struct worker_args *a, struct store *st, struct wgroup *g,
+    size_t from)
+{
+	size_t	i;
+
+	store_wgroup_abort(st);
+	for (i = from; i < g->nans; i++)
+		worker_complete_idx(a, &a->me->held[g->ans[i].held],
+		    g->ans[i].idx, &g->ans[i].res, 1);
+	_exit(WORKER_EXIT_OOM);
+}
 
 struct group_member {
 	uint32_t	 idx;
 	struct item_req	 rq;
-	struct item_res	 res;
+	struct item_res	*res;
 };
 
 /*
- * An atomicity group: every member in request order inside one write
- * transaction.  The first member that fails rolls the group back and
- * answers its own error; every other member answers 424.  A worker killed
- * anywhere in here commits nothing.
+ * Store operations need the write group's transaction.  Opening it waits
+ * for LMDB's writer lock, which another worker's group may hold: that wait
+ * is not this item's running time, so item_timeout_ms does not count it
+ * (started_ns 0 is "not running" to pool_tick).
+ */
+static int
+worker_wgroup_need(const struct worker_args *a, struct store *st,
+    const struct item_req *rq, struct err *e)
+{
+	int	rc;
+
+	if (rq->op == OP_DEBUG_SLEEP || rq->op == OP_DEBUG_CRASH ||
+	    rq->op == OP_DEBUG_ALLOC || store_wgroup_open(st))
+		return 0;
+	atomic_store(&a->me->started_ns, 0);
+	rc = store_wgroup_begin(st, e);
+	atomic_store(&a->me->started_ns, mono_ns());
+	return rc;
+}
+
+/*
+ * An atomicity group, held[k]: every member in request order inside one
+ * nested transaction of the write group.  The first member that fails
+ * rolls the atomicity group back and answers its own error; every other
+ * member answers 424.  Its answers join the write group's.  Returns -1
+ * when memory ran out.
  */
 static int
 worker_exec_group(const struct worker_args *a, struct store *st,
-    const struct ring_desc *d, const struct item_req *grq)
+    struct wgroup *g, uint32_t k, const struct item_req *grq)
 {
-	struct group_member	*g = NULL;
+	struct group_member	*gm = NULL;
+	struct item_res		*r;
 	struct err		 e;
 	const char		*p = grq->body;
-	size_t			 left = grq->body_len, k;
+	size_t			 left = grq->body_len;
 	uint32_t		 n = 0, len, i;
 	int64_t			 failed = -1;
 	int			 oom = 0, rc;
@@ -192,70 +314,129 @@ worker_exec_group(const struct worker_args *a, struct store *st,
 		p += 4;
 		left -= 4;
 	}
-	if (n == 0 || n > left / 8 || (g = calloc(n, sizeof(*g))) == NULL)
+	if (n == 0 || n > left / 8 || (gm = calloc(n, sizeof(*gm))) == NULL)
 		goto bad;
 	for (i = 0; i < n; i++) {
 		if (left < 8)
 			goto bad;
-		memcpy(&g[i].idx, p, 4);
+		memcpy(&gm[i].idx, p, 4);
 		memcpy(&len, p + 4, 4);
 		p += 8;
 		left -= 8;
-		if (len > left || item_decode(p, len, &g[i].rq) == -1 ||
-		    g[i].rq.op == OP_GROUP)
+		if (len > left || item_decode(p, len, &gm[i].rq) == -1 ||
+		    gm[i].rq.op == OP_GROUP)
 			goto bad;
 		p += len;
 		left -= len;
 	}
-	if (store_group_begin(st, &e) == -1) {
+	for (i = 0; i < n; i++)
+		if ((gm[i].res = worker_wans(g, k, gm[i].idx)) == NULL) {
+			free(gm);
+			return -1;
+		}
+	/* worker_wans() may have moved the array: point into it again. */
+	for (i = 0; i < n; i++)
+		gm[i].res = &g->ans[g->nans - n + i].res;
+	if (worker_wgroup_need(a, st, grq, &e) == -1 ||
+	    store_group_begin(st, &e) == -1) {
 		for (i = 0; i < n; i++)
-			item_res_error(&g[i].res, e.code, e.detail);
-		goto answer;
+			item_res_error(gm[i].res, e.code, e.detail);
+		goto done;
 	}
 	for (i = 0; i < n; i++) {
-		rc = worker_exec_one(a, st, &g[i].rq, &g[i].res);
-		if (rc == -1 && g[i].res.status == 507)
+		rc = worker_exec_one(a, st, &gm[i].rq, gm[i].res);
+		if (rc == -1 && gm[i].res->status == 507)
 			oom = 1;
-		if (g[i].res.status >= 400) {
+		if (gm[i].res->status >= 400) {
 			failed = i;
 			break;
 		}
 	}
 	if (failed < 0 && store_group_end(st, 1, &e) == -1) {
 		for (i = 0; i < n; i++)
-			item_res_error(&g[i].res, e.code, e.detail);
+			item_res_error(gm[i].res, e.code, e.detail);
 	} else if (failed >= 0) {
 		char detail[160];
 
 		store_group_end(st, 0, &e);
 		snprintf(detail, sizeof(detail), "atomicity group rolled back: "
-		    "requests[%u] answered %d", g[failed].idx,
-		    g[failed].res.status);
+		    "requests[%u] answered %d", gm[failed].idx,
+		    gm[failed].res->status);
 		for (i = 0; i < n; i++)
 			if ((int64_t)i != failed)
-				item_res_error(&g[i].res, ERR_FAILED_DEPENDENCY,
+				item_res_error(gm[i].res, ERR_FAILED_DEPENDENCY,
 				    detail);
 	}
-answer:
-	for (i = 0; i < n; i++)
-		worker_complete_idx(a, d, g[i].idx, &g[i].res, oom);
-	worker_release(a);
-	for (k = 0; k < n; k++)
-		item_res_free(&g[k].res);
-	free(g);
+done:
+	free(gm);
 	return oom ? -1 : 0;
 bad:
-	free(g);
-	{
-		struct item_res r;
-
-		memset(&r, 0, sizeof(r));
-		item_res_error(&r, ERR_INTERNAL, "malformed atomicity group");
-		worker_complete_idx(a, d, d->item_idx, &r, 0);
-		worker_release(a);
-		item_res_free(&r);
-	}
+	free(gm);
+	if ((r = worker_wans(g, k, a->me->held[k].item_idx)) == NULL)
+		return -1;
+	item_res_error(r, ERR_INTERNAL, "malformed atomicity group");
 	return 0;
+}
+
+/* Execute held[k] (decoded into rq) into the write group. */
+static int
+worker_group_exec(const struct worker_args *a, struct store *st,
+    struct wgroup *g, uint32_t k, const struct item_req *rq)
+{
+	struct item_res	*r;
+	struct err	 e;
+
+	if (rq->op == OP_GROUP)
+		return worker_exec_group(a, st, g, k, rq);
+	if ((r = worker_wans(g, k, a->me->held[k].item_idx)) == NULL)
+		return -1;
+	if (worker_wgroup_need(a, st, rq, &e) == -1)
+		return item_res_error(r, e.code, e.detail);
+	return worker_exec_one(a, st, rq, r) == -1 && r->status == 507 ?
+	    -1 : 0;
+}
+
+/*
+ * Add held[k] to the write group.  An item that failed for lack of room
+ * while other items filled the group is run again alone, in a group of
+ * its own, after the others are committed.
+ */
+static void
+worker_group_add(const struct worker_args *a, struct store *st,
+    struct wgroup *g, uint32_t k, const struct item_req *rq)
+{
+	size_t	from = g->nans;
+
+	if (worker_group_exec(a, st, g, k, rq) == -1)
+		worker_oom(a, st, g, from);
+	if (store_overflowed(st) && g->nitems > 0) {
+		g->nans = from;
+		worker_flush(a, st, g, k);
+		k = 0;
+		if (worker_group_exec(a, st, g, k, rq) == -1)
+			worker_oom(a, st, g, 0);
+	}
+	g->nitems++;
+	g->bytes += a->me->held[k].len;
+	atomic_store(&a->me->run_idx, WSLOT_RUN_NONE);
+}
+
+/*
+ * The group is ready to commit but another worker is syncing: sleep until
+ * that sync ends or new items arrive, whichever comes first - both bump
+ * ring_hdr.wake (shm.h, "Shared sync") - so the group keeps growing while
+ * it waits instead of paying for a sync of its own right after.
+ */
+static void
+worker_wait_sync(const struct worker_args *a, struct store *st)
+{
+	struct ring_hdr	*h = a->ring->hdr;
+	uint32_t	 seen = atomic_load(&h->wake);
+
+	atomic_fetch_add(&h->sleepers, 1);
+	if (store_sync_busy(st) && !ring_spin(a->ring, 0))
+		futex_wait(&h->wake, seen, 10);
+	atomic_fetch_sub(&h->sleepers, 1);
 }
 
 void
@@ -266,14 +447,19 @@ worker_run(const struct worker_args *a)
 	struct ring_desc	 d;
 	struct item_req		 rq;
 	struct item_res		 res;
+	struct wgroup		 g;
 	struct buf		 scratch = BUF_INIT;
 	const char		*p;
 	struct ring_hdr		*h = a->ring->hdr;
+	struct wslot		*me = a->me;
 	char			 err[256];
 	long			 max_items = a->cfg->worker_max_items;
 	uint64_t		 done = 0;
 	uint64_t		 spin_ns = (uint64_t)a->cfg->worker_spin_us * 1000;
-	int			 oom;
+	uint32_t		 gmax = (uint32_t)a->cfg->write_group_max_items;
+	size_t			 gbytes = (size_t)a->cfg->write_group_max_bytes;
+	uint32_t		 k;
+	int			 oom, ok;
 
 	worker_master = a->master;
 	worker_detach(a);
@@ -284,19 +470,57 @@ worker_run(const struct worker_args *a)
 	so.map_size_mb = (size_t)a->cfg->db_map_size_mb;
 	so.sync = a->cfg->db_sync;
 	so.max_result_bytes = (size_t)a->cfg->max_result_bytes;
+	so.shared.durable = &h->durable_txnid;
+	so.shared.owner = &h->sync_owner;
+	so.shared.seq = &h->wake;
+	so.shared.self = me->index + 1;
 	if (store_open(&st, &so, err, sizeof(err)) == -1) {
-		fprintf(stderr, "batchd[worker %u]: %s\n", a->me->index, err);
+		fprintf(stderr, "batchd[worker %u]: %s\n", me->index, err);
 		_exit(WORKER_EXIT_FATAL);
 	}
+	/*
+	 * Every nested transaction (one per write item) has LMDB allocate
+	 * its dirty-page lists, 3 MiB, and free them at commit.  With glibc's
+	 * defaults those come from mmap, or from heap it trims at once:
+	 * fresh pages, page faults, every item.  Kept in the heap instead,
+	 * the same pages serve item after item.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 8 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	worker_limit_memory(a->cfg->worker_memory_mb);
 	memset(&res, 0, sizeof(res));
-	atomic_store(&a->me->state, WS_IDLE);
+	memset(&g, 0, sizeof(g));
+	atomic_store(&me->state, WS_IDLE);
 
 	for (;;) {
-		if (atomic_load(&h->shutdown) || atomic_load(&a->me->retire))
+		if (atomic_load(&h->shutdown) || atomic_load(&me->retire) ||
+		    (max_items > 0 && done >= (uint64_t)max_items)) {
+			if (g.nitems > 0)
+				worker_flush(a, st, &g, WSLOT_RUN_NONE);
 			break;
-		if (!ring_claim(a->ring, a->me, a->me->index, &d)) {
-			atomic_store(&a->me->state, WS_IDLE);
+		}
+		if (g.nitems > 0 && (g.nitems >= gmax || g.bytes >= gbytes)) {
+			worker_flush(a, st, &g, WSLOT_RUN_NONE);
+			continue;
+		}
+		if (!ring_claim(a->ring, me, me->index, &d)) {
+			/*
+			 * A moment's watch lets a burst join the group; while
+			 * another worker syncs, this group keeps taking what
+			 * arrives, and commits once that sync is over: one
+			 * sync then covers all of it.
+			 */
+			if (g.nitems > 0) {
+				if (spin_ns > 0 && ring_spin(a->ring, spin_ns))
+					continue;
+				if (store_sync_busy(st)) {
+					worker_wait_sync(a, st);
+					continue;
+				}
+				worker_flush(a, st, &g, WSLOT_RUN_NONE);
+				continue;
+			}
+			atomic_store(&me->state, WS_IDLE);
 			if (spin_ns > 0 && ring_spin(a->ring, spin_ns))
 				continue;
 			store_idle(st);
@@ -305,30 +529,47 @@ worker_run(const struct worker_args *a)
 				_exit(WORKER_EXIT_OK);
 			continue;
 		}
-		atomic_store(&a->me->state, WS_BUSY);
-		if ((p = ring_data_read(a->ring, &d, &scratch)) == NULL ||
-		    item_decode(p, d.len, &rq) == -1) {
+		k = atomic_load(&me->nheld) - 1;
+		atomic_store(&me->run_idx, k);
+		atomic_store(&me->started_ns, mono_ns());
+		atomic_store(&me->state, WS_BUSY);
+		done++;
+		ok = (p = ring_data_read(a->ring, &d, &scratch)) != NULL &&
+		    item_decode(p, d.len, &rq) == 0;
+		if (ok && worker_groupable(&rq)) {
+			/* Too big to join: it starts a group of its own.  A
+			 * sleep must not hold the writer lock for its length:
+			 * the writes before it are committed first. */
+			if (g.nitems > 0 && (g.bytes + d.len > gbytes ||
+			    (rq.op == OP_DEBUG_SLEEP && store_wgroup_open(st)))) {
+				worker_flush(a, st, &g, k);
+				k = 0;
+			}
+			worker_group_add(a, st, &g, k, &rq);
+			continue;
+		}
+		if (g.nitems > 0) {
+			worker_flush(a, st, &g, k);
+			k = 0;
+		}
+		if (!ok) {
 			item_res_error(&res, ERR_INTERNAL,
 			    "item could not be read from the ring");
 			oom = 0;
-		} else if (rq.op == OP_GROUP) {
-			if (worker_exec_group(a, st, &d, &rq) == -1)
-				_exit(WORKER_EXIT_OOM);
-			goto next;
 		} else
 			oom = worker_exec_one(a, st, &rq, &res) == -1 &&
 			    res.status == 507;
 		worker_complete_idx(a, &d, d.item_idx, &res, oom);
-		worker_release(a);
+		wslot_release(me);
 		if (oom)
 			_exit(WORKER_EXIT_OOM);
-next:
-		if (max_items > 0 && ++done >= (uint64_t)max_items)
-			break;
 	}
-	atomic_store(&a->me->state, WS_EXITING);
+	atomic_store(&me->state, WS_EXITING);
 	store_close(st);
 	item_res_free(&res);
+	for (k = 0; k < g.cap; k++)
+		item_res_free(&g.ans[k].res);
+	free(g.ans);
 	buf_free(&scratch);
 	_exit(WORKER_EXIT_OK);
 }

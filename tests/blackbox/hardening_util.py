@@ -6,163 +6,22 @@ time: every socket has a timeout, every wait a deadline.
 """
 
 import hashlib
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import tempfile
-import time
 
-from harness import (Headers, SHM_DIR, children, kill_child,  # noqa: F401
-                     live_children, mdb_stat, pid_alive, proc_status, qkey,
-                     rows_path, shm_path, vm_rss_kb, wait_until)
+# The raw HTTP client lives in harness.py; re-exported for the tests that
+# import it from here.
+from harness import (SHM_DIR, children, fd_count,  # noqa: F401
+                     http_bytes, kill_child, live_children, mdb_stat, pid_alive,
+                     proc_status, qkey, raw_request, read_response,
+                     rows_path, rst_close, shm_path, vm_rss_kb, wait_until)
 
 _CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 # A log line of batchd: "2026-11-25T22:15:06.530Z info [pid] ..."
 LOG_LINE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
                          r"[a-z]+ \[\d+\] ")
-
-
-# ------------------------------------------------------------- raw HTTP
-
-class RawResponse:
-    """One answer read off a raw socket.  status is None when the server
-    closed (or reset) the connection without a complete status line."""
-
-    def __init__(self):
-        self.status = None
-        self.version = None
-        self.headers = Headers()
-        self.body = b""
-        self.raw = b""
-        self.complete = False       # the whole framed answer was read
-        self.closed = False         # the server closed the connection
-        self.timed_out = False
-        self.json = None
-
-    def as_tuple(self):
-        """The shape of harness Server.request(): (status, headers,
-        parsed JSON or None, raw body)."""
-        return self.status, self.headers, self.json, self.body
-
-    def __repr__(self):
-        return "<RawResponse %r closed=%r complete=%r %r>" % (
-            self.status, self.closed, self.complete, self.raw[:300])
-
-
-def _parse_head(head):
-    lines = head.split(b"\r\n")
-    m = re.match(rb"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", lines[0])
-    if not m:
-        return None, None, None
-    hdrs = []
-    for l in lines[1:]:
-        k, sep, v = l.partition(b":")
-        if sep:
-            hdrs.append((k.strip().decode("latin-1"),
-                         v.strip().decode("latin-1")))
-    return m.group(1).decode(), int(m.group(2)), hdrs
-
-
-def read_response(sock, timeout=10.0, head_only=False):
-    """Read one HTTP/1.x answer from sock (bounded by timeout).  Bodies are
-    framed by Content-Length, else by the connection closing.  head_only:
-    the answer to a HEAD request (no body may follow the headers)."""
-    r = RawResponse()
-    deadline = time.monotonic() + timeout
-    buf = b""
-    need = None
-    hdr_end = -1
-    while True:
-        if hdr_end < 0:
-            hdr_end = buf.find(b"\r\n\r\n")
-            if hdr_end >= 0:
-                r.version, r.status, hdrs = _parse_head(buf[:hdr_end])
-                if r.status is None:
-                    r.raw = buf
-                    return r
-                r.headers = Headers(hdrs)
-                cl = r.headers.get("Content-Length")
-                if head_only:
-                    need = 0
-                elif cl is not None and cl.isdigit():
-                    need = int(cl)
-        if hdr_end >= 0 and need is not None and \
-                len(buf) - hdr_end - 4 >= need:
-            r.complete = True
-            break
-        left = deadline - time.monotonic()
-        if left <= 0:
-            r.timed_out = True
-            break
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            r.timed_out = True
-            break
-        except (ConnectionResetError, BrokenPipeError):
-            r.closed = True
-            break
-        if not chunk:
-            r.closed = True
-            if hdr_end >= 0 and need is None:
-                r.complete = True       # framed by the close
-            break
-        buf += chunk
-    r.raw = buf
-    if hdr_end >= 0:
-        body = buf[hdr_end + 4:]
-        r.body = body[:need] if need is not None else body
-        if r.body:
-            try:
-                r.json = json.loads(r.body.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                r.json = None
-    return r
-
-
-def raw_request(port, data, timeout=10.0, head_only=False):
-    """Send data (bytes) on a fresh connection and read one answer.  A
-    server that closes or resets the connection while we still send is
-    not an error: whatever it answered is read."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        return read_response(s, timeout, head_only)
-    finally:
-        s.close()
-
-
-def http_bytes(method, target, body=None, headers=None, version="HTTP/1.1"):
-    """A request as bytes.  target and header values may be bytes (sent
-    as they are) or str (latin-1)."""
-    def b(x):
-        return x if isinstance(x, bytes) else str(x).encode("latin-1")
-    out = [b(method) + b" " + b(target) + b" " + b(version)]
-    hdrs = {"Host": "127.0.0.1"}
-    if body is not None:
-        hdrs["Content-Length"] = str(len(body))
-    if headers:
-        hdrs.update(headers)
-    for k, v in hdrs.items():
-        out.append(b(k) + b": " + b(v))
-    return b"\r\n".join(out) + b"\r\n\r\n" + (body or b"")
-
-
-def rst_close(sock):
-    """Close with an RST (SO_LINGER 0) instead of a FIN."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                        b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    except OSError:
-        pass
-    sock.close()
 
 
 # ------------------------------------------------------------ envelopes
@@ -224,13 +83,6 @@ def item_problem(item, statuses=None, codes=None):
 
 
 # ------------------------------------------------------------ processes
-
-
-def fd_count(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return -1
 
 
 def uids(pid):

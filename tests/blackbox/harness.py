@@ -18,8 +18,11 @@ import itertools
 import json
 import os
 import re
+import resource
 import shutil
 import signal
+import ssl
+import socket
 import subprocess
 import tempfile
 import threading
@@ -86,11 +89,18 @@ class Server:
     the temp config file (underscored) - e.g. item_timeout_ms=300."""
 
     def __init__(self, workers=2, debug_ops=False, ready_timeout=READY_TIMEOUT_S,
-                 extra_args=(), **options):
+                 extra_args=(), rlimit_nofile=None, tls=False, **options):
+        """rlimit_nofile: start the server with RLIMIT_NOFILE (soft and
+        hard) set to this number of file descriptors.  tls: serve HTTPS
+        with a certificate for 127.0.0.1 made for it; request() then
+        speaks HTTPS and self.ca names the certificate to trust."""
+        self.tls = tls
+        self.ca = None
         self.workers = workers
         self.debug_ops = debug_ops
         self.ready_timeout = ready_timeout
         self.extra_args = list(extra_args)
+        self.rlimit_nofile = rlimit_nofile
         self.options = options
         self.proc = None
         self.port = None
@@ -133,6 +143,10 @@ class Server:
             raise ServerError("no executable batchd at %s (run make)" % binary)
         db = os.path.join(self.tmpdir, "db")
         conf = os.path.join(self.tmpdir, "batchd.conf")
+        if self.tls:
+            self.ca, key = make_tls_cert(self.tmpdir)
+            self.options.setdefault("tls_cert_file", self.ca)
+            self.options.setdefault("tls_key_file", key)
         lines = ["# written by tests/blackbox/harness.py",
                  "listen = 127.0.0.1:0",
                  "db_path = %s" % db,
@@ -153,10 +167,16 @@ class Server:
     def _spawn(self, argv):
         """Run argv as the server, read its stderr, wait until it says on
         which port it listens."""
+        preexec = None
+        if self.rlimit_nofile is not None:
+            n = self.rlimit_nofile
+
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
         self.proc = subprocess.Popen(
             argv, cwd=self.tmpdir, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=preexec)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         m = self.wait_for_log(_READY_RE, self.ready_timeout)
@@ -341,8 +361,13 @@ class Server:
                 data = bytes(body)
         if headers:
             hdrs.update(headers)
-        conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                          timeout=timeout)
+        if self.ca is not None:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout,
+                context=ssl.create_default_context(cafile=self.ca))
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                              timeout=timeout)
         try:
             try:
                 conn.request(method, path, body=data, headers=hdrs)
@@ -422,6 +447,20 @@ class Server:
                 raise AssertionError("workers not back to %d within %.0fs: %r"
                                      % (count, timeout, h))
             time.sleep(0.02)
+
+
+def make_tls_cert(d, name="server"):
+    """A self-signed certificate for 127.0.0.1 (and localhost) and its
+    key, made with the openssl command in directory d: (cert, key)."""
+    cert = os.path.join(d, name + ".crt")
+    key = os.path.join(d, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 def pid_alive(pid):
@@ -507,6 +546,31 @@ def vm_rss_kb(pid):
     return int(v.split()[0])
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time pid has used so far, in seconds (from
+    /proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fd_count(pid):
+    """Open file descriptors of pid (-1 if it is gone)."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
+def raise_nofile_limit():
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (for
+    tests that open many sockets); returns the new soft limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 SHM_DIR = "/dev/shm"
 
 
@@ -527,6 +591,296 @@ def wait_until(pred, timeout, interval=0.02, what="condition"):
             raise AssertionError("timed out after %.1fs waiting for %s"
                                  % (timeout, what))
         time.sleep(interval)
+
+
+# ------------------------------------------------------------ raw HTTP
+
+RAW_MAX_BYTES = 512 * 1024 * 1024   # most a RawConnection buffers
+
+
+class RawResponse:
+    """One answer read off a raw socket.  status is None when the server
+    closed (or reset) the connection, or went quiet, without a complete
+    status line and header."""
+
+    def __init__(self):
+        self.status = None
+        self.version = None
+        self.headers = Headers()
+        self.header_list = []       # (name, value) in order, repeats kept
+        self.body = b""
+        self.trailers = b""         # a chunked answer's trailer section
+        self.chunked = False        # framed by the chunked transfer coding
+        self.raw = b""              # the head, and the body as it came
+        self.complete = False       # the whole framed answer was read
+        self.closed = False         # the server closed the connection
+        self.timed_out = False
+        self.json = None
+
+    def as_tuple(self):
+        """The shape of Server.request(): (status, headers, parsed JSON or
+        None, raw body)."""
+        return self.status, self.headers, self.json, self.body
+
+    def header_tokens(self, name):
+        """The comma-separated, lower-cased tokens of every `name` header
+        (e.g. Connection)."""
+        out = []
+        for k, v in self.header_list:
+            if k.lower() == name.lower():
+                out += [t.strip().lower() for t in v.split(",") if t.strip()]
+        return out
+
+    def __repr__(self):
+        return "<RawResponse %r closed=%r complete=%r %r>" % (
+            self.status, self.closed, self.complete, self.raw[:300])
+
+
+def _parse_head(head):
+    lines = head.split(b"\r\n")
+    m = re.match(rb"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", lines[0])
+    if not m:
+        return None, None, None
+    hdrs = []
+    for l in lines[1:]:
+        k, sep, v = l.partition(b":")
+        if sep:
+            hdrs.append((k.strip().decode("latin-1"),
+                         v.strip().decode("latin-1")))
+    return m.group(1).decode(), int(m.group(2)), hdrs
+
+
+class RawConnection:
+    """One client connection to 127.0.0.1:port that sends exact bytes and
+    reads answers one at a time, framed as RFC 9112 section 6.3 says: no
+    body for 1xx, 204, 304 and answers to HEAD, else chunked, else
+    Content-Length, else up to the close.  Bytes past one answer stay
+    buffered for the next (pipelining).  Every read has a deadline.
+
+    rcvbuf: SO_RCVBUF set before connecting (a small one makes a client
+    that does not read hold back the server quickly)."""
+
+    def __init__(self, port, timeout=10.0, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            if rcvbuf is not None:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                     rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect(("127.0.0.1", port))
+            # Every send() its own segment, so split writes stay split.
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except BaseException:
+            self.sock.close()
+            raise
+        self.buf = bytearray()
+        self.eof = False            # the server closed (FIN or RST)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data, piece=None):
+        """Send data whole, or in pieces of `piece` bytes, one send() each.
+        Returns False if the server closed or reset the connection before
+        everything was sent (whatever it answered can still be read)."""
+        try:
+            if piece is None:
+                self.sock.sendall(data)
+            else:
+                for i in range(0, len(data), piece):
+                    self.sock.sendall(data[i:i + piece])
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
+
+    def _fill(self, deadline, r=None):
+        """Read what is there into buf (bounded by deadline).  False, and
+        r.closed or r.timed_out set, when nothing more can come."""
+        if self.eof:
+            if r is not None:
+                r.closed = True
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0 or len(self.buf) > RAW_MAX_BYTES:
+            if r is not None:
+                r.timed_out = True
+            return False
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except socket.timeout:
+            if r is not None:
+                r.timed_out = True
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            if r is not None:
+                r.closed = True
+            return False
+        self.buf += chunk
+        return True
+
+    def read_response(self, timeout=10.0, head_only=False):
+        """Read one answer (head_only: the answer to a HEAD request).
+        Returns a RawResponse; see its complete, closed, timed_out."""
+        r = RawResponse()
+        deadline = time.monotonic() + timeout
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if not self._fill(deadline, r):
+                r.raw = bytes(self.buf)
+                self.buf.clear()
+                return r
+        head = bytes(self.buf[:end])
+        del self.buf[:end + 4]
+        r.raw = head + b"\r\n\r\n"
+        r.version, r.status, hdrs = _parse_head(head)
+        if r.status is None:
+            r.raw = head + b"\r\n\r\n" + bytes(self.buf)
+            self.buf.clear()
+            return r
+        r.header_list = hdrs
+        r.headers = Headers(hdrs)
+        te = r.headers.get("Transfer-Encoding", "").lower()
+        cl = r.headers.get("Content-Length")
+        if head_only or r.status < 200 or r.status in (204, 304):
+            r.complete = True
+        elif te:
+            r.chunked = te.split(",")[-1].strip() == "chunked"
+            if r.chunked:
+                self._read_chunked(r, deadline)
+        elif cl is not None and cl.isdigit():
+            need = int(cl)
+            while len(self.buf) < need and self._fill(deadline, r):
+                pass
+            r.body = bytes(self.buf[:need])
+            del self.buf[:need]
+            r.raw += r.body
+            r.complete = len(r.body) == need
+        else:
+            while self._fill(deadline, r):
+                pass
+            r.body = bytes(self.buf)
+            self.buf.clear()
+            r.raw += r.body
+            r.complete = r.closed
+        if r.body:
+            try:
+                r.json = json.loads(r.body.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                r.json = None
+        return r
+
+    def _read_chunked(self, r, deadline):
+        body = bytearray()
+        raw = bytearray()
+        while True:
+            eol = self.buf.find(b"\r\n")
+            if eol < 0:
+                if not self._fill(deadline, r):
+                    break
+                continue
+            size = bytes(self.buf[:eol]).split(b";")[0].strip()
+            try:
+                n = int(size, 16)
+            except ValueError:
+                break               # not chunked framing: incomplete
+            if n == 0:
+                tend = self.buf.find(b"\r\n\r\n", eol)
+                if tend < 0:
+                    if not self._fill(deadline, r):
+                        break
+                    continue
+                r.trailers = bytes(self.buf[eol + 2:tend])
+                raw += self.buf[:tend + 4]
+                del self.buf[:tend + 4]
+                r.complete = True
+                break
+            if len(self.buf) < eol + 2 + n + 2:
+                if not self._fill(deadline, r):
+                    break
+                continue
+            if self.buf[eol + 2 + n:eol + 4 + n] != b"\r\n":
+                break
+            body += self.buf[eol + 2:eol + 2 + n]
+            raw += self.buf[:eol + 4 + n]
+            del self.buf[:eol + 4 + n]
+        r.body = bytes(body)
+        r.raw += bytes(raw)
+
+    def wait_closed(self, timeout=5.0, stop_on_data=False):
+        """Read and discard until the server closes (True) or the deadline
+        passes (False).  stop_on_data: return False as soon as anything
+        arrives instead (the server answered rather than closed).  Bytes
+        read are left in buf."""
+        deadline = time.monotonic() + timeout
+        seen = len(self.buf)
+        while True:
+            if stop_on_data and len(self.buf) > seen:
+                return False
+            if not self._fill(deadline):
+                return self.eof
+
+
+def read_response(sock, timeout=10.0, head_only=False):
+    """Read one answer from a plain socket (see RawConnection); bytes past
+    it are dropped."""
+    conn = RawConnection.__new__(RawConnection)
+    conn.sock = sock
+    conn.buf = bytearray()
+    conn.eof = False
+    return conn.read_response(timeout, head_only)
+
+
+def raw_request(port, data, timeout=10.0, head_only=False):
+    """Send data (bytes) on a fresh connection and read one answer.  A
+    server that closes or resets the connection while we still send is
+    not an error: whatever it answered is read."""
+    with RawConnection(port, timeout) as conn:
+        conn.send(data)
+        return conn.read_response(timeout, head_only)
+
+
+def http_bytes(method, target, body=None, headers=None, version="HTTP/1.1"):
+    """A request as bytes.  target and header values may be bytes (sent
+    as they are) or str (latin-1).  headers: a dict, or a list of
+    (name, value) pairs to send repeats or an exact order; a value of
+    None leaves that header out (e.g. {"Host": None})."""
+    def b(x):
+        return x if isinstance(x, bytes) else str(x).encode("latin-1")
+    out = [b(method) + b" " + b(target) + b" " + b(version)]
+    pairs = [("Host", "127.0.0.1")]
+    if body is not None:
+        pairs.append(("Content-Length", str(len(body))))
+    given = list(headers.items() if isinstance(headers, dict)
+                 else headers or [])
+    names = {b(k).lower() for k, _ in given}
+    pairs = [(k, v) for k, v in pairs if b(k).lower() not in names] + given
+    for k, v in pairs:
+        if v is not None:
+            out.append(b(k) + b": " + b(v))
+    return b"\r\n".join(out) + b"\r\n\r\n" + (body or b"")
+
+
+def rst_close(sock):
+    """Close with an RST (SO_LINGER 0) instead of a FIN."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    except OSError:
+        pass
+    sock.close()
 
 
 # -------------------------------------------------------------- assertions

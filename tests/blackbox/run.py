@@ -42,7 +42,10 @@ def main(argv):
                                      verbosity=2 if verbose else 1)
     result = runner.run(suite)
     dt = time.monotonic() - t0
-    failed = len(result.failures) + len(result.errors) + \
+    # A test fails once however many of its subTests fail (each failing
+    # subTest is its own entry in failures).
+    failed = len({getattr(t, "test_case", t).id()
+                  for t, _ in result.failures + result.errors}) + \
         len(result.unexpectedSuccesses)
     passed = result.testsRun - failed - len(result.skipped) - \
         len(result.expectedFailures)

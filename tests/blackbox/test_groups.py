@@ -64,6 +64,36 @@ class GroupBase(unittest.TestCase):
         check_item_error(self, it, 424, "FAILED_DEPENDENCY")
 
 
+class AtomicGroupEchoTest(GroupBase):
+    """OData 4.01: each answer item of an atomicity group carries that
+    group's name; items outside a group carry none."""
+
+    def test_answers_name_their_group(self):
+        g1, g2 = "grp-\u00e9", "g2"
+        byid, _ = batch_ok(self, SRV, [
+            put("a", self.ws, "a", {"v": 1}, atomicityGroup=g1),
+            put("b", self.ws, "b", {"v": 2}, atomicityGroup=g1),
+            get("c", self.ws, "a"),
+            put("d", self.ws, "d", {"v": 4}, atomicityGroup=g2),
+        ])
+        self.assertEqual(byid["a"].get("atomicityGroup"), g1)
+        self.assertEqual(byid["b"].get("atomicityGroup"), g1)
+        self.assertEqual(byid["d"].get("atomicityGroup"), g2)
+        self.assertNotIn("atomicityGroup", byid["c"])
+
+    def test_failed_group_members_name_their_group(self):
+        self.put_ok("x", {"v": 0})
+        byid, _ = batch_ok(self, SRV, [
+            put("a", self.ws, "a", {"v": 1}, atomicityGroup="g"),
+            put("b", self.ws, "x", {"v": 2}, atomicityGroup="g",
+                headers={"If-Match": "\"nope\""}),
+        ])
+        self.assertEqual(byid["b"]["status"], 412)
+        self.assert_424(byid["a"])
+        self.assertEqual([byid[k].get("atomicityGroup") for k in "ab"],
+                         ["g", "g"])
+
+
 class AtomicGroupFailureTest(GroupBase):
     """A failing member rolls the whole group back: it answers its own
     error, every other member 424, and the store is as before."""

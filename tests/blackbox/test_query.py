@@ -1133,15 +1133,30 @@ class LimitTest(QueryCase):
                              "QUERY_LIMIT_EXCEEDED")
         self.assertIn(which, err.get("detail", ""), (query, err))
 
+    def partial(self, query):
+        """Over query_max_result_rows: 200, the first 100 rows, and a
+        PartialError beside the tables (as Log Analytics answers)."""
+        st, _, body, raw = self.lpost(query)
+        self.assertEqual(st, 200, "%s -> %d %r" % (query, st, raw[:300]))
+        self.assertEqual(body["error"]["code"], "PartialError", query)
+        self.assertIn("query_max_result_rows",
+                      body["error"]["innererror"]["message"])
+        self.assertEqual(len(body["tables"][0]["rows"]), 100, query)
+        return body["tables"][0]["rows"]
+
     def test_result_rows(self):
         cols, rows = self.ok("%s | take 100" % T)
         self.assertEqual(len(rows), 100)
-        self.over("%s | take 101" % T, "query_max_result_rows")
-        self.over("Small | project CorrelationId", "query_max_result_rows")
-        self.over("Small | summarize count() by CorrelationId",
-                  "query_max_result_rows")
-        self.over("Small | sort by DurationMs desc", "query_max_result_rows")
-        self.over("Small | distinct CorrelationId", "query_max_result_rows")
+        self.partial("%s | take 101" % T)
+        self.partial("Small | project CorrelationId")
+        self.partial("Small | summarize count() by CorrelationId")
+        rows = self.partial("Small | sort by DurationMs desc | project "
+                            "DurationMs")
+        self.assertEqual(rows, sorted(rows, reverse=True))
+        self.partial("Small | distinct CorrelationId")
+        # groups then sorted: all are needed before the first is known
+        self.over("Small | summarize count() by CorrelationId | sort by "
+                  "count_", "query_max_result_rows")
         cols, rows = self.ok("Small | sort by DurationMs desc | take 5")
         self.assertEqual(len(rows), 5)
         cols, rows = self.ok("Small | summarize count() by Level")

@@ -106,9 +106,12 @@ class IsolationTest(unittest.TestCase):
         s = self.srv
         before = restarts(s)
         reqs = puts_and_gets("crash", 10, "c")
-        reqs.insert(5, {"id": "boom", "method": "POST", "path": "/debug/crash"})
+        # two different items (another body), each its first time: a
+        # repeat of either would be answered by the quarantine instead
+        reqs.insert(5, {"id": "boom", "method": "POST", "path": "/debug/crash",
+                        "body": {"test": "crash_item"}})
         reqs.append({"id": "boom2", "method": "POST", "url": "/v1/debug/crash",
-                     "body": {}})
+                     "body": {"test": "crash_item", "n": 2}})
         by_id, resps = s.batch_ok(reqs)
         self.assertEqual(len(resps), len(reqs))
         check_item_error(self, by_id["boom"], 500, "WORKER_CRASHED")

@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include "prefer.h"
 #include "query/query_int.h"
 #include "fuzz.h"
 #include "fuzz_json.h"
@@ -158,7 +159,9 @@ fq_parse(const char *src, size_t len, int text_ok)
 static void
 fq_run(const char *q, size_t qlen, const char *ts, size_t tslen, int text_ok)
 {
-	struct query_limits	 lim = { 1000, 100, 1 << 16 };
+	struct query_limits	 lim = { 1000, 100, 1 << 16, 0 };
+	/* Statistics and render objects too: they must be JSON as well. */
+	struct query_opts	 opts = { PREFER_STATS | PREFER_RENDER };
 	struct item_res		 res;
 	struct json_tokener	*tok;
 	struct json_object	*o;
@@ -166,7 +169,7 @@ fq_run(const char *q, size_t qlen, const char *ts, size_t tslen, int text_ok)
 	memset(&res, 0, sizeof(res));
 	fq_bad_read = 0;
 	if (query_run(q, qlen, ts, tslen, &lim, FQ_NOW_MS, fq_source, NULL,
-	    &res) == -1)
+	    &opts, &res) == -1)
 		FUZZ_CHECK(res.status == 507);
 	FUZZ_CHECK(res.status == 200 || res.status == 400 ||
 	    res.status == 404 || res.status == 422 || res.status == 507 ||

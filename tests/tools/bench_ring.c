@@ -103,7 +103,7 @@ worker(struct ring *r, struct wslot *me, int efd, uint32_t comp_bytes)
 		memcpy(body, &sum, sizeof(sum));
 		if (wslot_push(me, &rec, "", "", body, efd, master_alive) == -1)
 			_exit(4);
-		atomic_store(&me->held_pos, 0);
+		wslot_release(me);
 		atomic_fetch_add(&me->items_done, 1);
 		if (atomic_exchange(&r->hdr->master_armed, 0))
 			eventfd_write(efd, 1);

@@ -404,15 +404,58 @@ check_error_body(const struct item_res *res, const char *code,
 	ck_assert(json_object_object_get_ex(e, "message", &v));
 	ck_assert_uint_gt(strlen(json_object_get_string(v)), 0);
 	if (detail != NULL && detail[0] != '\0') {
+		struct json_object *d, *d0, *ie;
+
 		ck_assert(json_object_object_get_ex(e, "detail", &v));
 		ck_assert_str_eq(json_object_get_string(v), detail);
-		ck_assert_int_eq(json_object_object_length(e), 3);
+		/* The Azure shape: details[{code, message}], innererror. */
+		ck_assert(json_object_object_get_ex(e, "details", &d));
+		ck_assert_int_eq(json_object_array_length(d), 1);
+		d0 = json_object_array_get_idx(d, 0);
+		ck_assert(json_object_object_get_ex(d0, "code", &v));
+		ck_assert_str_eq(json_object_get_string(v), code);
+		ck_assert(json_object_object_get_ex(d0, "message", &v));
+		ck_assert_str_eq(json_object_get_string(v), detail);
+		ck_assert(json_object_object_get_ex(e, "innererror", &ie));
+		ck_assert(json_object_object_get_ex(ie, "code", &v));
+		ck_assert_str_eq(json_object_get_string(v), code);
+		ck_assert(json_object_object_get_ex(ie, "message", &v));
+		ck_assert_str_eq(json_object_get_string(v), detail);
+		ck_assert_int_eq(json_object_object_length(e), 5);
 	} else {
 		ck_assert(!json_object_object_get_ex(e, "detail", NULL));
 		ck_assert_int_eq(json_object_object_length(e), 2);
 	}
 	json_object_put(root);
 }
+
+START_TEST(test_syntax_error_position)
+{
+	struct item_res		 res;
+	struct json_object	*root, *e, *v, *ie;
+
+	memset(&res, 0, sizeof(res));
+	item_res_error(&res, ERR_QUERY_SYNTAX_ERROR,
+	    "line 2, column 17: expected an expression after '=='");
+	root = json_tokener_parse(res.body.data);
+	ck_assert_ptr_nonnull(root);
+	ck_assert(json_object_object_get_ex(root, "error", &e));
+	ck_assert(json_object_object_get_ex(e, "message", &v));
+	ck_assert_str_eq(json_object_get_string(v),
+	    "The query could not be parsed at line 2, column 17.");
+	ck_assert(json_object_object_get_ex(e, "innererror", &ie));
+	ck_assert(json_object_object_get_ex(ie, "line", &v));
+	ck_assert_int_eq(json_object_get_int(v), 2);
+	ck_assert(json_object_object_get_ex(ie, "pos", &v));
+	ck_assert_int_eq(json_object_get_int(v), 17);
+	json_object_put(root);
+	/* Other codes keep their message and have no position. */
+	item_res_error(&res, ERR_BAD_REQUEST, "line 2, column 17: x");
+	ck_assert_ptr_null(strstr(res.body.data, "\"pos\""));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "The request was invalid."));
+	item_res_free(&res);
+}
+END_TEST
 
 START_TEST(test_res_error)
 {
@@ -514,6 +557,7 @@ item_suite(void)
 
 	tc = tcase_create("result");
 	tcase_add_test(tc, test_res_error);
+	tcase_add_test(tc, test_syntax_error_position);
 	tcase_add_test(tc, test_res_reset);
 	suite_add_tcase(s, tc);
 	return s;

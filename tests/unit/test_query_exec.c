@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "prefer.h"
 #include "query/query_int.h"
 
 /* 2024-01-08T00:00:00Z */
@@ -95,6 +96,7 @@ static const struct {
 static size_t			delivered;	/* rows handed out */
 static struct item_res		res;
 static struct query_limits	lim;
+static struct query_opts	opts;	/* the run's Prefer flags */
 static char			text[8192];
 
 /* Gen: up to 20 million rows, each with its own 100-byte k. */
@@ -176,6 +178,7 @@ setup(void)
 	lim.max_rows_scanned = 1000;
 	lim.max_result_rows = 1000;
 	lim.max_result_bytes = 1 << 20;
+	opts.prefer = 0;
 }
 
 static void
@@ -190,7 +193,7 @@ run_ts(const char *q, const char *ts)
 	delivered = 0;
 	item_res_reset(&res);
 	return query_run(q, strlen(q), ts, ts != NULL ? strlen(ts) : 0, &lim,
-	    NOW_MS, mem_source, NULL, &res);
+	    NOW_MS, mem_source, NULL, &opts, &res);
 }
 
 /* Run q; expect 200. */
@@ -784,27 +787,137 @@ START_TEST(test_limit_rows_scanned)
 }
 END_TEST
 
+/* Expect 200 with a result cut at max_result_rows: these rows, and a
+ * PartialError beside the tables (as Log Analytics answers). */
+#define PARTIAL(q, want) do {						\
+	ok(q);								\
+	ck_assert_msg(strcmp(part("\"rows\":", "}],\"error\":"), (want)) \
+	    == 0, "%s\n  rows: %s\n  want: %s", (q), text, (want));	\
+	ck_assert_msg(strstr(res.body.data, "\"error\":{\"code\":"	\
+	    "\"PartialError\"") != NULL, "%s: %s", (q), res.body.data);	\
+} while (0)
+
 START_TEST(test_limit_result_rows)
 {
 	lim.max_result_rows = 3;
-	FAILS("T | take 5", NULL, 422, "QUERY_LIMIT_EXCEEDED",
-	    "query result has more than query_max_result_rows (3) rows");
-	ROWS("T | take 3 | project Op", "[[\"write\"],[\"read\"],[\"read\"]]");
-	/* A sort whose rows all reach the answer fails as soon as it holds
-	 * one too many. */
-	FAILS("T | sort by DurationMs", NULL, 422, "QUERY_LIMIT_EXCEEDED",
-	    "query_max_result_rows (3)");
+	PARTIAL("T | take 5 | project Op",
+	    "[[\"write\"],[\"read\"],[\"read\"]]");
+	ck_assert_ptr_nonnull(strstr(res.body.data, "query_max_result_rows "
+	    "(3) rows: the first 3 are returned"));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"innererror\":{"
+	    "\"code\":\"QUERY_LIMIT_EXCEEDED\""));
+	/* The scan stops once the answer is full (and one more row showed
+	 * it would not fit). */
+	PARTIAL("T | project Op", "[[\"write\"],[\"read\"],[\"read\"]]");
 	ck_assert_uint_eq(delivered, 4);
-	/* ... but not when a later stage may drop rows. */
+	/* Exactly full is not cut. */
+	ROWS("T | take 3 | project Op", "[[\"write\"],[\"read\"],[\"read\"]]");
+	ck_assert_ptr_null(strstr(res.body.data, "PartialError"));
+	/* A sort whose rows all reach the answer keeps only what the answer
+	 * may hold: the first rows in sorted order (desc by default). */
+	PARTIAL("T | sort by DurationMs | project DurationMs",
+	    "[[4000],[1200],[700]]");
+	ck_assert_uint_eq(delivered, 8);
+	PARTIAL("T | order by DurationMs asc | project Op, DurationMs",
+	    "[[\"list\",null],[\"read\",50],[\"read\",80]]");
+	/* ... and a sort before a stage that may drop rows keeps all. */
 	ROWS("T | sort by DurationMs | where DurationMs > 500 | project Op",
 	    "[[\"delete\"],[\"write\"],[\"write\"]]");
 	ROWS("T | summarize count() by Op | take 2",
 	    "[[\"write\",3],[\"read\",3]]");
-	/* Callers: ann, bob, cid, (none), Dan. */
-	FAILS("T | summarize count() by Caller", NULL, 422,
+	/* Callers: ann, bob, cid, (none), Dan: the first three groups, each
+	 * with every row of it counted. */
+	PARTIAL("T | summarize count() by Caller",
+	    "[[\"ann@x.com\",3],[\"bob@x.com\",2],[\"cid@y.org\",1]]");
+	/* Groups then sorted: which come first is known only once all are
+	 * made, and keeping them all is what the limit bounds: 422. */
+	FAILS("T | summarize count() by Caller | sort by count_", NULL, 422,
 	    "QUERY_LIMIT_EXCEEDED", "query_max_result_rows (3)");
-	FAILS("T | distinct Op", NULL, 422, "QUERY_LIMIT_EXCEEDED",
-	    "query_max_result_rows (3)");
+	PARTIAL("T | distinct Op",
+	    "[[\"write\"],[\"read\"],[\"delete\"]]");
+	/* The scan limit stays an error. */
+	lim.max_rows_scanned = 2;
+	FAILS("T | project Op", NULL, 422, "QUERY_LIMIT_EXCEEDED",
+	    "query_max_rows_scanned (2)");
+}
+END_TEST
+
+/* ---- render and statistics (Prefer) ------------------------------------ */
+
+START_TEST(test_render)
+{
+	char want[160];
+
+	/* Accepted without include-render=true, and changes nothing. */
+	ROWS("T | summarize count() by Op | take 1 | render piechart",
+	    "[[\"write\",3]]");
+	ck_assert_ptr_null(strstr(res.body.data, "\"render\""));
+	opts.prefer = PREFER_RENDER;
+	ok("T | count | render table");
+	ck_assert_ptr_nonnull(strstr(res.body.data, "]]}],\"render\":{"
+	    "\"visualization\":\"table\",\"title\":null,"
+	    "\"accumulate\":false,"));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"yMin\":\"NaN\""));
+	ok("T | summarize count() by Op | render columnchart with (title = "
+	    "\"ops \\\"all\\\"\", ycolumns = count_, Op, kind = stacked, "
+	    "ymin = -1, ymax = 0.1, accumulate = true, xcolumn = Op)");
+	snprintf(want, sizeof(want), "\"visualization\":\"columnchart\","
+	    "\"title\":\"ops \\\"all\\\"\",\"accumulate\":true,");
+	ck_assert_msg(strstr(res.body.data, want) != NULL, "%s", res.body.data);
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"kind\":\"stacked\""));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"yMin\":-1,"
+	    "\"yMax\":0.1,"));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"xColumn\":\"Op\""));
+	ck_assert_ptr_nonnull(strstr(res.body.data,
+	    "\"yColumns\":[\"count_\",\"Op\"]"));
+	FAILS("T | render linechart with (ymax = 1e999)", NULL, 400,
+	    "QUERY_SYNTAX_ERROR", "number '1e999' is out of range");
+	/* No render operator: nothing to add. */
+	ok("T | count");
+	ck_assert_ptr_null(strstr(res.body.data, "\"render\""));
+	FAILS("T | render pie", NULL, 400, "QUERY_SYNTAX_ERROR",
+	    "line 1, column 12: unknown visualization 'pie'");
+	FAILS("T | render timechart | take 1", NULL, 400, "QUERY_SYNTAX_ERROR",
+	    "line 1, column 22: render must be the last operator");
+	FAILS("T | render timechart with (colour = 1)", NULL, 400,
+	    "QUERY_SYNTAX_ERROR", "unknown render property 'colour'");
+	FAILS("T | render timechart with (title = )", NULL, 400,
+	    "QUERY_SYNTAX_ERROR", "expected a property value");
+	FAILS("T | render timechart with (title = \"a\"", NULL, 400,
+	    "QUERY_SYNTAX_ERROR", "expected ',' or ')'");
+}
+END_TEST
+
+START_TEST(test_statistics)
+{
+	char pid[64];
+
+	ok("T | count");
+	ck_assert_ptr_null(strstr(res.body.data, "\"statistics\""));
+	opts.prefer = PREFER_STATS;
+	ok("T | where DurationMs > 100 | project Op");
+	ck_assert_ptr_nonnull(strstr(res.body.data, "]]}],\"statistics\":{"
+	    "\"query\":{\"executionTime\":"));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"resourceUsage\":{"
+	    "\"cpu\":{\"user\":\"00:00:"));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"inputDatasetStatistics"
+	    "\":{\"rows\":{\"scanned\":8},\"bytes\":{\"read\":"));
+	snprintf(pid, sizeof(pid), "\"worker\":{\"pid\":%ld,", (long)getpid());
+	ck_assert_ptr_nonnull(strstr(res.body.data, pid));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"rowsScanned\":8,"));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"resultRows\":5}}"));
+	/* Together with a cut result and a render object, in that order. */
+	opts.prefer = PREFER_STATS | PREFER_RENDER;
+	lim.max_result_rows = 2;
+	ok("T | project Op | render table");
+	ck_assert_ptr_nonnull(strstr(res.body.data, "]]}],\"error\":{\"code\":"
+	    "\"PartialError\""));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"resultRows\":2}},"
+	    "\"render\":{\"visualization\":\"table\""));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"rowsScanned\":3,"));
+	/* An error answer has no statistics. */
+	FAILS("T | take", NULL, 400, "QUERY_SYNTAX_ERROR", "line 1");
+	ck_assert_ptr_null(strstr(res.body.data, "statistics"));
 }
 END_TEST
 
@@ -1089,6 +1202,7 @@ START_TEST(test_query_exec_store)
 	char			 dir[128], err[256];
 
 	snprintf(dir, sizeof(dir), "%s/db", store_dir);
+	memset(&o, 0, sizeof(o));
 	o.path = dir;
 	o.map_size_mb = 64;
 	o.sync = 0;
@@ -1176,6 +1290,8 @@ exec_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_limit_rows_scanned);
 	tcase_add_test(tc, test_limit_result_rows);
+	tcase_add_test(tc, test_render);
+	tcase_add_test(tc, test_statistics);
 	tcase_add_test(tc, test_limit_result_bytes);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_mutations);

@@ -436,7 +436,7 @@ START_TEST(test_errors_structure)
 	parse_fails("T | frobnicate", "line 1, column 5: unknown operator "
 	    "'frobnicate', expected where, project, project-away, "
 	    "project-rename, extend, summarize, sort, order, take, limit, "
-	    "top, count or distinct");
+	    "top, count, distinct or render");
 	parse_fails("T | count 5", "line 1, column 11: expected '|' or the "
 	    "end of the query after 'count', found '5'");
 	parse_fails("T | where a == 1 b", "line 1, column 18: expected '|' or "

@@ -132,6 +132,14 @@ wait_exit(pid_t pid)
 
 /* --- geometry, creation, destruction --- */
 
+/* A worker done with what it held claims the next item. */
+static int
+claim_next(struct wslot *ws, uint32_t w, struct ring_desc *out)
+{
+	wslot_release(ws);
+	return ring_claim(&r, ws, w, out);
+}
+
 START_TEST(test_create_geometry)
 {
 	struct ring_hdr	*h;
@@ -193,7 +201,8 @@ END_TEST
 START_TEST(test_layout)
 {
 	ck_assert_uint_le(sizeof(struct ring_hdr), SHM_PAGE);
-	ck_assert_uint_le(sizeof(struct wslot), SHM_PAGE);
+	ck_assert_uint_le(sizeof(struct wslot), WSLOT_BYTES);
+	ck_assert_uint_eq(WSLOT_BYTES % SHM_PAGE, 0);
 	ck_assert_uint_eq(sizeof(struct comp_rec) % 8, 0);
 	ck_assert_msg(sizeof(struct ring_cell) == 64, "struct ring_cell is "
 	    "%zu bytes, shm.h says 64 (no false sharing of words)",
@@ -281,14 +290,14 @@ START_TEST(test_fifo)
 	ck_assert_uint_eq(ring_depth(&r), 5);
 	for (i = 0; i < 5; i++) {
 		d = desc_for(i);
-		ck_assert_int_eq(ring_claim(&r, ws, 2, &out), 1);
+		ck_assert_int_eq(claim_next(ws, 2, &out), 1);
 		ck_assert_msg(desc_eq(&out, &d), "item %llu out of order: got "
 		    "batch_id %llu", (unsigned long long)i,
 		    (unsigned long long)out.batch_id);
 		ck_assert_uint_eq(ring_depth(&r), 4 - i);
 	}
-	ck_assert_int_eq(ring_claim(&r, ws, 2, &out), 0);
-	ck_assert_int_eq(ring_claim(&r, ws, 2, &out), 0);
+	ck_assert_int_eq(claim_next(ws, 2, &out), 0);
+	ck_assert_int_eq(claim_next(ws, 2, &out), 0);
 	ck_assert_uint_eq(atomic_load(&r.hdr->head), 5);
 	ck_assert_uint_eq(atomic_load(&r.hdr->tail), 5);
 	wslot_destroy(ws);
@@ -314,14 +323,14 @@ START_TEST(test_fifo_wraps)
 		ck_assert_uint_eq(ring_depth(&r), pub - got);
 		while (got < pub) {
 			d = desc_for(got);
-			ck_assert_int_eq(ring_claim(&r, ws, 0, &out), 1);
+			ck_assert_int_eq(claim_next(ws, 0, &out), 1);
 			ck_assert(desc_eq(&out, &d));
 			ck_assert_uint_eq(atomic_load(&ws->held_pos), got + 1);
 			ck_assert(word_at((uint32_t)(got & 7)) ==
 			    CELL_WORD(got + 8, CELL_FREE));
 			got++;
 		}
-		ck_assert_int_eq(ring_claim(&r, ws, 0, &out), 0);
+		ck_assert_int_eq(claim_next(ws, 0, &out), 0);
 	}
 	ck_assert_uint_gt(pub, 8 * 20);
 	wslot_destroy(ws);
@@ -350,16 +359,16 @@ START_TEST(test_full)
 	ck_assert_uint_eq(r.cells[0].desc.batch_id, desc_for(0).batch_id);
 
 	/* One claim frees exactly one cell. */
-	ck_assert_int_eq(ring_claim(&r, ws, 1, &out), 1);
+	ck_assert_int_eq(claim_next(ws, 1, &out), 1);
 	ck_assert_int_eq(ring_publish(&r, &d), 0);
 	d = desc_for(9);
 	ck_assert_int_eq(ring_publish(&r, &d), -1);
 	for (i = 1; i <= 8; i++) {
 		d = desc_for(i);
-		ck_assert_int_eq(ring_claim(&r, ws, 1, &out), 1);
+		ck_assert_int_eq(claim_next(ws, 1, &out), 1);
 		ck_assert(desc_eq(&out, &d));
 	}
-	ck_assert_int_eq(ring_claim(&r, ws, 1, &out), 0);
+	ck_assert_int_eq(claim_next(ws, 1, &out), 0);
 	ck_assert_uint_eq(ring_depth(&r), 0);
 	wslot_destroy(ws);
 }
@@ -379,7 +388,7 @@ START_TEST(test_depth)
 		ring_publish(&r, &d);
 	}
 	ck_assert_uint_eq(ring_depth(&r), 3);
-	ck_assert_int_eq(ring_claim(&r, ws, 1, &out), 1);
+	ck_assert_int_eq(claim_next(ws, 1, &out), 1);
 	ck_assert_uint_eq(ring_depth(&r), 2);
 	for (i = 3; i < 19; i++) {
 		d = desc_for(i);
@@ -389,7 +398,7 @@ START_TEST(test_depth)
 	/* Sixteen cells: two still queued plus fourteen more. */
 	ck_assert_uint_eq(i, 17);
 	ck_assert_uint_eq(ring_depth(&r), 16);
-	while (ring_claim(&r, ws, 1, &out) == 1)
+	while (claim_next(ws, 1, &out) == 1)
 		;
 	ck_assert_uint_eq(ring_depth(&r), 0);
 	wslot_destroy(ws);
@@ -410,22 +419,65 @@ START_TEST(test_claim_records_in_wslot)
 	for (i = 0; i < 6; i++) {
 		d = desc_for(i);
 		ck_assert_int_eq(ring_publish(&r, &d), 0);
-		ck_assert_int_eq(ring_claim(&r, ws, 3, &out), 1);
+		ck_assert_int_eq(claim_next(ws, 3, &out), 1);
 	}
 	d = desc_for(6);
 	d.nslots = 3;
 	d.len = 99999;
 	ck_assert_int_eq(ring_publish(&r, &d), 0);
 	before = now_ns();
-	ck_assert_int_eq(ring_claim(&r, ws, 3, &out), 1);
+	ck_assert_int_eq(claim_next(ws, 3, &out), 1);
 	ck_assert(desc_eq(&out, &d));
-	ck_assert(desc_eq(&ws->held, &d));
+	ck_assert(desc_eq(&ws->held[0], &d));
+	ck_assert_uint_eq(atomic_load(&ws->nheld), 1);
 	ck_assert_uint_eq(atomic_load(&ws->held_pos), 7);
 	ck_assert_uint_ge(atomic_load(&ws->started_ns), before);
 	ck_assert_uint_le(atomic_load(&ws->started_ns), now_ns());
 	/* The cell is released for the next lap. */
 	ck_assert(word_at(6 & 3) == CELL_WORD(6 + 4, CELL_FREE));
 	ck_assert_uint_eq(atomic_load(&r.hdr->tail), 7);
+	wslot_destroy(ws);
+}
+END_TEST
+
+/*
+ * A worker that keeps what it claims (a write group) names every item in
+ * held[], in claim order, and stops claiming at WSLOT_HELD_MAX: the master
+ * must be able to find all of them if it dies.
+ */
+START_TEST(test_claim_accumulates_in_wslot)
+{
+	struct wslot		*ws = wslot_create(2, 4096);
+	struct ring_desc	 d, out;
+	uint64_t		 i;
+
+	ck_assert_ptr_nonnull(ws);
+	ring_up(2 * WSLOT_HELD_MAX, 64);
+	for (i = 0; i < WSLOT_HELD_MAX + 3; i++) {
+		d = desc_for(i);
+		ck_assert_int_eq(ring_publish(&r, &d), 0);
+	}
+	for (i = 0; i < WSLOT_HELD_MAX; i++) {
+		ck_assert_int_eq(ring_claim(&r, ws, 2, &out), 1);
+		d = desc_for(i);
+		ck_assert(desc_eq(&out, &d));
+		ck_assert_uint_eq(atomic_load(&ws->nheld), i + 1);
+		ck_assert(desc_eq(&ws->held[i], &d));
+		ck_assert_uint_eq(atomic_load(&ws->held_pos), i + 1);
+	}
+	/* Full: the next item stays in the ring for another worker. */
+	ck_assert_int_eq(ring_claim(&r, ws, 2, &out), 0);
+	ck_assert_uint_eq(ring_depth(&r), 3);
+	ck_assert(word_at(WSLOT_HELD_MAX) == CELL_WORD(WSLOT_HELD_MAX,
+	    CELL_READY));
+	/* Released, it takes the next one into held[0]. */
+	wslot_release(ws);
+	ck_assert_uint_eq(atomic_load(&ws->nheld), 0);
+	ck_assert_uint_eq(atomic_load(&ws->held_pos), 0);
+	ck_assert_int_eq(ring_claim(&r, ws, 2, &out), 1);
+	d = desc_for(WSLOT_HELD_MAX);
+	ck_assert(desc_eq(&ws->held[0], &d));
+	ck_assert_uint_eq(atomic_load(&ws->nheld), 1);
 	wslot_destroy(ws);
 }
 END_TEST
@@ -452,10 +504,10 @@ START_TEST(test_claim_never_unnamed)
 	for (i = 0; i < t; i++) {
 		d = desc_for(i);
 		ck_assert_int_eq(ring_publish(&r, &d), 0);
-		ck_assert_int_eq(ring_claim(&r, ws, 5, &out), 1);
+		ck_assert_int_eq(claim_next(ws, 5, &out), 1);
 	}
-	atomic_store(&ws->held_pos, 0);
-	memset(&ws->held, 0, sizeof(ws->held));
+	wslot_release(ws);
+	memset(ws->held, 0, sizeof(ws->held));
 	d = desc_for(t);
 	ck_assert_int_eq(ring_publish(&r, &d), 0);
 
@@ -475,7 +527,7 @@ START_TEST(test_claim_never_unnamed)
 		in_cell = word == CELL_WORD(t, CELL_READY) ||
 		    word == CELL_WORD(t, 5);
 		in_slot = atomic_load(&ws->held_pos) == t + 1;
-		if (in_slot && !desc_eq(&ws->held, &d))
+		if (in_slot && !desc_eq(&ws->held[0], &d))
 			torn++;
 		if (in_cell && in_slot)
 			both++;
@@ -527,7 +579,7 @@ START_TEST(test_claim_dies_after_cas)
 	ck_assert_int_eq(ring_publish(&r, &d), 0);
 	if ((pid = fork()) == 0) {
 		catch_segv();
-		if (mprotect(ws, SHM_PAGE, PROT_READ) == -1)
+		if (mprotect(ws, WSLOT_BYTES, PROT_READ) == -1)
 			_exit(2);
 		ring_claim(&r, ws, 6, &out[0]);
 		_exit(1);
@@ -580,10 +632,10 @@ START_TEST(test_reclaim)
 	/* The others carry on past both cells. */
 	for (i = 2; i < 4; i++) {
 		d = desc_for(i);
-		ck_assert_int_eq(ring_claim(&r, ws, 1, &out[0]), 1);
+		ck_assert_int_eq(claim_next(ws, 1, &out[0]), 1);
 		ck_assert(desc_eq(&out[0], &d));
 	}
-	ck_assert_int_eq(ring_claim(&r, ws, 1, &out[0]), 0);
+	ck_assert_int_eq(claim_next(ws, 1, &out[0]), 0);
 
 	/* Worker 2 now dies too; with max 0 the cell is still freed. */
 	ck_assert_uint_eq(ring_reclaim(&r, 2, out, 0), 0);
@@ -595,7 +647,7 @@ START_TEST(test_reclaim)
 	}
 	for (i = 4; i < 12; i++) {
 		d = desc_for(i);
-		ck_assert_int_eq(ring_claim(&r, ws, 1, &out[0]), 1);
+		ck_assert_int_eq(claim_next(ws, 1, &out[0]), 1);
 		ck_assert(desc_eq(&out[0], &d));
 	}
 	wslot_destroy(ws);
@@ -627,10 +679,10 @@ claim_after_unreleased(int master_reclaims)
 	claim_by_hand(0, 7);
 	for (i = 1; i < 4; i++) {
 		d = desc_for(i);
-		ck_assert_int_eq(ring_claim(&r, ws, 1, &out), 1);
+		ck_assert_int_eq(claim_next(ws, 1, &out), 1);
 		ck_assert(desc_eq(&out, &d));
 	}
-	ck_assert_int_eq(ring_claim(&r, ws, 1, &out), 0);
+	ck_assert_int_eq(claim_next(ws, 1, &out), 0);
 	d = desc_for(4);
 	ck_assert_int_eq(ring_publish(&r, &d), -1);
 	tail = atomic_load(&r.hdr->tail);
@@ -643,7 +695,7 @@ claim_after_unreleased(int master_reclaims)
 		atomic_store(&r.cells[0].word, CELL_WORD(4, CELL_FREE));
 	}
 	ck_assert_int_eq(ring_publish(&r, &d), 0);
-	got = ring_claim(&r, ws, 1, &out);
+	got = claim_next(ws, 1, &out);
 	now_tail = atomic_load(&r.hdr->tail);
 	now_head = atomic_load(&r.hdr->head);
 	word0 = word_at(0);
@@ -697,7 +749,7 @@ START_TEST(test_sleep)
 	t0 = now_ns();
 	ring_sleep(&r, 5000);
 	ck_assert_uint_lt((now_ns() - t0) / 1000000, 1000);
-	ck_assert_int_eq(ring_claim(&r, ws, 1, &out), 1);
+	ck_assert_int_eq(claim_next(ws, 1, &out), 1);
 
 	/* Shutting down: no sleep either. */
 	atomic_store(&r.hdr->shutdown, 1);
@@ -773,7 +825,7 @@ START_TEST(test_wake_sleeping_worker)
 		close(ack[0]);
 		ring_worker_init(&r);
 		for (i = 0; i < WAKE_ROUNDS; i++) {
-			while (ring_claim(&r, ws, 1, &out) == 0)
+			while (claim_next(ws, 1, &out) == 0)
 				ring_sleep(&r, 10000);
 			if (out.batch_id != desc_for(i).batch_id)
 				_exit(1);
@@ -1269,7 +1321,7 @@ stress_consumer(struct ring *rg, struct wslot *me, int efd, uint32_t max_len)
 		if (wslot_push(me, &rec, "", "", (const char *)&sum, efd,
 		    st_master_alive) == -1)
 			_exit(4);
-		atomic_store(&me->held_pos, 0);
+		wslot_release(me);
 		atomic_fetch_add(&me->items_done, 1);
 		if (atomic_exchange(&rg->hdr->master_armed, 0))
 			eventfd_write(efd, 1);
@@ -1566,6 +1618,7 @@ ring_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_claim_records_in_wslot);
+	tcase_add_test(tc, test_claim_accumulates_in_wslot);
 	tcase_add_test(tc, test_claim_never_unnamed);
 	tcase_add_test(tc, test_claim_dies_after_cas);
 	tcase_add_test(tc, test_reclaim);

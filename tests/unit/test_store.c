@@ -38,6 +38,7 @@ store_reopen(size_t max_result, size_t map_mb)
 
 	store_close(st);
 	st = NULL;
+	memset(&o, 0, sizeof(o));
 	o.path = dir;
 	o.map_size_mb = map_mb;
 	o.sync = 0;
@@ -1329,7 +1330,8 @@ START_TEST(test_sees_other_process_writes)
 	ck_assert_int_eq(get("t1", "k"), 200);		/* snapshot live */
 	if ((pid = fork()) == 0) {
 		struct store		*s2;
-		struct store_opts	 o = { dir, MAP_MB, 0, BIG_RESULT };
+		struct store_opts	 o = { .path = dir, .map_size_mb = MAP_MB,
+		    .max_result_bytes = BIG_RESULT };
 		struct item_req		 q = req_make(OP_ROW_PUT, "t1", "k");
 		struct item_res		 r;
 		char			 err[256];
@@ -1506,8 +1508,8 @@ START_TEST(test_map_full)
 	}
 	ck_assert_int_lt(i, 100);
 	ck_assert_int_gt(i, 0);
-	ck_assert_int_eq(status, 500);
-	assert_error(500, "INTERNAL_SERVER_ERROR", "database map is full");
+	ck_assert_int_eq(status, 507);
+	assert_error(507, "STORE_FULL", "the data store is full");
 	ck_assert_int_eq(get("t1", "r000"), 200);
 	ck_assert_uint_eq(res.body.len, strlen(row));
 	snprintf(key, sizeof(key), "r%03d", i);
@@ -1516,10 +1518,135 @@ START_TEST(test_map_full)
 }
 END_TEST
 
+/*
+ * A write group: every write in a nested transaction of one transaction,
+ * committed together; a failing write leaves no trace, its neighbours are
+ * kept; an aborted group leaves nothing.  ETags keep their order.
+ */
+START_TEST(test_wgroup_commit)
+{
+	struct item_req	 q;
+	struct err	 e;
+	char		 e1[ITEM_ETAG_MAX], e2[ITEM_ETAG_MAX];
+
+	ck_assert_int_eq(store_wgroup_open(st), 0);
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(store_wgroup_open(st), 1);
+	ck_assert_int_eq(store_wgroup_begin(st, &e), -1);
+	ck_assert_int_eq(put("t1", "a", "{\"v\":1}"), 201);
+	snprintf(e1, sizeof(e1), "%s", res.etag);
+	q = req_make(OP_ROW_PATCH, "t1", "a");
+	req_body(&q, "{\"v\":2}", 7);
+	q.if_match = rs("\"0000000000000000\"");
+	ck_assert_int_eq(exec(&q), 412);
+	ck_assert_int_eq(put("t1", "b", "{\"v\":2}"), 201);
+	snprintf(e2, sizeof(e2), "%s", res.etag);
+	ck_assert_int_lt(strcmp(e1, e2), 0);
+	/* Inside the group, a read sees the group's writes. */
+	ck_assert_int_eq(get("t1", "a"), 200);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
+	ck_assert_int_eq(store_wgroup_open(st), 0);
+	ck_assert_int_eq(get("t1", "a"), 200);
+	ck_assert_str_eq(body(), "{\"v\":1}");
+	ck_assert_str_eq(res.etag, e1);
+	ck_assert_int_eq(get("t1", "b"), 200);
+	ck_assert_str_eq(res.etag, e2);
+
+	/* Dropped unwritten. */
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "c", "{\"v\":3}"), 201);
+	store_wgroup_abort(st);
+	ck_assert_int_eq(get("t1", "c"), 404);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), -1);
+
+	/* An atomicity group nests inside a write group. */
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(store_group_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "g1", "{}"), 201);
+	ck_assert_int_eq(store_group_end(st, 0, &e), 0);
+	ck_assert_int_eq(put("t1", "d", "{}"), 201);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
+	ck_assert_int_eq(get("t1", "g1"), 404);
+	ck_assert_int_eq(get("t1", "d"), 200);
+}
+END_TEST
+
+/*
+ * A full store inside a write group: the write that does not fit answers
+ * 507 STORE_FULL and says so (store_overflowed), the writes before it in
+ * the group are still committed, reads are still served.
+ */
+START_TEST(test_wgroup_map_full)
+{
+	struct err	 e;
+	char		*row, key[16];
+	int		 i, status = 0;
+
+	store_reopen(BIG_RESULT, 1);
+	row = malloc(70000);
+	ck_assert_ptr_nonnull(row);
+	snprintf(row, 70000, "{\"pad\":\"%065000d\"}", 0);
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "small", "{\"v\":1}"), 201);
+	ck_assert_int_eq(store_overflowed(st), 0);
+	for (i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "r%03d", i);
+		if ((status = put("t1", key, row)) != 201)
+			break;
+	}
+	ck_assert_int_lt(i, 100);
+	assert_error(507, "STORE_FULL", "the data store is full");
+	ck_assert_int_eq(store_overflowed(st), 1);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
+	ck_assert_int_eq(get("t1", "small"), 200);
+	ck_assert_int_eq(get("t1", "r000"), 200);
+	snprintf(key, sizeof(key), "r%03d", i);
+	ck_assert_int_eq(get("t1", key), 404);
+	free(row);
+}
+END_TEST
+
+/*
+ * Shared sync: a commit raises durable_txnid to at least its own txnid;
+ * one already covered costs no sync, and the owner word is left free.
+ */
+START_TEST(test_shared_sync)
+{
+	struct store_opts	 o;
+	_Atomic uint64_t	 durable = 0;
+	_Atomic uint32_t	 owner = 0, seq = 0;
+	char			 err[256];
+	uint32_t		 s0;
+
+	store_close(st);
+	st = NULL;
+	memset(&o, 0, sizeof(o));
+	o.path = dir;
+	o.map_size_mb = MAP_MB;
+	o.sync = 1;
+	o.max_result_bytes = BIG_RESULT;
+	o.shared.durable = &durable;
+	o.shared.owner = &owner;
+	o.shared.seq = &seq;
+	o.shared.self = 3;
+	ck_assert_msg(store_open(&st, &o, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(put("t1", "a", "{}"), 201);
+	ck_assert_uint_gt(atomic_load(&durable), 0);
+	ck_assert_uint_eq(atomic_load(&owner), 0);
+	s0 = atomic_load(&seq);
+	ck_assert_uint_eq(s0, 1);
+	/* Covered already (as if another worker's sync had): no sync. */
+	atomic_store(&durable, UINT64_MAX - 1);
+	ck_assert_int_eq(put("t1", "b", "{}"), 201);
+	ck_assert_uint_eq(atomic_load(&seq), s0);
+	ck_assert_uint_eq(atomic_load(&durable), UINT64_MAX - 1);
+}
+END_TEST
+
 START_TEST(test_open_errors)
 {
 	struct store		*s2 = NULL;
-	struct store_opts	 o = { NULL, 16, 0, 0 };
+	struct store_opts	 o = { .map_size_mb = 16 };
 	char			 err[256], path[256];
 	FILE			*f;
 
@@ -1596,6 +1723,9 @@ store_suite(void)
 	tcase_add_test(txn, test_sees_other_process_writes);
 	tcase_add_test(txn, test_atomicity_group);
 	tcase_add_test(txn, test_map_full);
+	tcase_add_test(txn, test_wgroup_commit);
+	tcase_add_test(txn, test_wgroup_map_full);
+	tcase_add_test(txn, test_shared_sync);
 	tcase_add_test(txn, test_open_errors);
 
 	suite_add_tcase(s, rows);

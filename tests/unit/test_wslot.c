@@ -210,13 +210,13 @@ START_TEST(test_create)
 	ck_assert_uint_eq(atomic_load(&ws->res_tail), 0);
 	ck_assert_uint_eq(wslot_pending(ws), 0);
 	/* The whole ring after the page is mapped and writable. */
-	memset((char *)ws + SHM_PAGE, 0x5a, ws->res_size);
+	memset((char *)ws + WSLOT_BYTES, 0x5a, ws->res_size);
 
 	w = wslot_create(7, 4097);
 	ck_assert_ptr_nonnull(w);
 	ck_assert_uint_eq(w->res_size, 8192);
 	ck_assert_uint_eq(w->index, 7);
-	memset((char *)w + SHM_PAGE, 0x5a, w->res_size);
+	memset((char *)w + WSLOT_BYTES, 0x5a, w->res_size);
 	wslot_destroy(w);
 	w = wslot_create(2, 65536);
 	ck_assert_ptr_nonnull(w);
@@ -237,8 +237,11 @@ START_TEST(test_reset)
 	atomic_store(&ws->state, WS_BUSY);
 	atomic_store(&ws->retire, 1);
 	atomic_store(&ws->held_pos, 77);
-	ws->held.batch_id = 9;
-	ws->held.len = 9;
+	atomic_store(&ws->nheld, 3);
+	atomic_store(&ws->run_idx, 2);
+	atomic_store(&ws->phase, WG_COMMIT);
+	ws->held[2].batch_id = 9;
+	ws->held[2].len = 9;
 	atomic_store(&ws->started_ns, 123);
 	atomic_store(&ws->items_done, 5);
 	atomic_store(&ws->res_waiting, 1);
@@ -246,8 +249,11 @@ START_TEST(test_reset)
 	ck_assert_uint_eq(atomic_load(&ws->state), WS_STARTING);
 	ck_assert_uint_eq(atomic_load(&ws->retire), 0);
 	ck_assert_uint_eq(atomic_load(&ws->held_pos), 0);
-	ck_assert_uint_eq(ws->held.batch_id, 0);
-	ck_assert_uint_eq(ws->held.len, 0);
+	ck_assert_uint_eq(atomic_load(&ws->nheld), 0);
+	ck_assert_uint_eq(atomic_load(&ws->run_idx), WSLOT_RUN_NONE);
+	ck_assert_uint_eq(atomic_load(&ws->phase), WG_OPEN);
+	ck_assert_uint_eq(ws->held[2].batch_id, 0);
+	ck_assert_uint_eq(ws->held[2].len, 0);
 	ck_assert_uint_eq(atomic_load(&ws->started_ns), 0);
 	ck_assert_uint_eq(atomic_load(&ws->items_done), 0);
 	ck_assert_uint_eq(atomic_load(&ws->res_waiting), 0);
@@ -498,7 +504,7 @@ poke_hdr(const struct comp_rec *h)
 	uint64_t	off = atomic_load(&ws->res_tail) & (ws->res_size - 1);
 
 	ck_assert_uint_le(off + HDR, ws->res_size);
-	memcpy((char *)ws + SHM_PAGE + off, h, HDR);
+	memcpy((char *)ws + WSLOT_BYTES + off, h, HDR);
 }
 
 START_TEST(test_peek_corrupt)

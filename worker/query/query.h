@@ -12,8 +12,16 @@
 
 struct query_limits {
 	long	 max_rows_scanned;	/* query_max_rows_scanned */
-	long	 max_result_rows;	/* query_max_result_rows */
+	long	 max_result_rows;	/* query_max_result_rows: more rows
+					 * answer the first ones and a
+					 * PartialError */
 	size_t	 max_result_bytes;	/* max_result_bytes */
+	long	 max_workspaces;	/* query_max_workspaces */
+};
+
+/* What the request asked for beside the query (Prefer, prefer.h). */
+struct query_opts {
+	uint32_t prefer;		/* PREFER_STATS | PREFER_RENDER */
 };
 
 /*

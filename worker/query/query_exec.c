@@ -6,9 +6,18 @@
  * Each stored row is read in place (query_row.c: no tree, only the
  * fields the query uses) and pushed down the chain of stages.
  *
- * Limits: more than max_rows_scanned rows read from the table, more than
- * max_result_rows rows or more than max_result_bytes bytes in the answer
- * is 422 QUERY_LIMIT_EXCEEDED (a limit of 0 means none).
+ * Limits: more than max_rows_scanned rows read from the table or more
+ * than max_result_bytes bytes in the answer is 422 QUERY_LIMIT_EXCEEDED;
+ * more than max_result_rows rows answers the first max_result_rows and a
+ * PartialError beside the tables, as Log Analytics does (a limit of 0
+ * means none).  A summarize followed by a sort is the one case that still
+ * answers 422: which groups come first is known only once all are made,
+ * and keeping them all is what the limit bounds.
+ *
+ * A POST body may name more workspaces ("workspaces": [...], checked
+ * against the token by the master): the table is read in the request's
+ * workspace and then in each listed one (each once), as one table; a
+ * workspace without it adds nothing, and the table must exist in one.
  *
  * The request's timespan (ISO-8601 duration "PT1H", or "start/end",
  * "start/duration", "duration/end") keeps the rows whose TimeGenerated
@@ -18,6 +27,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +112,9 @@ qx_row(void *arg, const char *key, size_t key_len, const char *json,
 	struct qrow	 r = { &x->x_row, NULL };
 	int		 rc, in = 1;
 
-	if (x->x_lim->max_rows_scanned > 0 &&
-	    ++x->x_scanned > x->x_lim->max_rows_scanned) {
+	x->x_bytes += json_len;
+	if (++x->x_scanned > x->x_lim->max_rows_scanned &&
+	    x->x_lim->max_rows_scanned > 0) {
 		x->x_failed = 1;
 		return err_set(x->x_e, ERR_QUERY_LIMIT_EXCEEDED,
 		    "query scanned more than query_max_rows_scanned (%ld) "
@@ -115,6 +128,8 @@ qx_row(void *arg, const char *key, size_t key_len, const char *json,
 	qarena_reset(&x->x_ctx.tmp);
 	if (rc == -1)
 		x->x_failed = 1;
+	if (rc == 1)
+		x->x_stopped = 1;
 	return rc;
 }
 
@@ -140,11 +155,15 @@ qx_columns_exist(struct qexec *x, query_source_fn src, void *srcarg,
 {
 	const struct qfield	*f;
 	struct err		 se;
-	int			 k;
+	int			 k, stopped = x->x_stopped;
 
 	if (qrow_unseen(&x->x_row) < 0)
 		return 0;
-	if (src(srcarg, table, qx_presence, x, &se) == -1) {
+	/* A scan cut short (take) still walks every workspace here. */
+	x->x_stopped = 0;
+	k = src(srcarg, table, qx_presence, x, &se);
+	x->x_stopped = stopped;
+	if (k == -1) {
 		if (!x->x_failed)
 			*x->x_e = se;
 		return -1;
@@ -230,15 +249,33 @@ qx_free(struct qexec *x)
 	qrow_free(&x->x_row);
 }
 
+static int64_t
+qx_tv_ticks(struct timeval tv)
+{
+	return (int64_t)tv.tv_sec * QTICKS_PER_SEC + tv.tv_usec * 10;
+}
+
+static double
+qx_mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int
 query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
     const struct query_limits *lim, int64_t now_ms, query_source_fn src,
-    void *srcarg, struct item_res *res)
+    void *srcarg, const struct query_opts *opts, struct item_res *res)
 {
 	struct qexec	 x;
 	struct qarena	 arena = { NULL, 0 };
 	struct qast	 ast;
 	struct err	 e, se;
+	struct qstats	 stats;
+	struct rusage	 ru0, ru1;
+	double		 t0 = qx_mono_s();
 	int		 rc = -1;
 
 	memset(&x, 0, sizeof(x));
@@ -249,7 +286,9 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 	x.x_arena = &arena;
 	x.x_src.s_open = 1;
 	qrow_init(&x.x_row);
+	x.x_opts = opts;
 	x.x_ctx.now = now_ms * QTICKS_PER_MS;
+	getrusage(RUSAGE_SELF, &ru0);
 	if (ts != NULL && tslen > 0) {
 		if (qx_timespan(&x, ts, tslen, x.x_ctx.now) == -1)
 			goto done;
@@ -257,6 +296,7 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 	}
 	if (qparse(q, qlen, &arena, &ast, &e) == -1 || qplan(&x, &ast) == -1)
 		goto done;
+	x.x_render = &ast.q_render;
 	if ((x.x_span && (x.x_spanf = qrow_field(&x.x_row, -1,
 	    "TimeGenerated", 0, 0)) == -1) || qrow_ready(&x.x_row) == -1) {
 		qx_oom(&x);
@@ -272,6 +312,13 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 	if (qops_flush(&x) == -1 ||
 	    qx_columns_exist(&x, src, srcarg, ast.q_table) == -1 ||
 	    qrender_answer(&x, &res->body) == -1)
+		goto done;
+	getrusage(RUSAGE_SELF, &ru1);
+	stats.exec_s = qx_mono_s() - t0;
+	stats.user_ticks = qx_tv_ticks(ru1.ru_utime) - qx_tv_ticks(ru0.ru_utime);
+	stats.sys_ticks = qx_tv_ticks(ru1.ru_stime) - qx_tv_ticks(ru0.ru_stime);
+	stats.pid = (long)getpid();
+	if (qrender_extras(&x, &stats, &res->body) == -1)
 		goto done;
 	res->status = 200;
 	res->etag[0] = '\0';
@@ -290,7 +337,9 @@ done:
 
 struct qx_store {
 	struct store		*st;
-	struct route_str	 ws;
+	struct route_str	 ws0;	/* the request's workspace */
+	struct route_str	*ws;	/* &ws0, or it and the listed ones */
+	size_t			 nws;
 };
 
 static int
@@ -298,27 +347,87 @@ qx_store_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
     struct err *e)
 {
 	struct qx_store		*s = arg;
+	struct qexec		*x = cbarg;
 	struct route_str	 t = { table, strlen(table) };
+	size_t			 i, found = 0;
 
-	return store_table_iter(s->st, s->ws, t, cb, cbarg, e);
+	for (i = 0; i < s->nws && !x->x_stopped; i++) {
+		if (store_table_iter(s->st, s->ws[i], t, cb, cbarg, e) == 0) {
+			found++;
+			continue;
+		}
+		if (e->code != ERR_NOT_FOUND || x->x_failed)
+			return -1;
+	}
+	if (found == 0 && !x->x_stopped)
+		return err_set(e, ERR_NOT_FOUND, "table \"%s\" not found in "
+		    "%s", table, s->nws > 1 ? "any of the workspaces" :
+		    "the workspace");
+	return 0;
+}
+
+/*
+ * The body's "workspaces": the request's workspace first, then each
+ * listed one not already there.  NULL or an empty array adds none.
+ */
+static const char *
+qx_workspaces(json_object *list, const struct query_limits *lim,
+    struct route_str first, struct qx_store *s)
+{
+	json_object	*v;
+	size_t		 i, k, n;
+
+	if (list == NULL)
+		return NULL;
+	if (!json_object_is_type(list, json_type_array))
+		return "\"workspaces\" must be an array of workspace names";
+	n = json_object_array_length(list);
+	if (lim->max_workspaces >= 0 && n > (size_t)lim->max_workspaces)
+		return "\"workspaces\" names more than query_max_workspaces";
+	if ((s->ws = calloc(n + 1, sizeof(*s->ws))) == NULL) {
+		s->ws = &s->ws0;
+		return "out of memory for \"workspaces\"";
+	}
+	s->ws[0] = first;
+	s->nws = 1;
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(list, i);
+		if (!json_object_is_type(v, json_type_string))
+			return "\"workspaces\" must hold workspace names";
+		s->ws[s->nws].p = json_object_get_string(v);
+		s->ws[s->nws].n = (size_t)json_object_get_string_len(v);
+		if (!route_name_ok(&s->ws[s->nws]))
+			return "\"workspaces\" holds an invalid workspace name";
+		for (k = 0; k < s->nws; k++)
+			if (s->ws[k].n == s->ws[s->nws].n &&
+			    memcmp(s->ws[k].p, s->ws[s->nws].p,
+			    s->ws[k].n) == 0)
+				break;
+		if (k == s->nws)
+			s->nws++;
+	}
+	return NULL;
 }
 
 int
 query_exec(struct store *st, const struct item_req *rq,
     const struct query_limits *lim, int64_t now_ms, struct item_res *res)
 {
-	struct qx_store	 s = { st, rq->ws };
+	struct qx_store	 s = { st, rq->ws, NULL, 1 };
+	struct query_opts opts = { rq->prefer };
 	json_tokener	*tok;
-	json_object	*body = NULL, *q, *ts = NULL;
+	json_object	*body = NULL, *q, *ts = NULL, *wl = NULL;
 	const char	*bad = NULL;
 	int		 rc;
 
+	s.ws = &s.ws0;
 	if (rq->body == NULL || rq->body_len == 0) {
 		if (rq->query.p == NULL)
 			return item_res_error(res, ERR_BAD_REQUEST,
 			    "missing \"query\"");
 		return query_run(rq->query.p, rq->query.n, rq->timespan.p,
-		    rq->timespan.n, lim, now_ms, qx_store_source, &s, res);
+		    rq->timespan.n, lim, now_ms, qx_store_source, &s, &opts,
+		    res);
 	}
 	if (rq->body_len > INT_MAX ||
 	    (tok = json_tokener_new_ex(QX_JSON_DEPTH)) == NULL) {
@@ -335,15 +444,21 @@ query_exec(struct store *st, const struct item_req *rq,
 	else if (json_object_object_get_ex(body, "timespan", &ts) &&
 	    ts != NULL && !json_object_is_type(ts, json_type_string))
 		bad = "\"timespan\" must be a string such as \"PT1H\"";
+	else if (json_object_object_get_ex(body, "workspaces", &wl))
+		bad = qx_workspaces(wl, lim, rq->ws, &s);
 	if (bad != NULL) {
 		json_object_put(body);
+		if (s.ws != &s.ws0)
+			free(s.ws);
 		return item_res_error(res, ERR_BAD_REQUEST, bad);
 	}
 	rc = query_run(json_object_get_string(q),
 	    (size_t)json_object_get_string_len(q),
 	    ts != NULL ? json_object_get_string(ts) : NULL,
 	    ts != NULL ? (size_t)json_object_get_string_len(ts) : 0, lim,
-	    now_ms, qx_store_source, &s, res);
+	    now_ms, qx_store_source, &s, &opts, res);
 	json_object_put(body);
+	if (s.ws != &s.ws0)
+		free(s.ws);
 	return rc;
 }

@@ -308,11 +308,25 @@ struct qop {
 	int		 o_star;	/* distinct * */
 };
 
+/* "| render VISUALIZATION [with (name = value, ...)]": how a client
+ * should draw the result; it changes nothing in the result itself. */
+#define QRENDER_PROPS_MAX	16
+struct qrprop {
+	const char	*p_name;	/* as written, lower-cased */
+	const char	*p_text;	/* JSON text of the value (arena) */
+};
+struct qrender_spec {
+	const char	*r_vis;		/* NULL: no render operator */
+	struct qrprop	 r_props[QRENDER_PROPS_MAX];
+	size_t		 r_nprops;
+};
+
 struct qast {
 	const char	*q_table;
 	int		 q_line, q_col;
 	struct qop	*q_ops;
 	size_t		 q_nops;
+	struct qrender_spec q_render;
 };
 
 /* Parse a whole query.  Everything lands in the arena. */
@@ -486,6 +500,7 @@ struct qstage {
 					 * into a column (struct qfield), or
 					 * -1 */
 	int		  s_preserves;	/* no later stage drops rows */
+	int		  s_sorted_after; /* a later stage reorders */
 	int64_t		  s_n;		/* take, top: N */
 	int64_t		  s_count;	/* take: rows passed; count: rows */
 	uint64_t	  s_seq;
@@ -524,6 +539,11 @@ struct qexec {
 	struct qsrc		 x_row;		/* stored fields; the row read */
 	int			 x_spanf;	/* the timespan's field */
 	long			 x_scanned;
+	uint64_t		 x_bytes;	/* stored bytes read */
+	int			 x_partial;	/* result cut at max_result_rows */
+	int			 x_stopped;	/* no more rows wanted */
+	const struct query_opts	*x_opts;
+	const struct qrender_spec *x_render;
 	int			 x_span;
 	int64_t			 x_span_lo, x_span_hi;
 	struct buf		 x_key;
@@ -561,6 +581,16 @@ void		 qops_group_free(struct qgroup *, size_t nby, size_t naggs);
 int		 qrender_push(struct qexec *, const struct qrow *);
 /* Write the whole answer into b. */
 int		 qrender_answer(struct qexec *, struct buf *b);
+/* What the answer carries beside "tables": the PartialError of a cut
+ * result, the statistics and render objects the request asked for
+ * (before the final '}' of b). */
+struct qstats {
+	double		 exec_s;	/* wall time */
+	int64_t		 user_ticks, sys_ticks;	/* CPU time, 100 ns */
+	long		 pid;
+};
+int		 qrender_extras(struct qexec *, const struct qstats *,
+		    struct buf *b);
 
 /* ---- running a query (query_exec.c) ----------------------------------- */
 
@@ -577,6 +607,6 @@ typedef int (*query_source_fn)(void *arg, const char *table,
  */
 int	query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 	    const struct query_limits *, int64_t now_ms, query_source_fn src,
-	    void *srcarg, struct item_res *res);
+	    void *srcarg, const struct query_opts *, struct item_res *res);
 
 #endif

@@ -148,8 +148,6 @@ qops_sort_push(struct qexec *x, struct qstage *st, const struct qrow *r)
 		qops_stored_free(s);
 		return qx_oom(x);
 	}
-	if (st->s_preserves && qx_over_rows(x, st->s_nrows))
-		return qx_limit_rows(x);
 	return 0;
 }
 
@@ -484,15 +482,24 @@ qops_summarize_push(struct qexec *x, struct qstage *st, const struct qrow *r)
 	    qhset_put(&st->s_set, x->x_key.data, x->x_key.len, &idx,
 	    &added) == -1)
 		return qx_oom(x);
+	if (added && st->s_preserves && qx_over_rows(x, st->s_ngroups + 1)) {
+		/* Every group is a row of the answer, which is cut at
+		 * max_result_rows: the first groups are the first rows,
+		 * unless a sort comes later (then all are needed first). */
+		if (st->s_sorted_after)
+			return qx_limit_rows(x);
+		x->x_partial = 1;
+		return 0;
+	}
 	if (added) {
 		if ((g = qops_group_new(st->s_row, op->o_nby, st->s_naggs)) ==
 		    NULL || qops_group_add(st, g) == -1) {
 			qops_group_free(g, op->o_nby, st->s_naggs);
 			return qx_oom(x);
 		}
-		if (st->s_preserves && qx_over_rows(x, st->s_ngroups))
-			return qx_limit_rows(x);
 	}
+	if (idx >= st->s_ngroups)
+		return 0;	/* a group past the cut */
 	g = st->s_groups[idx];
 	for (i = 0; i < st->s_naggs; i++)
 		if (qops_agg_add(x, st->s_aggs[i], &g->g_aggs[i], r) == -1)
@@ -592,7 +599,7 @@ qops_push(struct qexec *x, size_t i, const struct qrow *r)
 	int		 rc;
 
 	if (i == x->x_nst)
-		return qrender_push(x, r) == -1 ? -1 : 0;
+		return qrender_push(x, r);
 	st = &x->x_st[i];
 	out.src = r->src;
 	out.cols = st->s_row;

@@ -856,7 +856,7 @@ qp_count_arg(struct qparser *p, struct qop *op)
 
 static const char qp_opnames[] = "where, project, project-away, "
     "project-rename, extend, summarize, sort, order, take, limit, top, "
-    "count or distinct";
+    "count, distinct or render";
 
 static int
 qp_operator(struct qparser *p, struct qop *op)
@@ -942,6 +942,151 @@ qp_operator(struct qparser *p, struct qop *op)
 	    qp_opnames);
 }
 
+/* ---- render ------------------------------------------------------------ */
+
+static const char *const qp_visualizations[] = {
+	"anomalychart", "areachart", "barchart", "card", "columnchart",
+	"ladderchart", "linechart", "piechart", "pivotchart", "scatterchart",
+	"stackedareachart", "table", "timechart", "timepivot", "treemap", NULL
+};
+
+static const char *const qp_render_props[] = {
+	"accumulate", "anomalycolumns", "kind", "legend", "series", "title",
+	"xaxis", "xcolumn", "xtitle", "yaxis", "ycolumns", "ymax", "ymin",
+	"ysplit", "ytitle", NULL
+};
+
+static int
+qp_in(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return 1;
+	return 0;
+}
+
+/* One property value as JSON text, into the arena. */
+static int
+qp_render_value(struct qparser *p, const char *name, const char **out)
+{
+	const struct qtok	*t;
+	struct buf		 b = BUF_INIT;
+	char			 num[QVAL_TEXT_MAX];
+	int			 list, neg = 0, rc = -1;
+
+	list = strcmp(name, "ycolumns") == 0 || strcmp(name, "series") == 0 ||
+	    strcmp(name, "anomalycolumns") == 0;
+	if (list) {
+		/* Column names, comma-separated, up to the next "name =". */
+		buf_putc(&b, '[');
+		for (;;) {
+			t = qp_cur(p);
+			if (t->kind != TK_IDENT) {
+				rc = qp_expected(p, "a column name");
+				goto out;
+			}
+			if (b.len > 1)
+				buf_putc(&b, ',');
+			buf_json_str(&b, t->s, t->sn);
+			qp_next(p);
+			if (qp_cur(p)->kind != TK_COMMA ||
+			    p->t[p->i + 1].kind != TK_IDENT ||
+			    p->t[p->i + 2].kind == TK_ASSIGN)
+				break;
+			qp_next(p);
+		}
+		buf_putc(&b, ']');
+	} else {
+		if (qp_cur(p)->kind == TK_MINUS) {
+			neg = 1;
+			qp_next(p);
+		}
+		t = qp_cur(p);
+		if (t->kind == TK_LONG)
+			buf_printf(&b, "%s%lld", neg ? "-" : "", (long long)t->l);
+		else if (t->kind == TK_REAL)	/* finite: the lexer saw to it */
+			buf_append(&b, num, qreal_format(neg ? -t->r : t->r,
+			    num));
+		else if (neg) {
+			rc = qp_expected(p, "a number");
+			goto out;
+		} else if (t->kind == TK_STRING)
+			buf_json_str(&b, t->s, t->sn);
+		else if (qp_is(t, "true") || qp_is(t, "false"))
+			buf_puts(&b, t->s);
+		else if (t->kind == TK_IDENT)
+			buf_json_str(&b, t->s, t->sn);
+		else {
+			rc = qp_expected(p, "a property value");
+			goto out;
+		}
+		qp_next(p);
+	}
+	if (b.data == NULL || (*out = qarena_strndup(p->a, b.data, b.len)) ==
+	    NULL)
+		rc = qp_oom(p);
+	else
+		rc = 0;
+out:
+	buf_free(&b);
+	return rc;
+}
+
+/* render VISUALIZATION [with (name = value, ...)], the query's last
+ * operator, as Kusto has it. */
+static int
+qp_render(struct qparser *p, struct qrender_spec *r)
+{
+	const struct qtok	*t = qp_cur(p);
+	struct qrprop		*pr;
+	char			 found[48];
+
+	if (t->kind != TK_IDENT || !qp_in(t->s, qp_visualizations)) {
+		qp_show(t, found, sizeof(found));
+		return qp_fail_at(p, t, "unknown visualization %s, expected "
+		    "timechart, barchart, columnchart, piechart, linechart, "
+		    "areachart, scatterchart, table, card, ...", found);
+	}
+	r->r_vis = qp_next(p)->s;
+	if (qp_is(qp_cur(p), "with")) {
+		qp_next(p);
+		if (qp_cur(p)->kind != TK_LPAREN)
+			return qp_expected(p, "'('");
+		qp_next(p);
+		for (;;) {
+			t = qp_cur(p);
+			if (t->kind != TK_IDENT || !qp_in(t->s,
+			    qp_render_props)) {
+				qp_show(t, found, sizeof(found));
+				return qp_fail_at(p, t, "unknown render property "
+				    "%s, expected title, xcolumn, ycolumns, "
+				    "series, kind, legend, xtitle, ytitle, ymin, "
+				    "ymax, ...", found);
+			}
+			if (r->r_nprops == QRENDER_PROPS_MAX)
+				return qp_fail_at(p, t, "too many render "
+				    "properties");
+			pr = &r->r_props[r->r_nprops++];
+			pr->p_name = qp_next(p)->s;
+			if (qp_cur(p)->kind != TK_ASSIGN)
+				return qp_expected(p, "'='");
+			qp_next(p);
+			if (qp_render_value(p, pr->p_name, &pr->p_text) == -1)
+				return -1;
+			if (qp_cur(p)->kind == TK_RPAREN)
+				break;
+			if (qp_cur(p)->kind != TK_COMMA)
+				return qp_expected(p, "',' or ')'");
+			qp_next(p);
+		}
+		qp_next(p);
+	}
+	if (qp_cur(p)->kind != TK_EOF)
+		return qp_fail_at(p, qp_cur(p), "render must be the last "
+		    "operator of the query");
+	return 0;
+}
+
 int
 qparse(const char *src, size_t len, struct qarena *a, struct qast *ast,
     struct err *e)
@@ -968,6 +1113,10 @@ qparse(const char *src, size_t len, struct qarena *a, struct qast *ast,
 		if (qp_cur(&p)->kind != TK_PIPE)
 			return qp_expected(&p, "'|' or the end of the query");
 		qp_next(&p);
+		if (qp_is(qp_cur(&p), "render")) {
+			qp_next(&p);
+			return qp_render(&p, &ast->q_render);
+		}
 		if (ast->q_nops == cap) {
 			cap = cap ? cap * 2 : 8;
 			if ((nv = qarena_alloc(a, cap * sizeof(*nv))) == NULL)

@@ -575,7 +575,8 @@ qplan(struct qexec *x, const struct qast *ast)
 	const struct qop	*op;
 	struct qstage		*st;
 	size_t			 i;
-	int			 rc = 0, preserves;
+	int			 rc = 0, preserves, sorted;
+	enum qopk		 kind;
 
 	if ((x->x_st = calloc(ast->q_nops + 1, sizeof(*x->x_st))) == NULL)
 		return qx_oom(x);
@@ -639,9 +640,21 @@ qplan(struct qexec *x, const struct qast *ast)
 			return qx_oom(x);
 		in = &st->s_out;
 	}
-	for (preserves = 1, i = x->x_nst; i-- > 0;) {
-		x->x_st[i].s_preserves = preserves;
-		preserves = preserves && qplan_keeps_rows(x->x_st[i].s_kind);
+	for (preserves = 1, sorted = 0, i = x->x_nst; i-- > 0;) {
+		st = &x->x_st[i];
+		kind = st->s_kind;
+		st->s_preserves = preserves;
+		st->s_sorted_after = sorted;
+		/* A sort whose every row reaches the answer, which is cut at
+		 * max_result_rows, needs to keep no more than that (and one
+		 * more, to know the answer was cut): it runs as a top. */
+		if (kind == QO_SORT && preserves &&
+		    x->x_lim->max_result_rows > 0) {
+			st->s_kind = QO_TOP;
+			st->s_n = x->x_lim->max_result_rows + 1;
+		}
+		preserves = preserves && qplan_keeps_rows(kind);
+		sorted = sorted || kind == QO_SORT || kind == QO_TOP;
 	}
 	x->x_sink.k_schema = in;
 	if ((x->x_sink.k_seen = calloc(in->s_ncols + 1,

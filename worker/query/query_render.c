@@ -15,9 +15,11 @@
  * timespan as "[d.]hh:mm:ss[.fffffff]", dynamic (JSON objects and arrays)
  * as a string holding their compact JSON, as Log Analytics does.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "prefer.h"
 #include "query_int.h"
 
 /* ---- the answer -------------------------------------------------------- */
@@ -36,8 +38,12 @@ qrender_push(struct qexec *x, const struct qrow *r)
 	struct qstored		*s;
 	size_t			 i;
 
-	if (qx_over_rows(x, (size_t)++k->k_nrows))
-		return qx_limit_rows(x);
+	if (qx_over_rows(x, (size_t)k->k_nrows + 1)) {
+		/* The answer holds the first rows and says it was cut. */
+		x->x_partial = 1;
+		return 1;
+	}
+	k->k_nrows++;
 	if (sc->s_open) {
 		/* The columns are known only once every row is in. */
 		if ((s = qops_stored_new(r, sc->s_ncols, NULL, 0, 0)) == NULL ||
@@ -294,6 +300,131 @@ qrender_answer(struct qexec *x, struct buf *b)
 			return qx_oom(x);
 	}
 	if (buf_puts(b, "]}]}") == -1)
+		return qx_oom(x);
+	if (x->x_lim->max_result_bytes > 0 &&
+	    b->len > x->x_lim->max_result_bytes)
+		return qx_limit_bytes(x);
+	return 0;
+}
+
+/* ---- beside the tables ------------------------------------------------- */
+
+/* A CPU time as Kusto prints a timespan: "00:00:00.0123000". */
+static int
+qrender_span(struct buf *b, int64_t ticks)
+{
+	char t[QVAL_TEXT_MAX];
+
+	return buf_putc(b, '"') == -1 ||
+	    buf_append(b, t, qspan_format(ticks, t)) == -1 ||
+	    buf_putc(b, '"') == -1 ? -1 : 0;
+}
+
+/*
+ * Log Analytics' statistics shape (query.executionTime,
+ * query.resourceUsage.cpu, query.inputDatasetStatistics,
+ * query.datasetStatistics), plus what only a batch executor can say: the
+ * worker that ran it.
+ */
+static int
+qrender_stats(struct qexec *x, const struct qstats *s, struct buf *b)
+{
+	return buf_printf(b, ",\"statistics\":{\"query\":{"
+	    "\"executionTime\":%.6f,\"resourceUsage\":{\"cpu\":{\"user\":",
+	    s->exec_s) == -1 || qrender_span(b, s->user_ticks) == -1 ||
+	    buf_puts(b, ",\"kernel\":") == -1 ||
+	    qrender_span(b, s->sys_ticks) == -1 ||
+	    buf_puts(b, ",\"totalCpu\":") == -1 ||
+	    qrender_span(b, s->user_ticks + s->sys_ticks) == -1 ||
+	    buf_printf(b, "}},\"inputDatasetStatistics\":{\"rows\":{"
+	    "\"scanned\":%ld},\"bytes\":{\"read\":%llu}},"
+	    "\"datasetStatistics\":[{\"tableRowCount\":%ld}]},"
+	    "\"worker\":{\"pid\":%ld,\"cpuTimeMs\":%.3f,"
+	    "\"rowsScanned\":%ld,\"bytesRead\":%llu,\"resultRows\":%ld}}",
+	    x->x_scanned, (unsigned long long)x->x_bytes, x->x_sink.k_nrows,
+	    s->pid, (double)(s->user_ticks + s->sys_ticks) / QTICKS_PER_MS,
+	    x->x_scanned, (unsigned long long)x->x_bytes,
+	    x->x_sink.k_nrows) == -1 ? -1 : 0;
+}
+
+/* Log Analytics' render object: every property, null or defaulted when
+ * the query did not set it. */
+static int
+qrender_render(const struct qrender_spec *r, struct buf *b)
+{
+	static const struct {
+		const char	*name;	/* in the query (lower case) */
+		const char	*key;	/* in the answer */
+		const char	*def;	/* JSON text when absent */
+	} props[] = {
+		{ "title", "title", "null" },
+		{ "accumulate", "accumulate", "false" },
+		{ "isquerysorted", "isQuerySorted", "false" },
+		{ "kind", "kind", "null" },
+		{ "legend", "legend", "null" },
+		{ "series", "series", "null" },
+		{ "ymin", "yMin", "\"NaN\"" },
+		{ "ymax", "yMax", "\"NaN\"" },
+		{ "xaxis", "xAxis", "null" },
+		{ "xcolumn", "xColumn", "null" },
+		{ "xtitle", "xTitle", "null" },
+		{ "yaxis", "yAxis", "null" },
+		{ "ycolumns", "yColumns", "null" },
+		{ "ysplit", "ySplit", "null" },
+		{ "ytitle", "yTitle", "null" },
+		{ "anomalycolumns", "anomalyColumns", "null" },
+	};
+	const char	*v;
+	size_t		 i, k;
+
+	if (buf_puts(b, ",\"render\":{\"visualization\":") == -1 ||
+	    buf_json_str(b, r->r_vis, strlen(r->r_vis)) == -1)
+		return -1;
+	for (i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+		v = props[i].def;
+		for (k = 0; k < r->r_nprops; k++)
+			if (strcmp(r->r_props[k].p_name, props[i].name) == 0)
+				v = r->r_props[k].p_text;
+		if (buf_printf(b, ",\"%s\":%s", props[i].key, v) == -1)
+			return -1;
+	}
+	return buf_putc(b, '}');
+}
+
+/* A cut result: Log Analytics' PartialError, the reason innermost (the
+ * SDKs show the innermost message). */
+static int
+qrender_partial(struct qexec *x, struct buf *b)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "query result has more than "
+	    "query_max_result_rows (%ld) rows: the first %ld are returned",
+	    x->x_lim->max_result_rows, x->x_sink.k_nrows);
+	return buf_puts(b, ",\"error\":{\"code\":\"PartialError\","
+	    "\"message\":\"There were some errors when processing your "
+	    "request.\",\"details\":[{\"code\":\"QUERY_LIMIT_EXCEEDED\","
+	    "\"message\":") == -1 || buf_json_str(b, msg, strlen(msg)) == -1 ||
+	    buf_puts(b, "}],\"innererror\":{\"code\":\"QUERY_LIMIT_EXCEEDED\","
+	    "\"message\":") == -1 || buf_json_str(b, msg, strlen(msg)) == -1 ||
+	    buf_puts(b, "}}") == -1 ? -1 : 0;
+}
+
+int
+qrender_extras(struct qexec *x, const struct qstats *s, struct buf *b)
+{
+	uint32_t	prefer = x->x_opts != NULL ? x->x_opts->prefer : 0;
+	int		stats = (prefer & PREFER_STATS) != 0;
+	int		render = (prefer & PREFER_RENDER) && x->x_render != NULL &&
+			    x->x_render->r_vis != NULL;
+
+	if (!x->x_partial && !stats && !render)
+		return 0;
+	b->len--;	/* the answer's closing '}' */
+	if ((x->x_partial && qrender_partial(x, b) == -1) ||
+	    (stats && qrender_stats(x, s, b) == -1) ||
+	    (render && qrender_render(x->x_render, b) == -1) ||
+	    buf_putc(b, '}') == -1)
 		return qx_oom(x);
 	if (x->x_lim->max_result_bytes > 0 &&
 	    b->len > x->x_lim->max_result_bytes)
