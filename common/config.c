@@ -80,8 +80,9 @@ static const struct config_key keys[] = {
 	    "Largest size the data store may reach, in MiB." },
 	{ "db_sync", KEY_BOOL, FIELD(db_sync, int),
 	    "on", 0, 1, 0,
-	    "Sync the data store at each commit; off is faster, a crash may "
-	    "lose writes." },
+	    "Answer a write only once it is on disk (one sync per write "
+	    "group, shared by the workers); off is faster, a crash may lose "
+	    "writes." },
 	{ "write_group_max_items", KEY_LONG, FIELD(write_group_max_items, long),
 	    "512", 1, 1024, 0,
 	    "Most write items a worker applies in one transaction and makes "

@@ -808,8 +808,9 @@ class Run:
                  % (i, i, i) for i in range(n))
         body = ('{"requests":[' + ",".join(items) + "]}").encode()
         mb = (len(body) >> 20) + 8
-        extra = ("max_async_items = %d\nmax_body_bytes = %d\nmax_result_bytes = %d\n"
-                 "ring_slots = %d\n" % (n, mb << 20, (mb << 20) + 65536, 1 << max(12, (mb * 256 + 16).bit_length())))
+        extra = ("max_async_items = %d\nmax_pending_items = %d\nmax_body_bytes = %d\nmax_result_bytes = %d\n"
+                 "ring_slots = %d\n" % (n, n + 10000, mb << 20, (mb << 20) + 65536,
+                                        1 << max(12, (mb * 256 + 16).bit_length())))
         db = os.path.join(self.tmp, "bulk-db")
         b = Batchd(self.tmp, db, self.a.workers, "bulk", sync="on", extra=extra)
         try:

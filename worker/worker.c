@@ -5,8 +5,9 @@
  * in shared memory before anything else happens, see shm.h), executes it
  * against its own LMDB environment and appends the result to its
  * completion ring; write items it claims in a row are group-committed
- * (worker_flush) and answered once durable.  It wakes the master only if the master asked for it
- * (master_armed), so a burst of items costs one wake-up.
+ * (worker_flush) and answered once durable.  It wakes the master only if
+ * the master asked for it (master_armed), so a burst of items costs one
+ * wake-up.
  */
 #include <errno.h>
 #include <malloc.h>

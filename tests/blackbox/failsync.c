@@ -11,12 +11,19 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Fail while the trigger file exists, else call the real function. */
 static int
-failsync_now(void)
+failsync_call(int (**real)(int), const char *name, int fd)
 {
 	const char	*p = getenv("BATCHD_TEST_FAIL_SYNC");
 
-	return p != NULL && access(p, F_OK) == 0;
+	if (p != NULL && access(p, F_OK) == 0) {
+		errno = EIO;
+		return -1;
+	}
+	if (*real == NULL)
+		*real = (int (*)(int))dlsym(RTLD_NEXT, name);
+	return (*real)(fd);
 }
 
 int
@@ -24,13 +31,7 @@ fdatasync(int fd)
 {
 	static int	(*real)(int);
 
-	if (failsync_now()) {
-		errno = EIO;
-		return -1;
-	}
-	if (real == NULL)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-	return real(fd);
+	return failsync_call(&real, "fdatasync", fd);
 }
 
 int
@@ -38,11 +39,5 @@ fsync(int fd)
 {
 	static int	(*real)(int);
 
-	if (failsync_now()) {
-		errno = EIO;
-		return -1;
-	}
-	if (real == NULL)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-	return real(fd);
+	return failsync_call(&real, "fsync", fd);
 }

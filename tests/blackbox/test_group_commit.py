@@ -62,7 +62,7 @@ class CrashMidGroup(unittest.TestCase):
             srv.wait_workers()
             out = {}
             t = threading.Thread(target=lambda: out.update(
-                first=srv.batch_ok([sleep_item("s", 400)])))
+                first=srv.batch_ok([sleep_item("s", 1000)])))
             t.start()
             try:
                 wait_until(lambda: worker_busy(srv), 10, what="worker busy")
@@ -182,7 +182,10 @@ class MasterKilledUnderBatches(unittest.TestCase):
                         seq += 1
                         try:
                             st, _, body, _ = srv.batch(reqs)
-                        except OSError:
+                        except Exception:  # noqa: BLE001 - the master died
+                            # (http.client may raise more than OSError for
+                            # a connection cut mid-answer): this writer is
+                            # done; its unanswered batch is not counted.
                             return
                         if st != 200 or not isinstance(body, dict):
                             return
