@@ -932,6 +932,14 @@ batch_refuse(struct master *m, struct mitem *it)
 	batch_fail_unit(m, it, ERR_PAYLOAD_TOO_LARGE, detail);
 }
 
+/* Units of b the workers may hold at once: one for an ordered batch
+ * (each item starts when the one before has finished, SPEC 3.1). */
+static uint32_t
+batch_window(const struct master *m, const struct mbatch *b)
+{
+	return b->mb_ordered ? 1 : (uint32_t)m->cfg.max_batch_inflight;
+}
+
 /*
  * The unit (item, or group led by it) may run now.  A batch keeps at most
  * max_batch_inflight units with the workers, and none while its owner
@@ -950,7 +958,7 @@ batch_release(struct master *m, struct mitem *it)
 	}
 	if ((b->mb_kind == MB_SYNC || b->mb_kind == MB_ASYNC) &&
 	    (b->mb_paused || b->mb_nheld > 0 ||
-	    b->mb_inflight >= (uint32_t)m->cfg.max_batch_inflight)) {
+	    b->mb_inflight >= batch_window(m, b))) {
 		if (b->mb_held == NULL && (b->mb_held = calloc(b->mb_nitems,
 		    sizeof(*b->mb_held))) == NULL) {
 			batch_fail_unit(m, it, ERR_INTERNAL, "out of memory");
@@ -971,7 +979,7 @@ batch_pump(struct master *m, struct mbatch *b)
 	struct mitem *it;
 
 	while (b->mb_nheld > 0 && (batch_over(m, b) || (!b->mb_paused &&
-	    b->mb_inflight < (uint32_t)m->cfg.max_batch_inflight))) {
+	    b->mb_inflight < batch_window(m, b)))) {
 		it = &b->mb_items[b->mb_held[b->mb_held_head]];
 		b->mb_held_head = (b->mb_held_head + 1) % b->mb_nitems;
 		b->mb_nheld--;

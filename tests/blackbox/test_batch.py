@@ -261,6 +261,19 @@ class BatchSemanticsTest(BatchBase):
                 if i % 4 == 1:
                     self.assertEqual(r["body"], {"v": 0})
 
+    def test_ordered_runs_one_item_after_another(self):
+        """SPEC 3.1: with ordered, each item starts when the one before
+        it has finished, so every read sees the write just before it."""
+        reqs = []
+        for i in range(20):
+            reqs.append(item("w%d" % i, self.rp("seq"), "PUT", {"v": i}))
+            reqs.append(item("r%d" % i, self.rp("seq")))
+        by_id, resps = SRV.batch_ok(reqs, ordered=True)
+        self.assertEqual([r["id"] for r in resps], [r["id"] for r in reqs])
+        for i in range(20):
+            self.assertEqual(by_id["r%d" % i]["body"], {"v": i},
+                             "read %d did not see the write before it" % i)
+
     def test_default_order_answers_every_id_once(self):
         reqs = [item("i%d" % i, self.rp("k%d" % i), "PUT", {"i": i})
                 for i in range(50)]
