@@ -2,6 +2,7 @@
 #
 #   make            build bin/batchd
 #   make run        build and run on etc/batchd.conf
+#   make docs       rewrite what comes from the config key table
 #   make test       build and run the whole suite (unit + black-box)
 #   make test SAN=1 the same under AddressSanitizer + UBSan
 #   make valgrind   the unit tests under valgrind memcheck (slow)
@@ -10,7 +11,7 @@
 # Missing Debian packages are installed by scripts/install-deps.
 
 CC	?= gcc
-PKGS	 = libevent json-c lmdb
+PKGS	 = libevent json-c lmdb libsystemd libcrypto
 CSTD	 = -std=c11 -D_GNU_SOURCE
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT	?= -O2 -g
@@ -37,7 +38,7 @@ ifeq ($(SAN),1)
 BIN	 = bin/batchd-san
 endif
 
-.PHONY: all run test unit blackbox fuzz fuzz-regress valgrind deps clean
+.PHONY: all run test unit blackbox fuzz fuzz-regress valgrind deps clean docs
 all: $(BIN)
 
 $(DEPS_OK): scripts/install-deps
@@ -73,6 +74,17 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libbatchd.a
 
 run: $(BIN)
 	./$(BIN) -c etc/batchd.conf
+
+# Everything written from the config key table (common/config.c): the
+# sample config, batchd.conf(5) and README.md's table of keys, between its
+# markers.  test_config fails when one of them differs from the table.
+docs: $(BIN)
+	./$(BIN) --dump-config > etc/batchd.conf
+	./$(BIN) --dump-config=man > etc/batchd.conf.5
+	./$(BIN) --dump-config=markdown > $(BUILD)/keys.md
+	sed -i -e '/^<!-- config-keys:/,/^<!-- end config-keys -->/{' \
+	    -e '/-->$$/{/end config-keys/!r $(BUILD)/keys.md' -e 'b' -e '}' \
+	    -e 'd' -e '}' README.md
 
 unit: $(UNIT_BIN) $(TOOL_BIN)
 	@sh scripts/run-unit $(UNIT_BIN)

@@ -20,11 +20,15 @@
 #include "config.h"
 #include "errors.h"
 #include "item.h"
+#include "log.h"
 #include "ring.h"
 #include "route.h"
 #include "wslot.h"
 
 #define MASTER_MAX_WORKERS	256
+/* Exit status when the store cannot be opened at start-up: a restart
+ * would fail the same way (the unit file's RestartPreventExitStatus). */
+#define SERVER_EXIT_FATAL	78
 
 enum mitem_state {
 	MI_WAITING = 0,		/* dependencies not finished */
@@ -172,7 +176,7 @@ struct master {
 	int			 efd;
 	struct event		*ev_efd;
 	struct event		*ev_tick;
-	struct event		*ev_sig[5];
+	struct event		*ev_sig[5];	/* CHLD HUP TERM INT USR1 */
 	struct mworker		 workers[MASTER_MAX_WORKERS];
 	uint32_t		 nslots;	/* worker table rows in use */
 	struct mitem		**inflight;	/* by first data slot */
@@ -186,6 +190,11 @@ struct master {
 	uint64_t		 nbatches;
 	uint64_t		 next_batch_id;
 	uint64_t		 inflight_items;
+	int			 ready;		/* every worker opened the
+						 * store once: start-up done */
+	int			 start_failed;	/* a worker could not open the
+						 * store before that: stop */
+	struct event		*ev_watchdog;	/* systemd WatchdogSec */
 	int			 draining;	/* SIGTERM: no new work */
 	int			 stopping;	/* workers told to exit */
 	uint64_t		 drain_deadline; /* mono ns */
@@ -198,16 +207,6 @@ struct master {
 	struct metrics		 metrics;
 };
 
-/* log.c */
-void	log_init(enum log_level);
-void	log_msg(enum log_level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#define log_error(...)	log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warn(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
-
 /* main.c */
 int	main_apply_overrides(struct config *, int argc, char **argv,
 	    char *err, size_t errlen);
@@ -215,6 +214,14 @@ int	main_apply_overrides(struct config *, int argc, char **argv,
 /* server.c */
 int	server_run(struct master *);
 int	server_reload(struct master *);
+
+/* notify.c */
+void	notify_ready(struct master *);
+void	notify_reloading(void);
+void	notify_reloaded(void);
+void	notify_stopping(void);
+int	notify_watchdog_start(struct master *);
+void	notify_watchdog_stop(struct master *);
 
 /* pool.c */
 int	pool_start(struct master *);
@@ -225,6 +232,8 @@ void	pool_drain(struct master *);
 void	pool_shutdown(struct master *);
 void	pool_stop(struct master *);
 uint32_t pool_live(const struct master *);
+int	pool_ready(const struct master *);
+void	pool_signal(struct master *, int sig);
 
 /* sched.c */
 /* What a worker (or the master, for errors) answered for one item. */

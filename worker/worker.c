@@ -22,11 +22,21 @@
 #include "async.h"
 #include "debug.h"
 #include "futex.h"
+#include "log.h"
 #include "query.h"
 #include "store.h"
 #include "worker.h"
 
-static pid_t	worker_master;
+static pid_t			worker_master;
+/* SIGUSR1 (the master passes on its own): reopen log_file between items. */
+static volatile sig_atomic_t	worker_log_reopen;
+
+static void
+worker_on_usr1(int sig)
+{
+	(void)sig;
+	worker_log_reopen = 1;
+}
 
 static int
 worker_master_alive(void)
@@ -53,6 +63,8 @@ worker_detach(const struct worker_args *a)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = worker_on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	/* Die with the master: no orphans hold the store or the ring. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -285,16 +297,24 @@ worker_run(const struct worker_args *a)
 	so.sync = a->cfg->db_sync;
 	so.max_result_bytes = (size_t)a->cfg->max_result_bytes;
 	if (store_open(&st, &so, err, sizeof(err)) == -1) {
-		fprintf(stderr, "batchd[worker %u]: %s\n", a->me->index, err);
+		log_error("worker %u: %s", a->me->index, err);
 		_exit(WORKER_EXIT_FATAL);
 	}
 	worker_limit_memory(a->cfg->worker_memory_mb);
 	memset(&res, 0, sizeof(res));
 	atomic_store(&a->me->state, WS_IDLE);
+	/* The master counts workers that opened the store before it says it
+	 * is ready (sd_notify): tell it at once, armed or not. */
+	eventfd_write(a->efd, 1);
 
 	for (;;) {
 		if (atomic_load(&h->shutdown) || atomic_load(&a->me->retire))
 			break;
+		if (worker_log_reopen) {
+			worker_log_reopen = 0;
+			if (log_reopen(err, sizeof(err)) == -1)
+				log_error("worker %u: %s", a->me->index, err);
+		}
 		if (!ring_claim(a->ring, a->me, a->me->index, &d)) {
 			atomic_store(&a->me->state, WS_IDLE);
 			if (spin_ns > 0 && ring_spin(a->ring, spin_ns))

@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import Server, check_envelope, rows_path
+from harness import Server, check_envelope, kill_child, rows_path
 from lifecycle_util import (ConfServer, Load, children, delta, live_children,
                             metric, metrics, restarts, scan_all, shm_path,
                             value_for, wait_pids_gone, wait_until)
@@ -70,28 +70,59 @@ class Recycling(unittest.TestCase):
             self.assertGreaterEqual(d["recycle"], 10, "restarts %r" % d)
 
 
-class RespawnStorm(unittest.TestCase):
-    """Test 5: workers that cannot open the store die at start-up again and
-    again: back-off with log lines, 503 + Retry-After, the master lives."""
+class StoreFatalAtStart(unittest.TestCase):
+    """A store that cannot be opened at start-up stops the server with a
+    clear message and exit status 78 (the workers' fatal exit code is
+    honoured, as nginx does), instead of respawning workers forever."""
 
-    def test_broken_store_backoff_and_503(self):
-        d = tempfile.mkdtemp(prefix="batchd-bb-storm-")
+    def test_unopenable_store_stops_the_server(self):
+        d = tempfile.mkdtemp(prefix="batchd-bb-fatal-")
         try:
             blocker = os.path.join(d, "not-a-dir")
             with open(blocker, "w") as f:
                 f.write("a regular file\n")
-            bad_db = os.path.join(blocker, "db")
-            srv = Server(workers=2, extra_args=["--db-path", bad_db])
-            try:
+            srv = Server(workers=2, extra_args=["--db-path",
+                                                os.path.join(blocker, "db")])
+            t0 = time.monotonic()
+            with self.assertRaises(Exception):
                 srv.start()
-            except Exception as e:
-                self.fail("the master did not come up with a broken store "
-                          "(it should keep answering, 503): %s" % e)
+            self.assertLess(time.monotonic() - t0, 10.0)
+            log = "\n".join(srv.log_lines())
+            self.assertEqual(srv.proc.returncode, 78, log)
+            self.assertIn("not-a-dir", log)
+            self.assertRegex(log, r"error \[\d+\] worker \d: .*not-a-dir")
+            self.assertIn("stopping: a worker could not open the store at "
+                          "start-up", log)
+            self.assertNotIn("respawning in", log)
+            self.assertNotIn("listening on", log)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class RespawnStorm(unittest.TestCase):
+    """Test 5: once the server has served, workers that cannot open the
+    store any more die at start-up again and again: back-off with log
+    lines, 503 + Retry-After, the master lives."""
+
+    def test_broken_store_backoff_and_503(self):
+        d = tempfile.mkdtemp(prefix="batchd-bb-storm-")
+        try:
+            db = os.path.join(d, "db")
+            srv = Server(workers=2, extra_args=["--db-path", db])
+            srv.start()
             try:
+                pids = srv.wait_workers(2)
+                # The store goes away under a running server: its path is
+                # now a regular file, so a new worker cannot open it.
+                os.rename(db, os.path.join(d, "db.moved"))
+                with open(db, "w") as f:
+                    f.write("a regular file, not-a-dir\n")
+                for pid in pids:
+                    kill_child(srv.proc.pid, pid)
                 m = srv.wait_for_log(r"respawning in (\d+) ms", 5.0)
                 self.assertIsNotNone(m, "no back-off line:\n" + srv.log_text())
                 # The master must know why: the workers' error is logged.
-                self.assertIn("not-a-dir", srv.log_text())
+                self.assertIn(db + ": not a directory", srv.log_text())
                 # Once every slot waits out a back-off of 400 ms or more,
                 # no worker is alive: a whole-request 503.
                 for w in (0, 1):
