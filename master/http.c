@@ -3,6 +3,7 @@
  * requests and batches alike turned into items; answers and the log line.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -438,7 +439,8 @@ http_dispatch(struct evhttp_request *req, void *arg)
 	snprintf(path, sizeof(path), "%.*s", (int)(q ? q - uri : (long)strlen(uri)),
 	    uri);
 
-	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0) {
+	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0 ||
+	    strcmp(path, "/openapi.json") == 0) {
 		if (cmd != EVHTTP_REQ_GET) {
 			http_error_logged(m, req, rid, mname, path,
 			    ERR_METHOD_NOT_ALLOWED, "allowed: GET", t0);
@@ -448,6 +450,12 @@ http_dispatch(struct evhttp_request *req, void *arg)
 			return;
 		if (path[1] == 'h') {
 			health_render(m, out);
+			http_send(req, rid, 200, out, NULL, NULL);
+		} else if (path[1] == 'o') {
+			size_t		 n;
+			const char	*doc = openapi_json(&n);
+
+			evbuffer_add_reference(out, doc, n, NULL, NULL);
 			http_send(req, rid, 200, out, NULL, NULL);
 		} else {
 			metrics_render(m, out);
@@ -614,8 +622,8 @@ http_start(struct master *m)
 	m->bound = evhttp_bind_socket_with_handle(m->http, m->cfg.listen_host,
 	    (ev_uint16_t)m->cfg.listen_port);
 	if (m->bound == NULL) {
-		log_error("cannot listen on %s:%d", m->cfg.listen_host,
-		    m->cfg.listen_port);
+		log_error("cannot listen on %s:%d: %s", m->cfg.listen_host,
+		    m->cfg.listen_port, strerror(errno));
 		return -1;
 	}
 	/* Accepted sockets inherit it: an answer written as headers then

@@ -321,6 +321,10 @@ void	http_send_json(struct master *, struct evhttp_request *,
 void	http_log(const char *method, const char *path, int status,
 	    uint32_t items, const char *rid, uint64_t t0);
 
+/* openapi.c */
+/* The OpenAPI document (etc/openapi.json), len bytes, NUL after them. */
+const char *openapi_json(size_t *len);
+
 /* metrics.c */
 void	metrics_item(struct master *, int status, uint64_t lat_ns);
 void	metrics_response(struct master *, int status, int is_batch);

@@ -314,6 +314,9 @@ worker_run(const struct worker_args *a)
 			worker_log_reopen = 0;
 			if (log_reopen(err, sizeof(err)) == -1)
 				log_error("worker %u: %s", a->me->index, err);
+			else
+				log_info("worker %u: reopened %s", a->me->index,
+				    log_path());
 		}
 		if (!ring_claim(a->ring, a->me, a->me->index, &d)) {
 			atomic_store(&a->me->state, WS_IDLE);

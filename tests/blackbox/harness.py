@@ -1,6 +1,7 @@
 """Black-box harness for batchd: start the real binary, talk HTTP to it.
 
-Only the Python 3 standard library is used.
+The Python 3 standard library, and python3-jsonschema (Debian) to check
+every answer against etc/openapi.yaml (openapi_check.py).
 
     with Server(workers=2, debug_ops=True, item_timeout_ms=300) as srv:
         status, headers, body, raw = srv.request("GET", "/healthz")
@@ -20,11 +21,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
 import urllib.parse
+
+import openapi_check
 
 BATCHD_BIN = os.environ.get("BATCHD_BIN", "./bin/batchd")
 
@@ -86,12 +90,22 @@ class Server:
     the temp config file (underscored) - e.g. item_timeout_ms=300."""
 
     def __init__(self, workers=2, debug_ops=False, ready_timeout=READY_TIMEOUT_S,
-                 extra_args=(), **options):
+                 extra_args=(), notify=False, env=None, **options):
         self.workers = workers
+        # notify: readiness is systemd's READY=1 on a NOTIFY_SOCKET the
+        # harness binds (self.notifications has every datagram), not the
+        # "listening on" line (which a log_file takes away from stderr).
+        self.notify = notify
+        self.env = env
+        self.notifications = []
+        self._notify_sock = None
         self.debug_ops = debug_ops
         self.ready_timeout = ready_timeout
         self.extra_args = list(extra_args)
         self.options = options
+        # Every answer request() receives is checked against
+        # etc/openapi.yaml (openapi_check.py).
+        self.check_openapi = True
         self.proc = None
         self.port = None
         self.tmpdir = None
@@ -153,17 +167,71 @@ class Server:
     def _spawn(self, argv):
         """Run argv as the server, read its stderr, wait until it says on
         which port it listens."""
+        env = dict(os.environ)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("WATCHDOG_USEC", None)
+        env.pop("WATCHDOG_PID", None)
+        if self.notify:
+            path = os.path.join(self.tmpdir, "notify.sock")
+            self._notify_sock = socket.socket(socket.AF_UNIX,
+                                              socket.SOCK_DGRAM)
+            self._notify_sock.bind(path)
+            self._notify_sock.settimeout(0.2)
+            env["NOTIFY_SOCKET"] = path
+            threading.Thread(target=self._read_notify, daemon=True).start()
+        env.update(self.env or {})
         self.proc = subprocess.Popen(
             argv, cwd=self.tmpdir, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True)
+            start_new_session=True, env=env)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
-        m = self.wait_for_log(_READY_RE, self.ready_timeout)
+        if self.notify:
+            m = self.wait_for_notify(r"(?m)^READY=1$", self.ready_timeout)
+            m = m and re.search(r"STATUS=listening on 127\.0\.0\.1:(\d+)",
+                                m.string)
+        else:
+            m = self.wait_for_log(_READY_RE, self.ready_timeout)
         if m is None:
             raise ServerError("batchd not ready within %.0fs; log:\n%s"
                               % (self.ready_timeout, self.log_text()))
         self.port = int(m.group(1))
+
+    def _read_notify(self):
+        sock = self._notify_sock
+        while True:
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                if self.proc is not None and self.proc.poll() is not None:
+                    break
+                continue
+            except OSError:
+                break
+            with self._cond:
+                self.notifications.append(data.decode("utf-8", "replace"))
+                self._cond.notify_all()
+
+    def wait_for_notify(self, pattern, timeout, start=0):
+        """Wait (bounded) for a datagram on the notify socket matching
+        pattern; return the match (its .string is the datagram), or None
+        on timeout or when the server exited."""
+        if isinstance(pattern, str):
+            pattern = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        i = start
+        with self._cond:
+            while True:
+                while i < len(self.notifications):
+                    m = pattern.search(self.notifications[i])
+                    if m:
+                        return m
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc is not None and
+                                 self.proc.poll() is not None):
+                    return None
+                self._cond.wait(min(left, 0.2))
 
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -313,6 +381,9 @@ class Server:
     def _finish(self):
         if self._reader is not None:
             self._reader.join(timeout=5.0)
+        if self._notify_sock is not None:
+            self._notify_sock.close()
+            self._notify_sock = None
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
         self._cleanup()
@@ -356,6 +427,8 @@ class Server:
             status = resp.status
         finally:
             conn.close()
+        if self.check_openapi:
+            openapi_check.check_answer(method, path, status, rh, raw)
         parsed = None
         if raw:
             try:
