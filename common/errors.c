@@ -51,6 +51,8 @@ static const struct {
 	    "An internal error occurred." },
 	[ERR_SERVICE_UNAVAILABLE] = { 503, "SERVICE_UNAVAILABLE",
 	    "The server cannot take more work now." },
+	[ERR_STORE_FULL] = { 507, "STORE_FULL",
+	    "The data store has no room for this write." },
 };
 
 int

@@ -316,3 +316,48 @@ class ManPages(unittest.TestCase):
                            timeout=60)
         self.assertEqual(p.returncode, 0, p.stdout.decode())
         self.assertEqual(p.stdout, b"")
+
+
+class FullFileSystem(unittest.TestCase):
+    """A write that meets a full file system answers 507 STORE_FULL saying
+    so (LMDB itself says "Input/output error"), and the server goes on:
+    reads still answer.  The store lives on a 1 MiB tmpfs mounted in a
+    mount namespace of the server's own, gone when it exits."""
+
+    class TinyFsServer(Server):
+        def _spawn(self, argv):
+            mnt = os.path.join(self.tmpdir, "fs")
+            os.mkdir(mnt)
+            super()._spawn(["unshare", "-m", "--propagation", "private",
+                            "sh", "-c", 'mount -t tmpfs -o size=1m tmpfs '
+                            '"$0" && exec "$@"', mnt] + argv)
+
+    def test_store_full(self):
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            self.skipTest("needs root and unshare(1) for a tmpfs")
+        srv = self.TinyFsServer(workers=1, db_sync=True)
+        srv.extra_args = ["--db-path", "fs/db"]
+        with srv:
+            value = {"v": "x" * 100000}
+            full = None
+            for i in range(40):
+                r = srv.v1("PUT", "/workspaces/w/tables/t/rows/k%d" % i,
+                           value)
+                if r[0] != 201:
+                    full = (i, r)
+                    break
+            self.assertIsNotNone(full, "1 MiB never filled up")
+            i, r = full
+            self.assertGreater(i, 0)
+            harness.check_envelope(self, r, 507, "STORE_FULL")
+            self.assertIn("the file system holding the store is full",
+                          r[2]["error"]["detail"])
+            st, _, body, _ = srv.v1("GET", "/workspaces/w/tables/t/rows/k0")
+            self.assertEqual((st, body), (200, value))
+            # Still full, still said so, in a batch item too.
+            by_id, _ = srv.batch_ok([{"id": "1", "method": "PUT",
+                                      "url": "/workspaces/w/tables/t/rows/z",
+                                      "body": value}])
+            self.assertEqual(by_id["1"]["status"], 507, by_id)
+            self.assertEqual(by_id["1"]["body"]["error"]["code"],
+                             "STORE_FULL")
