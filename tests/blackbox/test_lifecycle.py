@@ -326,6 +326,28 @@ class Sighup(unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 2.0)
 
 
+class RestartOnlyKeys(unittest.TestCase):
+    """The key table says which keys SIGHUP keeps: those are named in the
+    log and keep their running value; the rest of the file applies."""
+
+    def test_reload_keeps_restart_only_keys(self):
+        with ConfServer(workers=1) as srv:
+            srv.wait_workers(1)
+            n = len(srv.log_lines())
+            srv.set_conf(ring_slots=8192, max_result_bytes=16777216,
+                         workers=2)
+            srv.sighup()
+            self.assertIsNotNone(srv.wait_for_log(r"configuration reloaded "
+                                                  r"\(workers=2\)", 5.0,
+                                                  start=n), srv.log_text())
+            log = "\n".join(srv.log_lines()[n:])
+            for key in ("ring_slots", "max_result_bytes"):
+                self.assertIn("reload: %s changes only on restart; keeping "
+                              "the running value" % key, log)
+            self.assertNotIn("reload: workers changes", log)
+            srv.wait_workers(2)
+
+
 class SigtermDrain(unittest.TestCase):
     """Test 7: SIGTERM with 3 batches in flight: all answered, no new work,
     exit 0, shared memory removed, no worker left."""
