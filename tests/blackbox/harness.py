@@ -216,22 +216,8 @@ class Server:
         """Wait (bounded) for a datagram on the notify socket matching
         pattern; return the match (its .string is the datagram), or None
         on timeout or when the server exited."""
-        if isinstance(pattern, str):
-            pattern = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        i = start
-        with self._cond:
-            while True:
-                while i < len(self.notifications):
-                    m = pattern.search(self.notifications[i])
-                    if m:
-                        return m
-                    i += 1
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc is not None and
-                                 self.proc.poll() is not None):
-                    return None
-                self._cond.wait(min(left, 0.2))
+        return self._wait_for(self.notifications, pattern, timeout, start,
+                              until_exit=True)
 
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -246,23 +232,33 @@ class Server:
     def wait_for_log(self, pattern, timeout, start=0):
         """Wait (bounded) for a stderr line matching pattern (regex or
         compiled); return the match, or None on timeout or EOF."""
+        return self._wait_for(self._lines, pattern, timeout, start)
+
+    def _wait_for(self, entries, pattern, timeout, start, until_exit=False):
+        """The first of entries (a list the reader threads append to under
+        self._cond) from start on that matches pattern, waiting (bounded)
+        for more; None on timeout, at an EOF marker (None), or, with
+        until_exit, once the server has exited."""
         if isinstance(pattern, str):
             pattern = re.compile(pattern)
         deadline = time.monotonic() + timeout
         i = start
         with self._cond:
             while True:
-                while i < len(self._lines):
-                    line = self._lines[i]
-                    if line is None:
+                while i < len(entries):
+                    if entries[i] is None:
                         return None
-                    m = pattern.search(line)
+                    m = pattern.search(entries[i])
                     if m:
                         return m
                     i += 1
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
+                if until_exit:
+                    if self.proc is not None and self.proc.poll() is not None:
+                        return None
+                    left = min(left, 0.2)
                 self._cond.wait(left)
 
     def log_lines(self):
@@ -495,6 +491,15 @@ class Server:
                 raise AssertionError("workers not back to %d within %.0fs: %r"
                                      % (count, timeout, h))
             time.sleep(0.02)
+
+
+def unopenable_db_path(d):
+    """A db_path under d that no worker can open: its parent is a regular
+    file (the name says not-a-dir, so log lines can be matched)."""
+    blocker = os.path.join(d, "not-a-dir")
+    with open(blocker, "w") as f:
+        f.write("a regular file\n")
+    return os.path.join(blocker, "db")
 
 
 def pid_alive(pid):

@@ -15,7 +15,8 @@ import threading
 import time
 import unittest
 
-from harness import Server, check_envelope, kill_child, rows_path
+from harness import (Server, check_envelope, kill_child, rows_path,
+                     unopenable_db_path)
 from lifecycle_util import (ConfServer, Load, children, delta, live_children,
                             metric, metrics, restarts, scan_all, shm_path,
                             value_for, wait_pids_gone, wait_until)
@@ -78,11 +79,8 @@ class StoreFatalAtStart(unittest.TestCase):
     def test_unopenable_store_stops_the_server(self):
         d = tempfile.mkdtemp(prefix="batchd-bb-fatal-")
         try:
-            blocker = os.path.join(d, "not-a-dir")
-            with open(blocker, "w") as f:
-                f.write("a regular file\n")
-            srv = Server(workers=2, extra_args=["--db-path",
-                                                os.path.join(blocker, "db")])
+            srv = Server(workers=2,
+                         extra_args=["--db-path", unopenable_db_path(d)])
             t0 = time.monotonic()
             with self.assertRaises(Exception):
                 srv.start()

@@ -18,7 +18,7 @@ import time
 import unittest
 
 import harness
-from harness import Server, children, wait_until
+from harness import Server, children, unopenable_db_path, wait_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 REDOCLY = os.path.join(ROOT, "tests", "lint", "node_modules", ".bin",
@@ -76,12 +76,8 @@ class Notify(unittest.TestCase):
     def test_no_ready_when_the_store_cannot_be_opened(self):
         d = tempfile.mkdtemp(prefix="batchd-bb-notify-")
         try:
-            blocker = os.path.join(d, "file")
-            with open(blocker, "w") as f:
-                f.write("x\n")
             srv = Server(workers=2, notify=True,
-                         extra_args=["--db-path",
-                                     os.path.join(blocker, "db")])
+                         extra_args=["--db-path", unopenable_db_path(d)])
             with self.assertRaises(Exception):
                 srv.start()
             self.assertEqual(srv.proc.returncode, 78)
@@ -180,12 +176,8 @@ class LogFile(unittest.TestCase):
         d = tempfile.mkdtemp(prefix="batchd-bb-log-")
         try:
             log = os.path.join(d, "batchd.log")
-            blocker = os.path.join(d, "file")
-            with open(blocker, "w") as f:
-                f.write("x\n")
             srv = Server(workers=1, notify=True, log_file=log,
-                         extra_args=["--db-path",
-                                     os.path.join(blocker, "db")])
+                         extra_args=["--db-path", unopenable_db_path(d)])
             with self.assertRaises(Exception):
                 srv.start()
             lines = self.lines(log)
