@@ -99,6 +99,7 @@ class Server:
         self.env = env
         self.notifications = []
         self._notify_sock = None
+        self._notify_eof = False
         self.debug_ops = debug_ops
         self.ready_timeout = ready_timeout
         self.extra_args = list(extra_args)
@@ -198,6 +199,8 @@ class Server:
         self.port = int(m.group(1))
 
     def _read_notify(self):
+        """Every datagram, until the server has exited and nothing is left
+        queued (what it sent just before exiting is still read)."""
         sock = self._notify_sock
         while True:
             try:
@@ -211,13 +214,16 @@ class Server:
             with self._cond:
                 self.notifications.append(data.decode("utf-8", "replace"))
                 self._cond.notify_all()
+        with self._cond:
+            self._notify_eof = True
+            self._cond.notify_all()
 
     def wait_for_notify(self, pattern, timeout, start=0):
         """Wait (bounded) for a datagram on the notify socket matching
         pattern; return the match (its .string is the datagram), or None
         on timeout or when the server exited."""
         return self._wait_for(self.notifications, pattern, timeout, start,
-                              until_exit=True)
+                              ended=lambda: self._notify_eof)
 
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -234,11 +240,11 @@ class Server:
         compiled); return the match, or None on timeout or EOF."""
         return self._wait_for(self._lines, pattern, timeout, start)
 
-    def _wait_for(self, entries, pattern, timeout, start, until_exit=False):
+    def _wait_for(self, entries, pattern, timeout, start, ended=None):
         """The first of entries (a list the reader threads append to under
         self._cond) from start on that matches pattern, waiting (bounded)
-        for more; None on timeout, at an EOF marker (None), or, with
-        until_exit, once the server has exited."""
+        for more; None on timeout, at an EOF marker (None), or once
+        ended() says nothing more will come."""
         if isinstance(pattern, str):
             pattern = re.compile(pattern)
         deadline = time.monotonic() + timeout
@@ -253,12 +259,8 @@ class Server:
                         return m
                     i += 1
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or (ended is not None and ended()):
                     return None
-                if until_exit:
-                    if self.proc is not None and self.proc.poll() is not None:
-                        return None
-                    left = min(left, 0.2)
                 self._cond.wait(left)
 
     def log_lines(self):
