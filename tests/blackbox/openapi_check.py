@@ -53,15 +53,27 @@ class _Spec:
         self._lock = threading.Lock()
 
     def validator(self, schema):
-        key = json.dumps(schema, sort_keys=True)
+        """A validator for schema (a node of the document), built once.
+        The document's $refs are inlined first (it has no recursive ones):
+        resolving them at every validation made a 100-item batch answer
+        cost 12 ms to check."""
         with self._lock:
-            v = self._validators.get(key)
+            v = self._validators.get(id(schema))
             if v is None:
                 v = jsonschema.Draft202012Validator(
-                    schema, resolver=self.resolver,
+                    self.inline(schema), resolver=self.resolver,
                     format_checker=jsonschema.FormatChecker())
-                self._validators[key] = v
+                self._validators[id(schema)] = v
             return v
+
+    def inline(self, node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return self.inline(self.deref(node))
+            return {k: self.inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.inline(v) for v in node]
+        return node
 
     def deref(self, obj):
         while isinstance(obj, dict) and "$ref" in obj:
@@ -97,8 +109,7 @@ def spec():
         return _SPEC
 
 
-def _envelope(s):
-    return {"$ref": "#/components/schemas/ErrorEnvelope"}
+_ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
 
 
 def check_answer(method, target, status, headers, raw):
@@ -112,14 +123,14 @@ def check_answer(method, target, status, headers, raw):
         if status < 400:
             raise AnswerMismatch("%s: the path is not in etc/openapi.yaml"
                                  % where)
-        schema, content_type = _envelope(s), "application/json"
+        schema, content_type = _ENVELOPE, "application/json"
     else:
         op = item.get("get" if method == "HEAD" else method.lower())
         if op is None:
             if status < 400:
                 raise AnswerMismatch("%s: %s is not documented for %s"
                                      % (where, method, template))
-            schema, content_type = _envelope(s), "application/json"
+            schema, content_type = _ENVELOPE, "application/json"
         else:
             responses = op["responses"]
             resp = responses.get(str(status)) or responses.get("default")
