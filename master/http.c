@@ -605,7 +605,7 @@ http_start(struct master *m)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof(ss);
 	char			 host[INET6_ADDRSTRLEN];
-	int			 port = 0, one = 1;
+	int			 port = 0, one = 1, fd;
 
 	if ((m->http = evhttp_new(m->base)) == NULL)
 		return -1;
@@ -619,8 +619,12 @@ http_start(struct master *m)
 	evhttp_set_timeout(m->http, HTTP_TIMEOUT_S);
 	evhttp_set_gencb(m->http, http_dispatch, m);
 	evhttp_set_bevcb(m->http, http_bev_new, m);
-	m->bound = evhttp_bind_socket_with_handle(m->http, m->cfg.listen_host,
-	    (ev_uint16_t)m->cfg.listen_port);
+	/* After SIGUSR2, the old master's socket (master/upgrade.c). */
+	if ((fd = upgrade_inherited_fd()) != -1)
+		m->bound = evhttp_accept_socket_with_handle(m->http, fd);
+	else
+		m->bound = evhttp_bind_socket_with_handle(m->http,
+		    m->cfg.listen_host, (ev_uint16_t)m->cfg.listen_port);
 	if (m->bound == NULL) {
 		log_error("cannot listen on %s:%d: %s", m->cfg.listen_host,
 		    m->cfg.listen_port, strerror(errno));

@@ -82,6 +82,7 @@ main(int argc, char **argv)
 	char		 err[512];
 	const char	*conf = "etc/batchd.conf";
 	int		 i, rc = 0, test = 0, nover = 0, conf_given = 0;
+	ssize_t		 n;
 	char		**over;
 
 	m = calloc(1, sizeof(*m));
@@ -150,6 +151,10 @@ main(int argc, char **argv)
 	}
 	m->argc = nover;
 	m->argv = over;
+	m->args = argv;
+	/* SIGUSR2 starts whatever binary is at this path by then. */
+	if ((n = readlink("/proc/self/exe", m->exe, sizeof(m->exe) - 1)) > 0)
+		m->exe[n] = '\0';
 	rc = server_run(m);	/* frees what it was given */
 	free(m);
 	return rc;

@@ -176,7 +176,8 @@ struct master {
 	int			 efd;
 	struct event		*ev_efd;
 	struct event		*ev_tick;
-	struct event		*ev_sig[5];	/* CHLD HUP TERM INT USR1 */
+	struct event		*ev_sig[7];	/* CHLD HUP TERM INT USR1 USR2
+						 * QUIT */
 	struct mworker		 workers[MASTER_MAX_WORKERS];
 	uint32_t		 nslots;	/* worker table rows in use */
 	struct mitem		**inflight;	/* by first data slot */
@@ -195,6 +196,15 @@ struct master {
 	int			 start_failed;	/* a worker could not open the
 						 * store before that: stop */
 	struct event		*ev_watchdog;	/* systemd WatchdogSec */
+	char			 exe[4096];	/* the binary, as started:
+						 * SIGUSR2 starts what is
+						 * there now */
+	char			**args;		/* the whole command line */
+	pid_t			 upgrade_pid;	/* SIGUSR2: the new master,
+						 * until it exits or we do */
+	pid_t			 upgrade_from;	/* started by SIGUSR2: the old
+						 * master to tell when ready */
+	struct event		*ev_handover;	/* SIGQUIT: grace, then drain */
 	int			 draining;	/* SIGTERM: no new work */
 	int			 stopping;	/* workers told to exit */
 	uint64_t		 drain_deadline; /* mono ns */
@@ -214,6 +224,16 @@ int	main_apply_overrides(struct config *, int argc, char **argv,
 /* server.c */
 int	server_run(struct master *);
 int	server_reload(struct master *);
+void	server_upgrade_exited(struct master *, int status);
+
+/* upgrade.c */
+/* A listening socket handed down by the old master, or -1. */
+int	upgrade_inherited_fd(void);
+/* The old master that started us by SIGUSR2 (still our parent), or 0. */
+pid_t	upgrade_parent(void);
+/* Start exe (argv) with listen_fd inherited; its pid, or -1 and err. */
+pid_t	upgrade_start(const char *exe, char *const argv[], int listen_fd,
+	    char *err, size_t errlen);
 
 /* notify.c */
 void	notify_ready(struct master *);

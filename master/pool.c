@@ -408,6 +408,8 @@ pool_reap(struct master *m)
 				break;
 		if (i < m->nslots)
 			pool_died(m, i, status);
+		else if (pid == m->upgrade_pid)
+			server_upgrade_exited(m, status);
 	}
 	sched_pump(m);
 }

@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -21,7 +22,10 @@
 #include "futex.h"
 #include "master.h"
 
-#define SERVER_NSIGS	5
+#define SERVER_NSIGS	7
+/* SIGQUIT (the new master is ready): how long the old one still answers
+ * requests on connections it accepted before it drains. */
+#define SERVER_HANDOVER_MS	1000
 
 static void
 server_check_shutdown(struct master *m)
@@ -77,6 +81,12 @@ server_check_start(struct master *m)
 	log_notice("listening on %s (workers=%ld)", m->bound_name,
 	    m->cfg.workers);
 	notify_ready(m);
+	if (m->upgrade_from > 0) {
+		log_notice("upgrade: told the old master (pid %ld) to hand over",
+		    (long)m->upgrade_from);
+		kill(m->upgrade_from, SIGQUIT);
+		m->upgrade_from = 0;
+	}
 	if (notify_watchdog_start(m) == -1) {
 		m->exit_code = 1;
 		server_begin_shutdown(m, "start-up failed");
@@ -114,6 +124,86 @@ server_on_tick(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/*
+ * SIGUSR2: start the binary at our path (an upgrade installed it there)
+ * with the listening socket inherited.  One upgrade at a time; while it
+ * runs this master goes on serving, and if the new one exits before it
+ * took over (server_upgrade_exited), nothing has changed.
+ */
+static void
+server_upgrade(struct master *m)
+{
+	char	 err[512];
+	pid_t	 pid;
+
+	if (m->draining || m->ev_handover != NULL) {
+		log_warn("SIGUSR2 refused: shutting down");
+		return;
+	}
+	if (m->upgrade_pid > 0) {
+		log_warn("SIGUSR2 refused: an upgrade is in progress (new master "
+		    "pid %ld)", (long)m->upgrade_pid);
+		return;
+	}
+	if (m->bound == NULL || m->exe[0] == '\0') {
+		log_warn("SIGUSR2 refused: no listening socket or binary path");
+		return;
+	}
+	pid = upgrade_start(m->exe, m->args,
+	    evhttp_bound_socket_get_fd(m->bound), err, sizeof(err));
+	if (pid == -1) {
+		log_error("upgrade failed: %s; still serving", err);
+		return;
+	}
+	m->upgrade_pid = pid;
+	log_notice("upgrade: started %s as pid %ld", m->exe, (long)pid);
+}
+
+void
+server_upgrade_exited(struct master *m, int status)
+{
+	if (WIFSIGNALED(status))
+		log_error("upgrade failed: the new master (pid %ld) was killed "
+		    "by signal %d; still serving", (long)m->upgrade_pid,
+		    WTERMSIG(status));
+	else
+		log_error("upgrade failed: the new master (pid %ld) exited with "
+		    "code %d; still serving", (long)m->upgrade_pid,
+		    WEXITSTATUS(status));
+	m->upgrade_pid = 0;
+}
+
+static void
+server_on_handover(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	server_begin_shutdown(arg, "hand-over");
+}
+
+/*
+ * SIGQUIT, from the new master once it is ready (or an operator): stop
+ * accepting now, but answer for a moment more what comes on connections
+ * already accepted (a client's request may be on its way on one), then
+ * drain as SIGTERM does.
+ */
+static void
+server_handover(struct master *m)
+{
+	struct timeval	 tv = { SERVER_HANDOVER_MS / 1000,
+			    (SERVER_HANDOVER_MS % 1000) * 1000 };
+
+	if (m->draining || m->ev_handover != NULL)
+		return;
+	log_notice("SIGQUIT: handing over; no new connections, draining in "
+	    "%d ms", SERVER_HANDOVER_MS);
+	http_stop_accepting(m);
+	m->upgrade_pid = 0;
+	if ((m->ev_handover = evtimer_new(m->base, server_on_handover, m))
+	    == NULL || evtimer_add(m->ev_handover, &tv) == -1)
+		server_begin_shutdown(m, "hand-over");
+}
+
 /* SIGUSR1 (logrotate): reopen log_file here and in every worker. */
 static void
 server_reopen_log(struct master *m)
@@ -149,6 +239,12 @@ server_on_signal(evutil_socket_t sig, short ev, void *arg)
 		break;
 	case SIGUSR1:
 		server_reopen_log(m);
+		break;
+	case SIGUSR2:
+		server_upgrade(m);
+		break;
+	case SIGQUIT:
+		server_handover(m);
 		break;
 	case SIGTERM:
 		server_begin_shutdown(m, "SIGTERM");
@@ -297,7 +393,7 @@ server_run(struct master *m)
 	struct timeval	 tick;
 	char		 err[256];
 	int		 sigs[SERVER_NSIGS] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT,
-			    SIGUSR1 }, i, n;
+			    SIGUSR1, SIGUSR2, SIGQUIT }, i, n;
 	long		 tick_ms;
 
 	log_init(m->cfg.log_level);
@@ -341,6 +437,7 @@ server_run(struct master *m)
 		m->ev_sig[i] = evsignal_new(m->base, sigs[i], server_on_signal, m);
 		event_add(m->ev_sig[i], NULL);
 	}
+	m->upgrade_from = upgrade_parent();
 	/* Bind (perhaps a privileged port) as started, then drop to `user`
 	 * before any worker exists, then say we are ready. */
 	if (http_start(m) == -1 || server_drop_privileges(m) == -1) {
@@ -364,6 +461,8 @@ server_run(struct master *m)
 out:
 	pool_stop(m);
 	notify_watchdog_stop(m);
+	if (m->ev_handover != NULL)
+		event_free(m->ev_handover);
 	if (m->http != NULL)
 		evhttp_free(m->http);
 	if (m->ev_tick != NULL)

@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -98,6 +99,7 @@ class Server:
         self.notify = notify
         self.env = env
         self.notifications = []
+        self.notify_senders = []	# pid of each notification's sender
         self._notify_sock = None
         self._notify_eof = False
         self.debug_ops = debug_ops
@@ -177,6 +179,9 @@ class Server:
             self._notify_sock = socket.socket(socket.AF_UNIX,
                                               socket.SOCK_DGRAM)
             self._notify_sock.bind(path)
+            # Who sent each datagram (SCM_CREDENTIALS): notify_senders.
+            self._notify_sock.setsockopt(socket.SOL_SOCKET,
+                                         socket.SO_PASSCRED, 1)
             self._notify_sock.settimeout(0.2)
             env["NOTIFY_SOCKET"] = path
             threading.Thread(target=self._read_notify, daemon=True).start()
@@ -204,15 +209,21 @@ class Server:
         sock = self._notify_sock
         while True:
             try:
-                data = sock.recv(4096)
+                data, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
             except socket.timeout:
                 if self.proc is not None and self.proc.poll() is not None:
                     break
                 continue
             except OSError:
                 break
+            pid = 0
+            for level, kind, cred in anc:
+                if (level, kind) == (socket.SOL_SOCKET,
+                                     socket.SCM_CREDENTIALS):
+                    pid = int.from_bytes(cred[:4], sys.byteorder)
             with self._cond:
                 self.notifications.append(data.decode("utf-8", "replace"))
+                self.notify_senders.append(pid)
                 self._cond.notify_all()
         with self._cond:
             self._notify_eof = True
