@@ -224,7 +224,6 @@ int	main_apply_overrides(struct config *, int argc, char **argv,
 /* server.c */
 int	server_run(struct master *);
 int	server_reload(struct master *);
-void	server_upgrade_exited(struct master *, int status);
 
 /* upgrade.c */
 /* A listening socket handed down by the old master, or -1. */

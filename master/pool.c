@@ -394,6 +394,22 @@ pool_died(struct master *m, uint32_t i, int status)
 	pool_spawn(m, i);
 }
 
+/* The new master a SIGUSR2 started (server.c) is our child too: if it
+ * exits, it never took over, and we serve on. */
+static void
+pool_upgrade_failed(struct master *m, int status)
+{
+	if (WIFSIGNALED(status))
+		log_error("upgrade failed: the new master (pid %ld) was killed "
+		    "by signal %d; still serving", (long)m->upgrade_pid,
+		    WTERMSIG(status));
+	else
+		log_error("upgrade failed: the new master (pid %ld) exited with "
+		    "code %d; still serving", (long)m->upgrade_pid,
+		    WEXITSTATUS(status));
+	m->upgrade_pid = 0;
+}
+
 void
 pool_reap(struct master *m)
 {
@@ -409,7 +425,7 @@ pool_reap(struct master *m)
 		if (i < m->nslots)
 			pool_died(m, i, status);
 		else if (pid == m->upgrade_pid)
-			server_upgrade_exited(m, status);
+			pool_upgrade_failed(m, status);
 	}
 	sched_pump(m);
 }

@@ -13,7 +13,6 @@
 #include <pwd.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -159,20 +158,6 @@ server_upgrade(struct master *m)
 	log_notice("upgrade: started %s as pid %ld", m->exe, (long)pid);
 }
 
-void
-server_upgrade_exited(struct master *m, int status)
-{
-	if (WIFSIGNALED(status))
-		log_error("upgrade failed: the new master (pid %ld) was killed "
-		    "by signal %d; still serving", (long)m->upgrade_pid,
-		    WTERMSIG(status));
-	else
-		log_error("upgrade failed: the new master (pid %ld) exited with "
-		    "code %d; still serving", (long)m->upgrade_pid,
-		    WEXITSTATUS(status));
-	m->upgrade_pid = 0;
-}
-
 static void
 server_on_handover(evutil_socket_t fd, short ev, void *arg)
 {
@@ -311,9 +296,10 @@ server_reload(struct master *m)
 }
 
 /*
- * Started as root with `user` set: hand the shared-memory object and the
- * store directory to that user (workers open the store after fork), then
- * drop every privilege for good.
+ * Started as root with `user` set: hand the shared-memory object, the
+ * store directory and the log file to that user (workers open the store
+ * after fork; everyone reopens the log on SIGUSR1), then drop every
+ * privilege for good.
  */
 static int
 server_drop_privileges(struct master *m)
@@ -349,6 +335,13 @@ server_drop_privileges(struct master *m)
 			log_error("chown %s: %s", path, strerror(errno));
 			return -1;
 		}
+	}
+	/* The log file, opened as root, must stay reopenable (SIGUSR1)
+	 * by the master and the workers once they are that user. */
+	if (log_path()[0] != '\0' &&
+	    chown(log_path(), pw->pw_uid, pw->pw_gid) == -1) {
+		log_error("chown %s: %s", log_path(), strerror(errno));
+		return -1;
 	}
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {

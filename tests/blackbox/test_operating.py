@@ -9,6 +9,7 @@ datagram socket the harness binds in the server's temp dir.
 
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -165,6 +166,39 @@ class LogFile(unittest.TestCase):
                            5.0, 0.02, "a request logged in the new file")
                 self.assertFalse(any("w2" in l
                                      for l in self.lines(log + ".1")))
+            finally:
+                self.assertEqual(srv.stop(), 0)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_rotation_after_dropping_to_user(self):
+        """Started as root with `user`: the log file is handed to that
+        user, so the master and the workers, no longer root, can still
+        reopen (create) it after rotation."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root: `user` only drops privileges of a "
+                          "server started as root (CI runs as root)")
+        pw = pwd.getpwnam("nobody")
+        d = tempfile.mkdtemp(prefix="batchd-bb-log-")
+        try:
+            os.chmod(d, 0o777)
+            log = os.path.join(d, "batchd.log")
+            srv = Server(workers=2, notify=True, log_file=log,
+                         extra_args=["--user", "nobody", "--db-path",
+                                     os.path.join(d, "db")])
+            srv.start()
+            try:
+                self.assertEqual(os.stat(log).st_uid, pw.pw_uid)
+                os.rename(log, log + ".1")
+                os.kill(srv.proc.pid, signal.SIGUSR1)
+                wait_until(lambda: os.path.exists(log) and len(
+                    [l for l in self.lines(log)
+                     if re.search(r"worker \d: reopened ", l)]) == 2,
+                    5.0, 0.02, "both workers reopening the log")
+                self.assertEqual(os.stat(log).st_uid, pw.pw_uid)
+                self.assertFalse(any("error" in l.split()[1]
+                                     for l in self.lines(log)),
+                                 self.lines(log))
             finally:
                 self.assertEqual(srv.stop(), 0)
         finally:
