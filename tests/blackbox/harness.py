@@ -179,6 +179,10 @@ class Server:
             self._notify_sock = socket.socket(socket.AF_UNIX,
                                               socket.SOCK_DGRAM)
             self._notify_sock.bind(path)
+            # As systemd's own: writable by a server that dropped to
+            # `user` (the dir only traversable, not listable).
+            os.chmod(self.tmpdir, 0o711)
+            os.chmod(path, 0o666)
             # Who sent each datagram (SCM_CREDENTIALS): notify_senders.
             self._notify_sock.setsockopt(socket.SOL_SOCKET,
                                          socket.SO_PASSCRED, 1)
