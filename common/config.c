@@ -3,9 +3,10 @@
  *
  * keys[] below is the only place a key is described.  config_defaults(),
  * the file parser, config_set() (which also serves "--key value"
- * overrides), config_known() and config_dump() (the sample
- * etc/batchd.conf) all walk it, so a key added there is defaulted, parsed,
- * range-checked and documented at once.
+ * overrides), config_known(), config_keep_restart() (SIGHUP) and the three
+ * dumps (the sample etc/batchd.conf, batchd.conf(5), the README's table)
+ * all walk it, so a key added there is defaulted, parsed, range-checked,
+ * reloaded or not, and documented at once.
  *
  * File syntax: one "key = value" per line, split at the first '='; blank
  * lines are ignored and both sides are trimmed.  '#' starts a comment when

@@ -2,9 +2,11 @@
  * config.h - batchd configuration: one table of keys.
  *
  * Every key is a row of the table in config.c (name, type, default, min,
- * max, doc).  The file parser, the "--key value" command-line overrides,
- * "-t", "--dump-config" (which writes the documented sample etc/batchd.conf)
- * and the README's list of keys all come from that one table.
+ * max, flags, doc).  The file parser, the "--key value" command-line
+ * overrides, "-t", reload (which keys SIGHUP keeps: config_keep_restart),
+ * and "--dump-config" in its three forms (the documented sample
+ * etc/batchd.conf, the man page etc/batchd.conf.5, the README's table of
+ * keys) all come from that one table.
  */
 #ifndef BATCHD_CONFIG_H
 #define BATCHD_CONFIG_H
