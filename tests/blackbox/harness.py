@@ -208,15 +208,21 @@ class Server:
         self.port = int(m.group(1))
 
     def _read_notify(self):
-        """Every datagram, until the server has exited and nothing is left
-        queued (what it sent just before exiting is still read)."""
+        """Every datagram, until the socket is closed (_finish).  Once the
+        server has exited and nothing is left queued (what it sent just
+        before exiting is still read), waiters are told no more will come
+        (_notify_eof); reading goes on, because a process the server
+        started (a new master after SIGUSR2) may still send, and a sender
+        blocks when a unix datagram queue is full."""
         sock = self._notify_sock
         while True:
             try:
                 data, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
             except socket.timeout:
                 if self.proc is not None and self.proc.poll() is not None:
-                    break
+                    with self._cond:
+                        self._notify_eof = True
+                        self._cond.notify_all()
                 continue
             except OSError:
                 break
