@@ -2,6 +2,10 @@
 #
 #   make            build bin/batchd
 #   make run        build and run on etc/batchd.conf
+#   make docs       rewrite what comes from the config key table
+#   make openapi    write etc/openapi.json from etc/openapi.yaml (npm)
+#   make install    install under PREFIX (/usr/local), into DESTDIR if set
+#   make deb        build a Debian package (build/batchd_VERSION_ARCH.deb)
 #   make test       build and run the whole suite (unit + black-box + the
 #                   Python client compatibility tests)
 #   make test-compat the Python and JavaScript client compatibility tests
@@ -12,7 +16,7 @@
 # Missing Debian packages are installed by scripts/install-deps.
 
 CC	?= gcc
-PKGS	 = libevent json-c lmdb libssl libcrypto
+PKGS	 = libevent json-c lmdb libsystemd libssl libcrypto
 CSTD	 = -std=c11 -D_GNU_SOURCE
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT	?= -O2 -g
@@ -41,7 +45,7 @@ BIN	 = bin/batchd-san
 endif
 
 .PHONY: all run test unit blackbox compat-python compat-js test-compat fuzz \
-	fuzz-regress valgrind deps clean
+	fuzz-regress valgrind deps clean docs install deb openapi
 all: $(BIN)
 
 $(DEPS_OK): scripts/install-deps
@@ -75,15 +79,91 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libbatchd.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PKGCF) -o $@ $< $(BUILD)/libbatchd.a $(LIBS) -lm
 
+# Installation.  GNU directory variables; PREFIX=/usr puts the
+# configuration in /etc and the state in /var, as Debian does.  Every path
+# is quoted in the recipes, so DESTDIR may hold spaces.
+VERSION	 = 0.1.0
+PREFIX	?= /usr/local
+ifeq ($(PREFIX),/usr)
+SYSCONFDIR	?= /etc
+LOCALSTATEDIR	?= /var
+UNITDIR		?= /lib/systemd/system
+else
+SYSCONFDIR	?= $(PREFIX)/etc
+LOCALSTATEDIR	?= $(PREFIX)/var
+UNITDIR		?= $(PREFIX)/lib/systemd/system
+endif
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+DOCDIR	?= $(PREFIX)/share/doc/batchd
+DEBDIR	?= build
+
+install: $(BIN)
+	install -d -m 0755 "$(DESTDIR)$(SBINDIR)" "$(DESTDIR)$(MANDIR)/man5" \
+	    "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(UNITDIR)" \
+	    "$(DESTDIR)$(SYSCONFDIR)/batchd" \
+	    "$(DESTDIR)$(SYSCONFDIR)/logrotate.d" "$(DESTDIR)$(DOCDIR)"
+	install -m 0755 $(BIN) "$(DESTDIR)$(SBINDIR)/batchd"
+	sed -e 's|^db_path = .*|db_path = $(LOCALSTATEDIR)/lib/batchd|' \
+	    etc/batchd.conf > "$(DESTDIR)$(SYSCONFDIR)/batchd/batchd.conf"
+	chmod 0640 "$(DESTDIR)$(SYSCONFDIR)/batchd/batchd.conf"
+	install -m 0644 etc/batchd.8 "$(DESTDIR)$(MANDIR)/man8/batchd.8"
+	install -m 0644 etc/batchd.conf.5 \
+	    "$(DESTDIR)$(MANDIR)/man5/batchd.conf.5"
+	sed -e 's|/usr/sbin/|$(SBINDIR)/|' \
+	    -e 's| /etc/batchd/| $(SYSCONFDIR)/batchd/|' \
+	    -e 's|=/var/lib/batchd|=$(LOCALSTATEDIR)/lib/batchd|' \
+	    etc/batchd.service > "$(DESTDIR)$(UNITDIR)/batchd.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/batchd.service"
+	install -m 0644 etc/batchd.logrotate \
+	    "$(DESTDIR)$(SYSCONFDIR)/logrotate.d/batchd"
+	install -m 0644 etc/openapi.yaml "$(DESTDIR)$(DOCDIR)/openapi.yaml"
+
+# The package: "make install" into a staging root with PREFIX=/usr, then
+# scripts/build-deb adds the control files and runs dpkg-deb.
+deb: $(BIN)
+	rm -rf "$(BUILD)/debroot"
+	$(MAKE) --no-print-directory install PREFIX=/usr \
+	    DESTDIR="$(CURDIR)/$(BUILD)/debroot"
+	sh scripts/build-deb "$(BUILD)/debroot" $(VERSION) "$(DEBDIR)"
+
+# etc/openapi.json, served at GET /openapi.json, is written from
+# etc/openapi.yaml by the pinned redocly (tests/lint/package.json); the
+# black-box suite lints the YAML and checks the JSON is its bundle.
+LINT_BIN = tests/lint/node_modules/.bin
+$(LINT_BIN)/redocly: tests/lint/package.json tests/lint/package-lock.json
+	cd tests/lint && npm ci --no-audit --no-fund
+	@touch $@
+
+openapi: $(LINT_BIN)/redocly
+	$(LINT_BIN)/redocly bundle etc/openapi.yaml --ext json \
+	    -o etc/openapi.json
+
 run: $(BIN)
 	./$(BIN) -c etc/batchd.conf
+
+# Everything written from the config key table (common/config.c): the
+# sample config, batchd.conf(5) and README.md's table of keys, between its
+# markers.  test_config fails when one of them differs from the table.
+docs: $(BIN)
+	./$(BIN) --dump-config > etc/batchd.conf
+	./$(BIN) --dump-config=man > etc/batchd.conf.5
+	./$(BIN) --dump-config=markdown > $(BUILD)/keys.md
+	sed -i -e '/^<!-- config-keys:/,/^<!-- end config-keys -->/{' \
+	    -e '/-->$$/{/end config-keys/!r $(BUILD)/keys.md' -e 'b' -e '}' \
+	    -e 'd' -e '}' README.md
 
 unit: $(UNIT_BIN) $(TOOL_BIN)
 	@sh scripts/run-unit $(UNIT_BIN)
 
-blackbox: $(BIN) $(TOOL_BIN)
-	@BATCHD_BIN=./$(BIN) BATCHD_TOOLS=$(BUILD)/tools \
-	    python3 tests/blackbox/run.py
+# Debian's python3, which has python3-jsonschema (a python3 first on PATH,
+# such as pyenv's, may not).
+PYTHON	?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || \
+	    echo python3)
+
+blackbox: $(BIN) $(TOOL_BIN) $(LINT_BIN)/redocly
+	@BATCHD_BIN=./$(BIN) BATCHD_TOOLS=$(BUILD)/tools SAN=$(SAN) \
+	    $(PYTHON) tests/blackbox/run.py
 
 # Microsoft's own clients against the real server (tests/compat/): the
 # Python SDK from Debian's python3-azure, run by Debian's python3 (its
@@ -163,5 +243,9 @@ fuzz-regress: $(REPLAY_OBJ) $(REPLAY_BIN)
 
 clean:
 	rm -rf build build-san bin
+
+# master/openapi.c takes etc/openapi.json in with .incbin, which the
+# compiler's dependency list cannot see.
+$(BUILD)/master/openapi.o $(FUZZ_DIR)/master/openapi.o: etc/openapi.json
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/master/main.d $(FUZZ_LIB_OBJ:.o=.d)

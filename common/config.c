@@ -3,9 +3,10 @@
  *
  * keys[] below is the only place a key is described.  config_defaults(),
  * the file parser, config_set() (which also serves "--key value"
- * overrides), config_known() and config_dump() (the sample
- * etc/batchd.conf) all walk it, so a key added there is defaulted, parsed,
- * range-checked and documented at once.
+ * overrides), config_known(), config_keep_restart() (SIGHUP) and the three
+ * dumps (the sample etc/batchd.conf, batchd.conf(5), the README's table)
+ * all walk it, so a key added there is defaulted, parsed, range-checked,
+ * reloaded or not, and documented at once.
  *
  * File syntax: one "key = value" per line, split at the first '='; blank
  * lines are ignored and both sides are trimmed.  '#' starts a comment when
@@ -43,200 +44,203 @@ enum key_type {
 
 #define KEY_POW2	0x01	/* KEY_LONG: must be a power of two */
 #define KEY_MUL64	0x02	/* KEY_LONG: must be a multiple of 64 */
+#define KEY_RESTART	0x04	/* SIGHUP keeps the running value: the key
+				 * shapes shared memory, the socket, the store
+				 * or the process itself */
 
 struct config_key {
 	const char	*k_name;
 	enum key_type	 k_type;
 	size_t		 k_off;		/* the field in struct config */
+	size_t		 k_size;	/* its size */
 	const char	*k_def;		/* default, as the file would say it */
 	long		 k_min;		/* KEY_LONG: smallest value */
 	long		 k_max;		/* KEY_LONG: largest; strings: length */
-	int		 k_flags;	/* KEY_POW2, KEY_MUL64 */
+	int		 k_flags;	/* KEY_POW2, KEY_MUL64, KEY_RESTART */
 	const char	*k_doc;		/* one line for the sample config */
+	const char	*k_example;	/* no default: a value to show */
 };
 
 /*
- * Offset of field f, which must have type T (arrays as pointers): a row
- * whose type does not match its field fails to compile instead of writing
- * a long over an int.
+ * Offset and size of field f, which must have type T (arrays as
+ * pointers): a row whose type does not match its field fails to compile
+ * instead of writing a long over an int.
  */
 #define FIELD(f, T)	_Generic(((struct config *)0)->f,		\
-			    T: offsetof(struct config, f))
+			    T: offsetof(struct config, f)),		\
+			sizeof(((struct config *)0)->f)
 #define STRMAX(f)	((long)sizeof(((struct config *)0)->f) - 1)
 
 static const struct config_key keys[] = {
 	{ "listen", KEY_LISTEN, FIELD(listen_host, char *),
-	    "127.0.0.1:8080", 0, STRMAX(listen_host), 0,
+	    "127.0.0.1:8080", 0, STRMAX(listen_host), KEY_RESTART,
 	    "Address to serve HTTP on, HOST:PORT or [IPV6]:PORT; port 0 picks "
-	    "a free one." },
+	    "a free one.", NULL },
 	{ "workers", KEY_LONG, FIELD(workers, long),
 	    "4", 1, 256, 0,
-	    "Worker processes; SIGHUP applies a new count." },
+	    "Worker processes; SIGHUP applies a new count.", NULL },
 	{ "db_path", KEY_STRING, FIELD(db_path, char *),
-	    "./data", 1, STRMAX(db_path), 0,
-	    "Directory of the LMDB data store." },
+	    "./data", 1, STRMAX(db_path), KEY_RESTART,
+	    "Directory of the LMDB data store.", NULL },
 	{ "db_map_size_mb", KEY_LONG, FIELD(db_map_size_mb, long),
-	    "1024", 1, 1048576, 0,
-	    "Largest size the data store may reach, in MiB." },
+	    "1024", 1, 1048576, KEY_RESTART,
+	    "Largest size the data store may reach, in MiB.", NULL },
 	{ "db_sync", KEY_BOOL, FIELD(db_sync, int),
 	    "on", 0, 1, 0,
 	    "Answer a write only once it is on disk (one sync per write "
 	    "group, shared by the workers); off is faster, a crash may lose "
-	    "writes." },
+	    "writes.", NULL },
 	{ "write_group_max_items", KEY_LONG, FIELD(write_group_max_items, long),
 	    "512", 1, 1024, 0,
 	    "Most write items a worker applies in one transaction and makes "
-	    "durable with one sync (group commit)." },
+	    "durable with one sync (group commit).", NULL },
 	{ "write_group_max_bytes", KEY_LONG, FIELD(write_group_max_bytes, long),
 	    "8388608", 4096, 1073741824, 0,
 	    "A write group stops taking items once they total this many "
-	    "bytes; a larger item is committed alone." },
+	    "bytes; a larger item is committed alone.", NULL },
 	{ "ring_slots", KEY_LONG, FIELD(ring_slots, long),
-	    "4096", 16, 1048576, KEY_POW2,
-	    "Slots of the shared-memory ring that carries items to workers." },
+	    "4096", 16, 1048576, KEY_POW2 | KEY_RESTART,
+	    "Slots of the shared-memory ring that carries items to workers.", NULL },
 	{ "ring_slot_bytes", KEY_LONG, FIELD(ring_slot_bytes, long),
-	    "4096", 256, 1048576, KEY_MUL64,
+	    "4096", 256, 1048576, KEY_MUL64 | KEY_RESTART,
 	    "Bytes per ring slot; the whole ring must hold max_body_bytes + "
-	    "64 KiB." },
+	    "64 KiB.", NULL },
 	{ "max_batch_items", KEY_LONG, FIELD(max_batch_items, long),
 	    "100", 1, 100000, 0,
-	    "Most items in one synchronous batch (POST /v1/$batch)." },
+	    "Most items in one synchronous batch (POST /v1/$batch).", NULL },
 	{ "max_async_items", KEY_LONG, FIELD(max_async_items, long),
 	    "10000", 1, 10000000, 0,
-	    "Most items in one asynchronous batch (POST /v1/batches)." },
+	    "Most items in one asynchronous batch (POST /v1/batches).", NULL },
 	{ "max_body_bytes", KEY_LONG, FIELD(max_body_bytes, long),
 	    "4194304", 1024, 1073741824, 0,
-	    "Largest request body, in bytes." },
+	    "Largest request body, in bytes.", NULL },
 	{ "max_result_bytes", KEY_LONG, FIELD(max_result_bytes, long),
-	    "8388608", 4096, 1073741824, 0,
+	    "8388608", 4096, 1073741824, KEY_RESTART,
 	    "Largest result of one item, in bytes; at least max_body_bytes + "
-	    "64 KiB." },
+	    "64 KiB.", NULL },
 	{ "max_pending_items", KEY_LONG, FIELD(max_pending_items, long),
 	    "100000", 1, 100000000, 0,
-	    "Most items accepted and not yet finished; beyond it, 503." },
+	    "Most items accepted and not yet finished; beyond it, 503.", NULL },
 	{ "max_connections", KEY_LONG, FIELD(max_connections, long),
 	    "0", 0, 10000000, 0,
 	    "Most client connections at once; past it the server stops "
 	    "accepting for a moment. 0: the file-descriptor limit less a "
-	    "reserve." },
+	    "reserve.", NULL },
 	{ "max_header_bytes", KEY_LONG, FIELD(max_header_bytes, long),
 	    "65536", 1024, 16777216, 0,
-	    "Largest request line and header fields together, in bytes." },
+	    "Largest request line and header fields together, in bytes.", NULL },
 	{ "header_timeout_ms", KEY_LONG, FIELD(header_timeout_ms, long),
 	    "30000", 1, 86400000, 0,
 	    "Deadline for a whole request header, from its first byte (or "
-	    "from the connection's start)." },
+	    "from the connection's start).", NULL },
 	{ "body_timeout_ms", KEY_LONG, FIELD(body_timeout_ms, long),
 	    "60000", 1, 86400000, 0,
-	    "Deadline for a whole request body, from the end of its header." },
+	    "Deadline for a whole request body, from the end of its header.", NULL },
 	{ "keepalive_timeout_ms", KEY_LONG, FIELD(keepalive_timeout_ms, long),
 	    "60000", 1, 86400000, 0,
-	    "An idle keep-alive connection is closed after this long." },
+	    "An idle keep-alive connection is closed after this long.", NULL },
 	{ "send_timeout_ms", KEY_LONG, FIELD(send_timeout_ms, long),
 	    "60000", 1, 86400000, 0,
 	    "A connection whose client reads nothing of the answer for this "
-	    "long is closed." },
+	    "long is closed.", NULL },
 	{ "linger_ms", KEY_LONG, FIELD(linger_ms, long),
 	    "5000", 0, 600000, 0,
 	    "After an early error answer, read and discard what the client "
-	    "still sends (up to max_body_bytes more) for at most this long." },
+	    "still sends (up to max_body_bytes more) for at most this long.", NULL },
 	{ "accept_backoff_ms", KEY_LONG, FIELD(accept_backoff_ms, long),
 	    "100", 1, 60000, 0,
-	    "Pause in accepting after the descriptor limit was hit." },
+	    "Pause in accepting after the descriptor limit was hit.", NULL },
 	{ "max_conn_output_bytes", KEY_LONG, FIELD(max_conn_output_bytes, long),
 	    "1048576", 4096, 1073741824, 0,
 	    "Unsent answer bytes per connection past which its batch runs "
-	    "no further items until the client reads." },
+	    "no further items until the client reads.", NULL },
 	{ "max_batch_inflight", KEY_LONG, FIELD(max_batch_inflight, long),
 	    "32", 1, 100000, 0,
-	    "Most items of one batch in the ring or running at once." },
+	    "Most items of one batch in the ring or running at once.", NULL },
 	{ "max_response_bytes", KEY_LONG, FIELD(max_response_bytes, long),
 	    "67108864", 65536, 4294967295, 0,
 	    "Largest answer of one synchronous batch or async result page; "
-	    "items past it are not run (413 each)." },
+	    "items past it are not run (413 each).", NULL },
 	{ "async_buffer_bytes", KEY_LONG, FIELD(async_buffer_bytes, long),
 	    "8388608", 1048576, 1073741824, 0,
 	    "Results of one asynchronous batch held by the master until they "
-	    "are stored; past it the batch waits for the store." },
+	    "are stored; past it the batch waits for the store.", NULL },
 	{ "tls_cert_file", KEY_STRING, FIELD(tls_cert_file, char *),
 	    "", 0, STRMAX(tls_cert_file), 0,
 	    "PEM certificate chain; with tls_key_file the listener speaks "
-	    "HTTPS only (TLS 1.2, 1.3); SIGHUP re-reads both." },
+	    "HTTPS only (TLS 1.2, 1.3); SIGHUP re-reads both.",
+	    "/etc/batchd/cert.pem" },
 	{ "tls_key_file", KEY_STRING, FIELD(tls_key_file, char *),
 	    "", 0, STRMAX(tls_key_file), 0,
-	    "PEM private key of tls_cert_file." },
+	    "PEM private key of tls_cert_file.", "/etc/batchd/key.pem" },
 	{ "item_timeout_ms", KEY_LONG, FIELD(item_timeout_ms, long),
 	    "5000", 1, 86400000, 0,
-	    "An item running longer is answered 504 and its worker replaced." },
+	    "An item running longer is answered 504 and its worker replaced.", NULL },
 	{ "item_timeout_max_ms", KEY_LONG, FIELD(item_timeout_max_ms, long),
 	    "600000", 1, 86400000, 0,
-	    "Longest timeout a request may ask for with Prefer: wait=N." },
+	    "Longest timeout a request may ask for with Prefer: wait=N.", NULL },
 	{ "quarantine_cooldown_ms", KEY_LONG,
 	    FIELD(quarantine_cooldown_ms, long),
 	    "30000", 0, 86400000, 0,
 	    "An item that timed out, crashed or ran out of memory is "
-	    "answered the same, without running, for this long; 0: off." },
+	    "answered the same, without running, for this long; 0: off.", NULL },
 	{ "quarantine_cooldown_max_ms", KEY_LONG,
 	    FIELD(quarantine_cooldown_max_ms, long),
 	    "600000", 0, 86400000, 0,
 	    "The cool-down doubles each time the item fails again, up to "
-	    "this." },
+	    "this.", NULL },
 	{ "quarantine_max_entries", KEY_LONG,
 	    FIELD(quarantine_max_entries, long),
 	    "10000", 1, 1000000, 0,
-	    "Items remembered by the quarantine; the oldest go first." },
+	    "Items remembered by the quarantine; the oldest go first.", NULL },
 	{ "worker_memory_mb", KEY_LONG, FIELD(worker_memory_mb, long),
 	    "1024", 0, 1048576, 0,
-	    "Address-space limit of each worker, in MiB; 0 means unlimited." },
+	    "Address-space limit of each worker, in MiB; 0 means unlimited.", NULL },
 	{ "worker_max_items", KEY_LONG, FIELD(worker_max_items, long),
 	    "0", 0, LONG_MAX, 0,
-	    "Recycle a worker after this many items; 0 means never." },
+	    "Recycle a worker after this many items; 0 means never.", NULL },
 	{ "worker_spin_us", KEY_LONG, FIELD(worker_spin_us, long),
 	    "20", 0, 100000, 0,
-	    "Microseconds an idle worker watches the ring before it sleeps." },
+	    "Microseconds an idle worker watches the ring before it sleeps.", NULL },
 	{ "query_max_rows_scanned", KEY_LONG,
 	    FIELD(query_max_rows_scanned, long),
 	    "10000000", 1, LONG_MAX, 0,
-	    "A query that scans more rows is answered 422." },
+	    "A query that scans more rows is answered 422.", NULL },
 	{ "query_max_result_rows", KEY_LONG,
 	    FIELD(query_max_result_rows, long),
 	    "10000", 1, LONG_MAX, 0,
 	    "A query that returns more rows answers the first ones and a "
-	    "PartialError." },
+	    "PartialError.", NULL },
 	{ "query_max_workspaces", KEY_LONG, FIELD(query_max_workspaces, long),
 	    "100", 0, 10000, 0,
-	    "Most workspaces a query may add with \"workspaces\": [...]." },
+	    "Most workspaces a query may add with \"workspaces\": [...].", NULL },
 	{ "async_result_ttl_s", KEY_LONG, FIELD(async_result_ttl_s, long),
 	    "3600", 1, LONG_MAX, 0,
-	    "Seconds an asynchronous batch's results are kept after it ends." },
+	    "Seconds an asynchronous batch's results are kept after it ends.", NULL },
 	{ "debug_ops", KEY_BOOL, FIELD(debug_ops, int),
 	    "off", 0, 1, 0,
-	    "Enable the /debug/sleep, /debug/crash and /debug/alloc items." },
+	    "Enable the /debug/sleep, /debug/crash and /debug/alloc items.", NULL },
 	{ "user", KEY_STRING, FIELD(user, char *),
-	    "", 0, STRMAX(user), 0,
+	    "", 0, STRMAX(user), KEY_RESTART,
 	    "Started as root, drop to this user once the socket is bound "
-	    "(none: stay)." },
+	    "(none: stay).", "batchd" },
 	{ "log_level", KEY_LOGLEVEL, FIELD(log_level, enum log_level),
 	    "info", 0, 0, 0,
-	    "Least severe log lines written." },
+	    "Least severe log lines written.", NULL },
+	{ "log_file", KEY_STRING, FIELD(log_file, char *),
+	    "", 0, STRMAX(log_file), KEY_RESTART,
+	    "File the master and workers log to, appended (none: standard "
+	    "error); SIGUSR1 reopens it after rotation.",
+	    "/var/log/batchd/batchd.log" },
 	{ "token", KEY_TOKEN, FIELD(tokens, struct config_token *),
 	    "SECRET ws1,ws2", 0, 0, 0,
 	    "Bearer tokens, one per line, with the workspaces each may use; "
-	    "none: no auth." },
+	    "none: no auth.", NULL },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
-static const char *const log_levels[] = {
-	[LOG_LEVEL_ERROR] = "error",
-	[LOG_LEVEL_WARN] = "warn",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_DEBUG] = "debug",
-};
-
 #define KEY_NAME_MAX	64	/* longer than any key: cannot be one */
 #define WS_NAME_MAX	64	/* SPEC 1: [A-Za-z0-9_-]{1,64} */
-/* Room the ring and a result need beyond the body itself. */
-#define CONFIG_ITEM_SLACK	65536
 
 static void	seterr(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
@@ -405,16 +409,13 @@ static int
 set_loglevel(const struct config_key *k, enum log_level *field,
     const char *value, char *err, size_t errlen)
 {
-	size_t	 i;
+	char	 names[64];
 
-	for (i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++) {
-		if (strcasecmp(value, log_levels[i]) == 0) {
-			*field = (enum log_level)i;
-			return 0;
-		}
-	}
-	seterr(err, errlen, "%s: \"%.64s\" is not error, warn, info or debug",
-	    k->k_name, value);
+	if (log_level_parse(value, field) == 0)
+		return 0;
+	log_level_list(names, sizeof(names), ", ", " or ");
+	seterr(err, errlen, "%s: \"%.64s\" is not %s", k->k_name, value,
+	    names);
 	return -1;
 }
 
@@ -876,11 +877,38 @@ config_free(struct config *c)
 	c->ntokens = 0;
 }
 
+/* What a key accepts, for the documentation: "" when any text goes. */
+static void
+key_values(const struct config_key *k, char *buf, size_t len)
+{
+	char	 range[48];
+
+	buf[0] = '\0';
+	switch (k->k_type) {
+	case KEY_LONG:
+		range_text(k, range, sizeof(range));
+		snprintf(buf, len, "%s%s%s", range,
+		    k->k_flags & KEY_POW2 ? ", a power of two" : "",
+		    k->k_flags & KEY_MUL64 ? ", a multiple of 64" : "");
+		break;
+	case KEY_BOOL:
+		snprintf(buf, len, "on|off");
+		break;
+	case KEY_LOGLEVEL:
+		log_level_list(buf, len, "|", "|");
+		break;
+	case KEY_STRING:
+	case KEY_LISTEN:
+	case KEY_TOKEN:
+		break;
+	}
+}
+
 void
 config_dump(FILE *f)
 {
 	const struct config_key	*k;
-	char			 range[64];
+	char			 values[128];
 	size_t			 i;
 
 	fputs("# batchd.conf - batchd configuration.\n"
@@ -898,30 +926,211 @@ config_dump(FILE *f)
 	for (i = 0; i < NKEYS; i++) {
 		k = &keys[i];
 		fprintf(f, "\n# %s\n", k->k_doc);
-		switch (k->k_type) {
-		case KEY_LONG:
-			range_text(k, range, sizeof(range));
-			fprintf(f, "# Values: %s%s%s\n", range,
-			    k->k_flags & KEY_POW2 ? ", a power of two" : "",
-			    k->k_flags & KEY_MUL64 ? ", a multiple of 64" : "");
-			break;
-		case KEY_BOOL:
-			fputs("# Values: on|off\n", f);
-			break;
-		case KEY_LOGLEVEL:
-			fputs("# Values: error|warn|info|debug\n", f);
-			break;
-		case KEY_STRING:
-		case KEY_LISTEN:
-		case KEY_TOKEN:
-			break;
-		}
+		key_values(k, values, sizeof(values));
+		if (values[0] != '\0')
+			fprintf(f, "# Values: %s\n", values);
+		if (k->k_flags & KEY_RESTART)
+			fputs("# Changes only on restart (SIGHUP keeps the "
+			    "running value).\n", f);
 		if (k->k_type == KEY_TOKEN)
 			fprintf(f, "#%s = %s\n#%s = SECRET *\n", k->k_name,
 			    k->k_def, k->k_name);
 		else if (k->k_def[0] == '\0')
-			fprintf(f, "#%s = batchd\n", k->k_name);
+			fprintf(f, "#%s = %s\n", k->k_name, k->k_example);
 		else
 			fprintf(f, "%s = %s\n", k->k_name, k->k_def);
+	}
+}
+
+/* A Markdown table cell: '|' would end it. */
+static void
+md_cell(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '|')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+}
+
+void
+config_dump_markdown(FILE *f)
+{
+	const struct config_key	*k;
+	char			 values[128];
+	size_t			 i;
+
+	fputs("| key | default | values | on SIGHUP | meaning |\n"
+	    "|---|---|---|---|---|\n", f);
+	for (i = 0; i < NKEYS; i++) {
+		k = &keys[i];
+		key_values(k, values, sizeof(values));
+		if (k->k_type == KEY_TOKEN || k->k_def[0] == '\0')
+			fprintf(f, "| `%s` | (none) | ", k->k_name);
+		else
+			fprintf(f, "| `%s` | `%s` | ", k->k_name, k->k_def);
+		if (k->k_type == KEY_TOKEN)
+			fputs("`SECRET WS[,WS...]` or `SECRET *`, one line each",
+			    f);
+		else
+			md_cell(f, values);
+		fprintf(f, " | %s | ", k->k_flags & KEY_RESTART ?
+		    "restart only" : "applied");
+		md_cell(f, k->k_doc);
+		fputs(" |\n", f);
+	}
+}
+
+/* Text lines for a man page: a backslash is \e, no line starts with a
+ * control character ('.' or '\''), lines break at a space past 64
+ * columns (mandoc -Tlint wants them under 80). */
+static void
+man_text(FILE *f, const char *s)
+{
+	size_t	 col = 0;
+
+	for (; *s != '\0'; s++) {
+		if (col == 0 && (*s == '.' || *s == '\''))
+			fputs("\\&", f);
+		if (*s == ' ' && col > 64) {
+			fputc('\n', f);
+			col = 0;
+			continue;
+		}
+		if (*s == '\\')
+			fputs("\\e", f);
+		else
+			fputc(*s, f);
+		col++;
+	}
+	fputc('\n', f);
+}
+
+/*
+ * batchd.conf(5), in mdoc(7).  The date is that of the last change to
+ * this page's fixed text, so the page is the same on every build.
+ */
+void
+config_dump_man(FILE *f)
+{
+	const struct config_key	*k;
+	char			 values[128];
+	size_t			 i;
+
+	fputs(".\\\" Written by \"batchd --dump-config=man\" from the key "
+	    "table in common/config.c.\n"
+	    ".Dd December 4, 2026\n"
+	    ".Dt BATCHD.CONF 5\n"
+	    ".Os\n"
+	    ".Sh NAME\n"
+	    ".Nm batchd.conf\n"
+	    ".Nd batchd configuration file\n"
+	    ".Sh DESCRIPTION\n"
+	    ".Nm\n"
+	    "holds one\n"
+	    ".Dq key = value\n"
+	    "per line.\n"
+	    "A\n"
+	    ".Sq #\n"
+	    "starts a comment at the start of a line or after a space;\n"
+	    "blank lines are ignored.\n"
+	    "A key given twice keeps its last value, except\n"
+	    ".Ic token ,\n"
+	    "which adds one token per line.\n"
+	    "In key names\n"
+	    ".Sq -\n"
+	    "and\n"
+	    ".Sq _\n"
+	    "are the same, and every key can also be given on the command "
+	    "line as\n"
+	    ".Fl - Ns Ar key value ,\n"
+	    "which overrides the file.\n"
+	    ".Pp\n"
+	    "A file that does not parse is refused with the file, line and "
+	    "reason:\n"
+	    "at start-up\n"
+	    ".Xr batchd 8\n"
+	    "exits; on\n"
+	    ".Dv SIGHUP\n"
+	    "it keeps the running configuration and logs why.\n"
+	    "Keys marked\n"
+	    ".Dq restart only\n"
+	    "keep their running value on\n"
+	    ".Dv SIGHUP .\n"
+	    ".Sh KEYS\n"
+	    ".Bl -tag -width Ds\n", f);
+	for (i = 0; i < NKEYS; i++) {
+		k = &keys[i];
+		key_values(k, values, sizeof(values));
+		fprintf(f, ".It Ic %s Ar %s\n", k->k_name,
+		    k->k_type == KEY_TOKEN ? "secret workspaces" :
+		    k->k_type == KEY_LONG ? "number" :
+		    k->k_type == KEY_BOOL ? "on | off" :
+		    k->k_type == KEY_LOGLEVEL ? "level" :
+		    k->k_type == KEY_LISTEN ? "host:port" : "string");
+		man_text(f, k->k_doc);
+		if (values[0] != '\0') {
+			fputs("Values:\n", f);
+			strcat(values, ".");
+			man_text(f, values);
+		}
+		if (k->k_type == KEY_TOKEN) {
+			fputs("For example:\n.Dl ", f);
+			man_text(f, "token = SECRET ws1,ws2");
+			fputs("or, for every workspace,\n.Dl ", f);
+			man_text(f, "token = SECRET *");
+		} else if (k->k_def[0] == '\0') {
+			fputs("No default; for example:\n.Dl ", f);
+			fprintf(f, "%s = ", k->k_name);
+			man_text(f, k->k_example);
+		} else {
+			fprintf(f, "Default:\n.Ql %s .\n", k->k_def);
+		}
+		if (k->k_flags & KEY_RESTART)
+			fputs("Changes only on restart.\n", f);
+	}
+	fputs(".El\n"
+	    ".Sh FILES\n"
+	    ".Bl -tag -width Ds -compact\n"
+	    ".It Pa /etc/batchd/batchd.conf\n"
+	    "the configuration read by the packaged service\n"
+	    ".El\n"
+	    ".Sh EXAMPLES\n"
+	    ".Bd -literal -offset indent\n"
+	    "listen = 127.0.0.1:8080\n"
+	    "workers = 8\n"
+	    "db_path = /var/lib/batchd\n"
+	    "token = s3cr3t ws1,ws2\n"
+	    ".Ed\n"
+	    ".Sh SEE ALSO\n"
+	    ".Xr batchd 8\n", f);
+}
+
+/*
+ * SIGHUP: every restart-only key of nc takes old's value again; note() is
+ * told each one whose value differed.
+ */
+void
+config_keep_restart(struct config *nc, const struct config *old,
+    void (*note)(const char *key, void *), void *arg)
+{
+	const struct config_key	*k;
+	size_t			 i;
+	int			 changed;
+
+	for (i = 0; i < NKEYS; i++) {
+		k = &keys[i];
+		if (!(k->k_flags & KEY_RESTART))
+			continue;
+		changed = memcmp((char *)nc + k->k_off,
+		    (const char *)old + k->k_off, k->k_size) != 0;
+		memcpy((char *)nc + k->k_off, (const char *)old + k->k_off,
+		    k->k_size);
+		if (k->k_type == KEY_LISTEN) {
+			changed |= nc->listen_port != old->listen_port;
+			nc->listen_port = old->listen_port;
+		}
+		if (changed && note != NULL)
+			note(k->k_name, arg);
 	}
 }

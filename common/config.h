@@ -2,9 +2,11 @@
  * config.h - batchd configuration: one table of keys.
  *
  * Every key is a row of the table in config.c (name, type, default, min,
- * max, doc).  The file parser, the "--key value" command-line overrides,
- * "-t", "--dump-config" (which writes the documented sample etc/batchd.conf)
- * and the README's list of keys all come from that one table.
+ * max, flags, doc).  The file parser, the "--key value" command-line
+ * overrides, "-t", reload (which keys SIGHUP keeps: config_keep_restart),
+ * and "--dump-config" in its three forms (the documented sample
+ * etc/batchd.conf, the man page etc/batchd.conf.5, the README's table of
+ * keys) all come from that one table.
  */
 #ifndef BATCHD_CONFIG_H
 #define BATCHD_CONFIG_H
@@ -12,8 +14,16 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
-	LOG_LEVEL_DEBUG };
+#include "log.h"
+
+
+/*
+ * Room the ring and a completion ring need beyond the largest body (an
+ * item's envelope: method, path, headers; an answer's ETag, Location and
+ * JSON around a row).  config_check() holds the ring to it; the master
+ * sizes each completion ring as max_result_bytes + this.
+ */
+#define CONFIG_ITEM_SLACK	65536
 
 struct config_token {
 	char	 *secret;
@@ -66,6 +76,7 @@ struct config {
 	int		 debug_ops;		/* on|off */
 	char		 user[64];		/* "" or a user to run as */
 	enum log_level	 log_level;		/* error|warn|info|debug */
+	char		 log_file[4096];	/* "": standard error */
 	struct config_token *tokens;
 	size_t		 ntokens;
 };
@@ -91,5 +102,15 @@ int	config_copy(struct config *dst, const struct config *src);
 void	config_free(struct config *);
 /* Write the documented sample config (every key, its default, its doc). */
 void	config_dump(FILE *);
+/* The README's table of keys, in Markdown. */
+void	config_dump_markdown(FILE *);
+/* The batchd.conf(5) man page, in mdoc(7). */
+void	config_dump_man(FILE *);
+/*
+ * Reload: put back in nc the running value (from old) of every key that
+ * changes only on restart, and tell note() each one that differed.
+ */
+void	config_keep_restart(struct config *nc, const struct config *old,
+	    void (*note)(const char *key, void *arg), void *arg);
 
 #endif

@@ -16,10 +16,11 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "async_item.h"
 #include "futex.h"
 #include "master.h"
-#include "sha256.h"
 
 #define ASYNC_PURGE_EVERY_NS	(60ULL * 1000000000ULL)
 #define ASYNC_PURGE_BATCHES	64	/* expired batches dropped per round */
@@ -73,13 +74,30 @@ async_new_id(char *out)
 	out[ASYNC_ID_LEN] = '\0';
 }
 
-static void
+/*
+ * The owner tag of a batch: the hex SHA-256 of the token that made it
+ * (libcrypto's EVP), "" with auth off.  The store keeps this, never the
+ * token.  -1 only if libcrypto fails (no memory).
+ */
+static int
 async_owner(const struct config_token *tok, char out[65])
 {
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 n = 0, i;
+
+	out[0] = '\0';
 	if (tok == NULL)
-		out[0] = '\0';
-	else
-		sha256_hex(tok->secret, strlen(tok->secret), out);
+		return 0;
+	if (EVP_Digest(tok->secret, strlen(tok->secret), md, &n, EVP_sha256(),
+	    NULL) != 1 || n != 32)
+		return -1;
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+	return 0;
 }
 
 /* Items answered 400 or more so far. */
@@ -341,8 +359,14 @@ async_post(struct master *m, struct hreq *req,
 		return;
 	}
 	a = b->mb_async;
+	if (async_owner(tok, a->ma_owner) == -1) {
+		batch_free(m, b);
+		http_reply_error(m, req, rid, ERR_INTERNAL,
+		    "token hash failed (libcrypto)");
+		http_log("POST", "/v1/batches", 500, 0, rid, t0);
+		return;
+	}
 	async_new_id(a->ma_id);
-	async_owner(tok, a->ma_owner);
 	gmtime_r(&now, &tm);
 	strftime(a->ma_created, sizeof(a->ma_created), "%Y-%m-%dT%H:%M:%SZ",
 	    &tm);
@@ -501,7 +525,12 @@ async_request(struct master *m, struct hreq *req, const char *path,
 		http_log(method, path, err_status(code), 0, rid, t0);
 		return;
 	}
-	async_owner(tok, owner);
+	if (async_owner(tok, owner) == -1) {
+		http_reply_error(m, req, rid, ERR_INTERNAL,
+		    "token hash failed (libcrypto)");
+		http_log(method, path, 500, 0, rid, t0);
+		return;
+	}
 	if ((b = async_find(m, id)) != NULL) {
 		/* Another token's batch does not exist, as far as it knows. */
 		if (strcmp(b->mb_async->ma_owner, owner) != 0) {

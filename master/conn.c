@@ -21,6 +21,7 @@
  * the room it already has), so those pointers stay valid.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1018,6 +1019,17 @@ conn_listen(struct master *m)
 	int			 fd = -1, one = 1, rc, p = 0;
 
 	conn_limits(m);
+	/* A binary upgrade (SIGUSR2) hands the listening socket over. */
+	if ((fd = upgrade_inherited_fd()) != -1) {
+		if ((rc = fcntl(fd, F_GETFL)) == -1 ||
+		    fcntl(fd, F_SETFL, rc | O_NONBLOCK) == -1 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+			log_error("upgrade: the inherited socket: %s",
+			    strerror(errno));
+			return -1;
+		}
+		goto bound;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -1049,6 +1061,7 @@ conn_listen(struct master *m)
 		    m->cfg.listen_port, strerror(errno));
 		return -1;
 	}
+bound:
 	/* Accepted sockets inherit it: an answer must not wait for the
 	 * client's delayed ACK (Nagle). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

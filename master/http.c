@@ -435,7 +435,7 @@ http_batch(struct master *m, struct hreq *r, const char *path,
 	batch_start(m, b);
 }
 
-/* /healthz and /metrics: the master's own state, GET or HEAD. */
+/* /healthz, /metrics and /openapi.json: the master's own, GET or HEAD. */
 static void
 http_status_page(struct master *m, struct hreq *r, const char *path,
     const char *rid)
@@ -452,7 +452,14 @@ http_status_page(struct master *m, struct hreq *r, const char *path,
 	}
 	if (health)
 		health_render(m, out);
-	else
+	else if (path[1] == 'o') {
+		/* The OpenAPI document, built into the binary. */
+		size_t		 n;
+		const char	*doc = openapi_json(&n);
+
+		evbuffer_add_reference(out, doc, n, NULL, NULL);
+		health = 1;	/* JSON */
+	} else
 		metrics_render(m, out);
 	len = evbuffer_get_length(out);
 	hl = http_headers(hdrs, sizeof(hdrs), rid, 200, health, NULL, NULL, 0);
@@ -486,7 +493,8 @@ http_dispatch(struct master *m, struct hreq *r)
 	snprintf(mname, sizeof(mname), "%.*s", (int)(h->method_name.n < 15 ?
 	    h->method_name.n : 15), h->method_name.p);
 
-	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0) {
+	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0 ||
+	    strcmp(path, "/openapi.json") == 0) {
 		if (hm != HM_GET && hm != HM_HEAD)
 			http_error_logged(m, r, rid, mname, path,
 			    ERR_METHOD_NOT_ALLOWED, "allowed: GET, HEAD",

@@ -1,6 +1,6 @@
 /*
  * main.c - command line: -c FILE, -t, --key value / --key=value overrides,
- * --dump-config.
+ * --dump-config[=conf|markdown|man].
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +31,14 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: batchd [-c FILE] [-t] [--KEY VALUE | --KEY=VALUE ...]\n"
-	    "       batchd --dump-config\n"
+	    "       batchd --dump-config[=conf|markdown|man]\n"
 	    "  -c FILE        configuration file (default etc/batchd.conf)\n"
 	    "  -t             check the configuration and exit\n"
 	    "  --KEY VALUE    set any config key, overriding the file\n"
 	    "                 ('-' and '_' alike: --item-timeout-ms 100)\n"
-	    "  --dump-config  print a documented sample configuration\n");
+	    "  --dump-config  print a documented sample configuration (conf),\n"
+	    "                 the README's table of keys (markdown) or\n"
+	    "                 batchd.conf(5) (man), all from one table\n");
 }
 
 /*
@@ -80,6 +82,7 @@ main(int argc, char **argv)
 	char		 err[512];
 	const char	*conf = "etc/batchd.conf";
 	int		 i, rc = 0, test = 0, nover = 0, conf_given = 0;
+	ssize_t		 n;
 	char		**over;
 
 	m = calloc(1, sizeof(*m));
@@ -100,8 +103,15 @@ main(int argc, char **argv)
 		    strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			goto out;
-		} else if (strcmp(argv[i], "--dump-config") == 0) {
+		} else if (strcmp(argv[i], "--dump-config") == 0 ||
+		    strcmp(argv[i], "--dump-config=conf") == 0) {
 			config_dump(stdout);
+			goto out;
+		} else if (strcmp(argv[i], "--dump-config=markdown") == 0) {
+			config_dump_markdown(stdout);
+			goto out;
+		} else if (strcmp(argv[i], "--dump-config=man") == 0) {
+			config_dump_man(stdout);
 			goto out;
 		} else if (strncmp(argv[i], "--", 2) == 0) {
 			over[nover++] = argv[i];
@@ -134,8 +144,17 @@ main(int argc, char **argv)
 		    m->conf_path ? m->conf_path : "(defaults)");
 		goto out;
 	}
+	if (log_open(m->cfg.log_file, err, sizeof(err)) == -1) {
+		fprintf(stderr, "batchd: %s\n", err);
+		rc = 1;
+		goto out;
+	}
 	m->argc = nover;
 	m->argv = over;
+	m->args = argv;
+	/* SIGUSR2 starts whatever binary is at this path by then. */
+	if ((n = readlink("/proc/self/exe", m->exe, sizeof(m->exe) - 1)) > 0)
+		m->exe[n] = '\0';
 	rc = server_run(m);	/* frees what it was given */
 	free(m);
 	return rc;

@@ -22,11 +22,15 @@
 #include "errors.h"
 #include "item.h"
 #include "prefer.h"
+#include "log.h"
 #include "ring.h"
 #include "route.h"
 #include "wslot.h"
 
 #define MASTER_MAX_WORKERS	256
+/* Exit status when the store cannot be opened at start-up: a restart
+ * would fail the same way (the unit file's RestartPreventExitStatus). */
+#define SERVER_EXIT_FATAL	78
 
 enum mitem_state {
 	MI_WAITING = 0,		/* dependencies not finished */
@@ -242,7 +246,8 @@ struct master {
 	int			 efd;
 	struct event		*ev_efd;
 	struct event		*ev_tick;
-	struct event		*ev_sig[5];
+	struct event		*ev_sig[7];	/* CHLD HUP TERM INT USR1 USR2
+						 * QUIT */
 	struct mworker		 workers[MASTER_MAX_WORKERS];
 	uint32_t		 nslots;	/* worker table rows in use */
 	struct mitem		**inflight;	/* by first data slot */
@@ -256,6 +261,20 @@ struct master {
 	uint64_t		 nbatches;
 	uint64_t		 next_batch_id;
 	uint64_t		 inflight_items;
+	int			 ready;		/* every worker opened the
+						 * store once: start-up done */
+	int			 start_failed;	/* a worker could not open the
+						 * store before that: stop */
+	struct event		*ev_watchdog;	/* systemd WatchdogSec */
+	char			 exe[4096];	/* the binary, as started:
+						 * SIGUSR2 starts what is
+						 * there now */
+	char			**args;		/* the whole command line */
+	pid_t			 upgrade_pid;	/* SIGUSR2: the new master,
+						 * until it exits or we do */
+	pid_t			 upgrade_from;	/* started by SIGUSR2: the old
+						 * master to tell when ready */
+	struct event		*ev_handover;	/* SIGQUIT: grace, then drain */
 	int			 draining;	/* SIGTERM: no new work */
 	int			 stopping;	/* workers told to exit */
 	uint64_t		 drain_deadline; /* mono ns */
@@ -269,16 +288,6 @@ struct master {
 	struct quarantine	 quar;
 };
 
-/* log.c */
-void	log_init(enum log_level);
-void	log_msg(enum log_level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#define log_error(...)	log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warn(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
-
 /* main.c */
 int	main_apply_overrides(struct config *, int argc, char **argv,
 	    char *err, size_t errlen);
@@ -286,6 +295,23 @@ int	main_apply_overrides(struct config *, int argc, char **argv,
 /* server.c */
 int	server_run(struct master *);
 int	server_reload(struct master *);
+
+/* upgrade.c */
+/* A listening socket handed down by the old master, or -1. */
+int	upgrade_inherited_fd(void);
+/* The old master that started us by SIGUSR2 (still our parent), or 0. */
+pid_t	upgrade_parent(void);
+/* Start exe (argv) with listen_fd inherited; its pid, or -1 and err. */
+pid_t	upgrade_start(const char *exe, char *const argv[], int listen_fd,
+	    char *err, size_t errlen);
+
+/* notify.c */
+void	notify_ready(struct master *);
+void	notify_reloading(void);
+void	notify_reloaded(void);
+void	notify_stopping(void);
+int	notify_watchdog_start(struct master *);
+void	notify_watchdog_stop(struct master *);
 
 /* pool.c */
 int	pool_start(struct master *);
@@ -296,6 +322,8 @@ void	pool_drain(struct master *);
 void	pool_shutdown(struct master *);
 void	pool_stop(struct master *);
 uint32_t pool_live(const struct master *);
+int	pool_ready(const struct master *);
+void	pool_signal(struct master *, int sig);
 
 /* sched.c */
 /* What a worker (or the master, for errors) answered for one item. */
@@ -401,6 +429,10 @@ void	http_log(const char *method, const char *path, int status,
 	    uint32_t items, const char *rid, uint64_t t0);
 /* The batch answering req: it owns req's answer from now on. */
 void	http_own(struct hreq *, struct mbatch *);
+
+/* openapi.c */
+/* The OpenAPI document (etc/openapi.json), len bytes, NUL after them. */
+const char *openapi_json(size_t *len);
 
 /* metrics.c */
 void	metrics_item(struct master *, int status, uint64_t lat_ns);

@@ -31,7 +31,22 @@ static void	pool_spawn(struct master *, uint32_t);
 static size_t
 pool_ring_bytes(const struct master *m)
 {
-	return (size_t)m->cfg.max_result_bytes + 64 * 1024;
+	return (size_t)m->cfg.max_result_bytes + CONFIG_ITEM_SLACK;
+}
+
+/* Has every wanted worker opened the store (left WS_STARTING)? */
+int
+pool_ready(const struct master *m)
+{
+	uint32_t	 i, want = (uint32_t)m->cfg.workers;
+
+	if (m->nslots < want)
+		return 0;
+	for (i = 0; i < want; i++)
+		if (m->workers[i].w_state != MW_RUNNING ||
+		    atomic_load(&m->workers[i].w_slot->state) == WS_STARTING)
+			return 0;
+	return 1;
 }
 
 uint32_t
@@ -345,6 +360,11 @@ pool_died(struct master *m, uint32_t i, int status)
 		code = ERR_OUT_OF_MEMORY;
 		snprintf(why, sizeof(why), "exited: memory ran out");
 		snprintf(detail, sizeof(detail), "worker_memory_mb exhausted");
+	} else if (WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+		cause = RC_EXIT;
+		snprintf(why, sizeof(why), "could not start (its reason is "
+		    "logged above)");
+		snprintf(detail, sizeof(detail), "worker could not start");
 	} else if (WEXITSTATUS(status) == WORKER_EXIT_OK) {
 		cause = RC_RECYCLE;
 		snprintf(why, sizeof(why), "exited normally");
@@ -382,6 +402,18 @@ pool_died(struct master *m, uint32_t i, int status)
 		pool_orphaned_work(m);
 		return;
 	}
+	/* As nginx honours its workers' fatal exit: before the server was
+	 * ever ready, a worker that cannot open the store will not open it
+	 * on the next try either, so the server stops (server.c) instead of
+	 * forking in a loop.  Once it has served, the store was good a
+	 * moment ago: the failure may pass (a full disk, permissions being
+	 * fixed), and the back-off below retries it. */
+	if (!m->ready && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+		m->start_failed = 1;
+		pool_orphaned_work(m);
+		return;
+	}
 	/* A worker that dies while starting (it never took an item) is
 	 * respawned with exponential back-off, so a broken store cannot make
 	 * us fork in a loop; an item that kills its worker does not count. */
@@ -407,6 +439,22 @@ pool_died(struct master *m, uint32_t i, int status)
 	pool_spawn(m, i);
 }
 
+/* The new master a SIGUSR2 started (server.c) is our child too: if it
+ * exits, it never took over, and we serve on. */
+static void
+pool_upgrade_failed(struct master *m, int status)
+{
+	if (WIFSIGNALED(status))
+		log_error("upgrade failed: the new master (pid %ld) was killed "
+		    "by signal %d; still serving", (long)m->upgrade_pid,
+		    WTERMSIG(status));
+	else
+		log_error("upgrade failed: the new master (pid %ld) exited with "
+		    "code %d; still serving", (long)m->upgrade_pid,
+		    WEXITSTATUS(status));
+	m->upgrade_pid = 0;
+}
+
 void
 pool_reap(struct master *m)
 {
@@ -421,6 +469,8 @@ pool_reap(struct master *m)
 				break;
 		if (i < m->nslots)
 			pool_died(m, i, status);
+		else if (pid == m->upgrade_pid)
+			pool_upgrade_failed(m, status);
 	}
 	sched_pump(m);
 }
@@ -473,6 +523,17 @@ pool_tick(struct master *m)
 			kill(w->w_pid, SIGKILL);
 		}
 	}
+}
+
+/* SIGUSR1: each worker reopens log_file between two items. */
+void
+pool_signal(struct master *m, int sig)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->workers[i].w_state == MW_RUNNING)
+			kill(m->workers[i].w_pid, sig);
 }
 
 /* SIGHUP changed `workers`: add slots, or retire the extra ones after

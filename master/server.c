@@ -22,10 +22,10 @@
 #include "futex.h"
 #include "master.h"
 
-#define SIG_CHLD	0
-#define SIG_HUP		1
-#define SIG_TERM	2
-#define SIG_INT		3
+#define SERVER_NSIGS	7
+/* SIGQUIT (the new master is ready): how long the old one still answers
+ * requests on connections it accepted before it drains. */
+#define SERVER_HANDOVER_MS	1000
 
 static void
 server_check_shutdown(struct master *m)
@@ -46,6 +46,7 @@ server_begin_shutdown(struct master *m, const char *why)
 {
 	if (m->draining)
 		return;
+	notify_stopping();
 	log_info("%s: no new requests; finishing %llu in-flight batches",
 	    why, (unsigned long long)m->nbatches);
 	m->draining = 1;
@@ -56,6 +57,42 @@ server_begin_shutdown(struct master *m, const char *why)
 	server_check_shutdown(m);
 }
 
+/*
+ * Start-up ends when every worker has opened the store (each writes the
+ * eventfd once it has): only then is the server ready, for the log and
+ * for systemd.  A worker that could not open it ends start-up too.
+ */
+static void
+server_check_start(struct master *m)
+{
+	if (m->ready || m->draining)
+		return;
+	if (m->start_failed) {
+		log_error("stopping: a worker could not open the store at "
+		    "start-up (db_path %s; its reason is logged above)",
+		    m->cfg.db_path);
+		m->exit_code = SERVER_EXIT_FATAL;
+		server_begin_shutdown(m, "start-up failed");
+		return;
+	}
+	if (!pool_ready(m))
+		return;
+	m->ready = 1;
+	log_notice("listening on %s (workers=%ld)", m->bound_name,
+	    m->cfg.workers);
+	notify_ready(m);
+	if (m->upgrade_from > 0) {
+		log_notice("upgrade: told the old master (pid %ld) to hand over",
+		    (long)m->upgrade_from);
+		kill(m->upgrade_from, SIGQUIT);
+		m->upgrade_from = 0;
+	}
+	if (notify_watchdog_start(m) == -1) {
+		m->exit_code = 1;
+		server_begin_shutdown(m, "start-up failed");
+	}
+}
+
 static void
 server_on_efd(evutil_socket_t fd, short ev, void *arg)
 {
@@ -64,6 +101,7 @@ server_on_efd(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	pool_drain(m);
+	server_check_start(m);
 	server_check_shutdown(m);
 }
 
@@ -86,6 +124,89 @@ server_on_tick(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/*
+ * SIGUSR2: start the binary at our path (an upgrade installed it there)
+ * with the listening socket inherited.  One upgrade at a time; while it
+ * runs this master goes on serving, and if the new one exits before it
+ * took over (server_upgrade_exited), nothing has changed.
+ */
+static void
+server_upgrade(struct master *m)
+{
+	char	 err[512];
+	pid_t	 pid;
+
+	if (m->draining || m->ev_handover != NULL) {
+		log_warn("SIGUSR2 refused: shutting down");
+		return;
+	}
+	if (m->upgrade_pid > 0) {
+		log_warn("SIGUSR2 refused: an upgrade is in progress (new master "
+		    "pid %ld)", (long)m->upgrade_pid);
+		return;
+	}
+	if (m->lfd < 0 || m->exe[0] == '\0') {
+		log_warn("SIGUSR2 refused: no listening socket or binary path");
+		return;
+	}
+	pid = upgrade_start(m->exe, m->args, m->lfd, err, sizeof(err));
+	if (pid == -1) {
+		log_error("upgrade failed: %s; still serving", err);
+		return;
+	}
+	m->upgrade_pid = pid;
+	log_notice("upgrade: started %s as pid %ld", m->exe, (long)pid);
+}
+
+static void
+server_on_handover(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	server_begin_shutdown(arg, "hand-over");
+}
+
+/*
+ * SIGQUIT, from the new master once it is ready (or an operator): stop
+ * accepting now, but answer for a moment more what comes on connections
+ * already accepted (a client's request may be on its way on one), then
+ * drain as SIGTERM does.
+ */
+static void
+server_handover(struct master *m)
+{
+	struct timeval	 tv = { SERVER_HANDOVER_MS / 1000,
+			    (SERVER_HANDOVER_MS % 1000) * 1000 };
+
+	if (m->draining || m->ev_handover != NULL)
+		return;
+	log_notice("SIGQUIT: handing over; no new connections, draining in "
+	    "%d ms", SERVER_HANDOVER_MS);
+	conn_stop_accepting(m);
+	m->upgrade_pid = 0;
+	if ((m->ev_handover = evtimer_new(m->base, server_on_handover, m))
+	    == NULL || evtimer_add(m->ev_handover, &tv) == -1)
+		server_begin_shutdown(m, "hand-over");
+}
+
+/* SIGUSR1 (logrotate): reopen log_file here and in every worker. */
+static void
+server_reopen_log(struct master *m)
+{
+	char	 err[512];
+
+	if (log_path()[0] == '\0') {
+		log_info("SIGUSR1: logging to standard error, nothing to reopen");
+		return;
+	}
+	if (log_reopen(err, sizeof(err)) == -1) {
+		log_error("SIGUSR1: %s; still writing to the old file", err);
+		return;
+	}
+	pool_signal(m, SIGUSR1);
+	log_info("SIGUSR1: reopened %s", log_path());
+}
+
 static void
 server_on_signal(evutil_socket_t sig, short ev, void *arg)
 {
@@ -95,10 +216,20 @@ server_on_signal(evutil_socket_t sig, short ev, void *arg)
 	switch (sig) {
 	case SIGCHLD:
 		pool_reap(m);
+		server_check_start(m);
 		server_check_shutdown(m);
 		break;
 	case SIGHUP:
 		server_reload(m);
+		break;
+	case SIGUSR1:
+		server_reopen_log(m);
+		break;
+	case SIGUSR2:
+		server_upgrade(m);
+		break;
+	case SIGQUIT:
+		server_handover(m);
 		break;
 	case SIGTERM:
 		server_begin_shutdown(m, "SIGTERM");
@@ -109,10 +240,19 @@ server_on_signal(evutil_socket_t sig, short ev, void *arg)
 	}
 }
 
+static void
+server_note_restart(const char *key, void *arg)
+{
+	(void)arg;
+	log_warn("reload: %s changes only on restart; keeping the running "
+	    "value", key);
+}
+
 /*
  * SIGHUP: parse the file again into a new config (plus the command-line
- * overrides); if anything is wrong keep the running one.  Keys that shape
- * memory already shared or the listening socket need a restart.
+ * overrides); if anything is wrong keep the running one.  Keys the table
+ * marks restart-only (they shape memory already shared, the socket, the
+ * store or the process) keep their running value.
  */
 int
 server_reload(struct master *m)
@@ -125,6 +265,7 @@ server_reload(struct master *m)
 		log_warn("SIGHUP ignored: shutting down");
 		return -1;
 	}
+	notify_reloading();
 	config_defaults(&nc);
 	if ((m->conf_path != NULL &&
 	    config_load_file(&nc, m->conf_path, err, sizeof(err)) == -1) ||
@@ -133,23 +274,12 @@ server_reload(struct master *m)
 		log_error("reload refused, keeping the running configuration: %s",
 		    err);
 		config_free(&nc);
+		notify_reloaded();
 		return -1;
 	}
-#define KEEP(field, name) do {						\
-	if (memcmp(&nc.field, &m->cfg.field, sizeof(nc.field)) != 0)	\
-		log_warn("reload: %s changes only on restart", name);	\
-	memcpy(&nc.field, &m->cfg.field, sizeof(nc.field));		\
-} while (0)
-	KEEP(listen_host, "listen");
-	KEEP(listen_port, "listen");
-	KEEP(db_path, "db_path");
-	KEEP(db_map_size_mb, "db_map_size_mb");
-	KEEP(ring_slots, "ring_slots");
-	KEEP(ring_slot_bytes, "ring_slot_bytes");
-	KEEP(max_result_bytes, "max_result_bytes");
-#undef KEEP
+	config_keep_restart(&nc, &m->cfg, server_note_restart, NULL);
 	if (nc.max_body_bytes > m->cfg.max_body_bytes &&
-	    (size_t)nc.max_body_bytes + 65536 >
+	    (size_t)nc.max_body_bytes + CONFIG_ITEM_SLACK >
 	    (size_t)(m->ring.mask + 1) * m->ring.slot_bytes) {
 		log_warn("reload: max_body_bytes larger than the ring holds "
 		    "needs a restart");
@@ -162,13 +292,15 @@ server_reload(struct master *m)
 	quarantine_reload(m);
 	pool_resize(m);
 	log_info("configuration reloaded (workers=%ld)", m->cfg.workers);
+	notify_reloaded();
 	return 0;
 }
 
 /*
- * Started as root with `user` set: hand the shared-memory object and the
- * store directory to that user (workers open the store after fork), then
- * drop every privilege for good.
+ * Started as root with `user` set: hand the shared-memory object, the
+ * store directory and the log file to that user (workers open the store
+ * after fork; everyone reopens the log on SIGUSR1), then drop every
+ * privilege for good.
  */
 static int
 server_drop_privileges(struct master *m)
@@ -204,6 +336,13 @@ server_drop_privileges(struct master *m)
 			log_error("chown %s: %s", path, strerror(errno));
 			return -1;
 		}
+	}
+	/* The log file, opened as root, must stay reopenable (SIGUSR1)
+	 * by the master and the workers once they are that user. */
+	if (log_path()[0] != '\0' &&
+	    chown(log_path(), pw->pw_uid, pw->pw_gid) == -1) {
+		log_error("chown %s: %s", log_path(), strerror(errno));
+		return -1;
 	}
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
@@ -247,7 +386,8 @@ server_run(struct master *m)
 {
 	struct timeval	 tick;
 	char		 err[256];
-	int		 sigs[4] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT }, i, n;
+	int		 sigs[SERVER_NSIGS] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT,
+			    SIGUSR1, SIGUSR2, SIGQUIT }, i, n;
 	long		 tick_ms;
 
 	log_init(m->cfg.log_level);
@@ -290,10 +430,11 @@ server_run(struct master *m)
 	m->ev_efd = event_new(m->base, m->efd, EV_READ | EV_PERSIST,
 	    server_on_efd, m);
 	event_add(m->ev_efd, NULL);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < SERVER_NSIGS; i++) {
 		m->ev_sig[i] = evsignal_new(m->base, sigs[i], server_on_signal, m);
 		event_add(m->ev_sig[i], NULL);
 	}
+	m->upgrade_from = upgrade_parent();
 	/* Bind (perhaps a privileged port) as started, then drop to `user`
 	 * before any worker exists, then say we are ready. */
 	if (conn_tls_init(m) == -1 || conn_listen(m) == -1 ||
@@ -306,8 +447,6 @@ server_run(struct master *m)
 		m->exit_code = 1;
 		goto out;
 	}
-	log_notice("listening on %s (workers=%ld)", m->bound_name,
-	    m->cfg.workers);
 	tick_ms = m->cfg.item_timeout_ms / 4;
 	tick_ms = tick_ms < 5 ? 5 : tick_ms > 100 ? 100 : tick_ms;
 	tick.tv_sec = 0;
@@ -319,6 +458,9 @@ server_run(struct master *m)
 	log_notice("shutting down");
 out:
 	pool_stop(m);
+	notify_watchdog_stop(m);
+	if (m->ev_handover != NULL)
+		event_free(m->ev_handover);
 	conn_close_all(m);
 	if (m->tls != NULL)
 		SSL_CTX_free(m->tls);
@@ -326,7 +468,7 @@ out:
 		event_free(m->ev_tick);
 	if (m->ev_efd != NULL)
 		event_free(m->ev_efd);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < SERVER_NSIGS; i++)
 		if (m->ev_sig[i] != NULL)
 			event_free(m->ev_sig[i]);
 	while (!TAILQ_EMPTY(&m->batches))

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include "futex.h"
@@ -118,6 +119,27 @@ store_key_cmp(const void *a, size_t an, const void *b, size_t bn)
 	if ((c = memcmp(a, b, an < bn ? an : bn)) != 0)
 		return c;
 	return an < bn ? -1 : an > bn;
+}
+
+/*
+ * A commit that failed: the write of its pages, the only time LMDB
+ * writes.  ENOSPC and EDQUOT say the file system is full; LMDB turns a
+ * short write, which is how a regular file meets a full disk, into EIO,
+ * so an EIO with no block left to write to is a full disk too.
+ */
+static int
+store_commit_err(struct store *st, struct err *e, int rc, const char *what)
+{
+	struct statvfs	 sv;
+	const char	*path;
+
+	if (rc == ENOSPC || rc == EDQUOT || (rc == EIO &&
+	    mdb_env_get_path(st->st_env, &path) == 0 &&
+	    statvfs(path, &sv) == 0 && sv.f_bavail == 0))
+		return err_set(e, ERR_STORE_FULL, "%s: the file system holding "
+		    "the store is full (%s)", what, mdb_strerror(rc == EIO ?
+		    ENOSPC : rc));
+	return store_mdb_err(e, rc, what);
 }
 
 int
@@ -641,7 +663,7 @@ store_write(struct store *st, const struct item_req *req,
 		return store_commit(st, txn, &e) == -1 ?
 		    store_write_fail(st, res, &e) : 0;
 	if ((rc = mdb_txn_commit(txn)) != 0) {
-		store_mdb_err(&e, rc, "commit");
+		store_commit_err(st, &e, rc, "commit");
 		return store_write_fail(st, res, &e);
 	}
 	return 0;
@@ -778,7 +800,7 @@ store_group_end(struct store *st, int commit, struct err *e)
 	if (st->st_wgroup == NULL)
 		return store_commit(st, txn, e);
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		return store_mdb_err(e, rc, "group commit");
+		return store_commit_err(st, e, rc, "group commit");
 	return 0;
 }
 

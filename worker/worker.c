@@ -25,11 +25,21 @@
 #include "async.h"
 #include "debug.h"
 #include "futex.h"
+#include "log.h"
 #include "query/query.h"
 #include "store.h"
 #include "worker.h"
 
-static pid_t	worker_master;
+static pid_t			worker_master;
+/* SIGUSR1 (the master passes on its own): reopen log_file between items. */
+static volatile sig_atomic_t	worker_log_reopen;
+
+static void
+worker_on_usr1(int sig)
+{
+	(void)sig;
+	worker_log_reopen = 1;
+}
 
 static int
 worker_master_alive(void)
@@ -56,6 +66,8 @@ worker_detach(const struct worker_args *a)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = worker_on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	/* Die with the master: no orphans hold the store or the ring. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -476,7 +488,7 @@ worker_run(const struct worker_args *a)
 	so.shared.seq = &h->wake;
 	so.shared.self = me->index + 1;
 	if (store_open(&st, &so, err, sizeof(err)) == -1) {
-		fprintf(stderr, "batchd[worker %u]: %s\n", me->index, err);
+		log_error("worker %u: %s", me->index, err);
 		_exit(WORKER_EXIT_FATAL);
 	}
 	/*
@@ -492,6 +504,9 @@ worker_run(const struct worker_args *a)
 	memset(&res, 0, sizeof(res));
 	memset(&g, 0, sizeof(g));
 	atomic_store(&me->state, WS_IDLE);
+	/* The master counts workers that opened the store before it says it
+	 * is ready (sd_notify): tell it at once, armed or not. */
+	eventfd_write(a->efd, 1);
 
 	for (;;) {
 		if (atomic_load(&h->shutdown) || atomic_load(&me->retire) ||
@@ -499,6 +514,14 @@ worker_run(const struct worker_args *a)
 			if (g.nitems > 0)
 				worker_flush(a, st, &g, WSLOT_RUN_NONE);
 			break;
+		}
+		if (worker_log_reopen) {
+			worker_log_reopen = 0;
+			if (log_reopen(err, sizeof(err)) == -1)
+				log_error("worker %u: %s", me->index, err);
+			else
+				log_info("worker %u: reopened %s", me->index,
+				    log_path());
 		}
 		if (g.nitems > 0 && (g.nitems >= gmax || g.bytes >= gbytes)) {
 			worker_flush(a, st, &g, WSLOT_RUN_NONE);

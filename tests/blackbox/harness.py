@@ -1,6 +1,7 @@
 """Black-box harness for batchd: start the real binary, talk HTTP to it.
 
-Only the Python 3 standard library is used.
+The Python 3 standard library, and python3-jsonschema (Debian) to check
+every answer against etc/openapi.yaml (openapi_check.py).
 
     with Server(workers=2, debug_ops=True, item_timeout_ms=300) as srv:
         status, headers, body, raw = srv.request("GET", "/healthz")
@@ -24,10 +25,13 @@ import signal
 import ssl
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+
+import openapi_check
 
 BATCHD_BIN = os.environ.get("BATCHD_BIN", "./bin/batchd")
 
@@ -89,7 +93,8 @@ class Server:
     the temp config file (underscored) - e.g. item_timeout_ms=300."""
 
     def __init__(self, workers=2, debug_ops=False, ready_timeout=READY_TIMEOUT_S,
-                 extra_args=(), rlimit_nofile=None, tls=False, **options):
+                 extra_args=(), rlimit_nofile=None, tls=False, notify=False,
+                 env=None, **options):
         """rlimit_nofile: start the server with RLIMIT_NOFILE (soft and
         hard) set to this number of file descriptors.  tls: serve HTTPS
         with a certificate for 127.0.0.1 made for it; request() then
@@ -97,11 +102,23 @@ class Server:
         self.tls = tls
         self.ca = None
         self.workers = workers
+        # notify: readiness is systemd's READY=1 on a NOTIFY_SOCKET the
+        # harness binds (self.notifications has every datagram), not the
+        # "listening on" line (which a log_file takes away from stderr).
+        self.notify = notify
+        self.env = env
+        self.notifications = []
+        self.notify_senders = []	# pid of each notification's sender
+        self._notify_sock = None
+        self._notify_eof = False
         self.debug_ops = debug_ops
         self.ready_timeout = ready_timeout
         self.extra_args = list(extra_args)
         self.rlimit_nofile = rlimit_nofile
         self.options = options
+        # Every answer request() receives is checked against
+        # etc/openapi.yaml (openapi_check.py).
+        self.check_openapi = True
         self.proc = None
         self.port = None
         self.tmpdir = None
@@ -173,17 +190,81 @@ class Server:
 
             def preexec():
                 resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        env = dict(os.environ)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("WATCHDOG_USEC", None)
+        env.pop("WATCHDOG_PID", None)
+        if self.notify:
+            path = os.path.join(self.tmpdir, "notify.sock")
+            self._notify_sock = socket.socket(socket.AF_UNIX,
+                                              socket.SOCK_DGRAM)
+            self._notify_sock.bind(path)
+            # As systemd's own: writable by a server that dropped to
+            # `user` (the dir only traversable, not listable).
+            os.chmod(self.tmpdir, 0o711)
+            os.chmod(path, 0o666)
+            # Who sent each datagram (SCM_CREDENTIALS): notify_senders.
+            self._notify_sock.setsockopt(socket.SOL_SOCKET,
+                                         socket.SO_PASSCRED, 1)
+            self._notify_sock.settimeout(0.2)
+            env["NOTIFY_SOCKET"] = path
+            threading.Thread(target=self._read_notify, daemon=True).start()
+        env.update(self.env or {})
         self.proc = subprocess.Popen(
             argv, cwd=self.tmpdir, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=preexec)
+            start_new_session=True, env=env, preexec_fn=preexec)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
-        m = self.wait_for_log(_READY_RE, self.ready_timeout)
+        if self.notify:
+            m = self.wait_for_notify(r"(?m)^READY=1$", self.ready_timeout)
+            m = m and re.search(r"STATUS=listening on 127\.0\.0\.1:(\d+)",
+                                m.string)
+        else:
+            m = self.wait_for_log(_READY_RE, self.ready_timeout)
         if m is None:
             raise ServerError("batchd not ready within %.0fs; log:\n%s"
                               % (self.ready_timeout, self.log_text()))
         self.port = int(m.group(1))
+
+    def _read_notify(self):
+        """Every datagram, until the socket is closed (_finish).  Once the
+        server has exited and nothing is left queued (what it sent just
+        before exiting is still read), waiters are told no more will come
+        (_notify_eof); reading goes on, because a process the server
+        started (a new master after SIGUSR2) may still send, and a sender
+        blocks when a unix datagram queue is full."""
+        sock = self._notify_sock
+        while True:
+            try:
+                data, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
+            except socket.timeout:
+                if self.proc is not None and self.proc.poll() is not None:
+                    with self._cond:
+                        self._notify_eof = True
+                        self._cond.notify_all()
+                continue
+            except OSError:
+                break
+            pid = 0
+            for level, kind, cred in anc:
+                if (level, kind) == (socket.SOL_SOCKET,
+                                     socket.SCM_CREDENTIALS):
+                    pid = int.from_bytes(cred[:4], sys.byteorder)
+            with self._cond:
+                self.notifications.append(data.decode("utf-8", "replace"))
+                self.notify_senders.append(pid)
+                self._cond.notify_all()
+        with self._cond:
+            self._notify_eof = True
+            self._cond.notify_all()
+
+    def wait_for_notify(self, pattern, timeout, start=0):
+        """Wait (bounded) for a datagram on the notify socket matching
+        pattern; return the match (its .string is the datagram), or None
+        on timeout or when the server exited."""
+        return self._wait_for(self.notifications, pattern, timeout, start,
+                              ended=lambda: self._notify_eof)
 
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -198,22 +279,28 @@ class Server:
     def wait_for_log(self, pattern, timeout, start=0):
         """Wait (bounded) for a stderr line matching pattern (regex or
         compiled); return the match, or None on timeout or EOF."""
+        return self._wait_for(self._lines, pattern, timeout, start)
+
+    def _wait_for(self, entries, pattern, timeout, start, ended=None):
+        """The first of entries (a list the reader threads append to under
+        self._cond) from start on that matches pattern, waiting (bounded)
+        for more; None on timeout, at an EOF marker (None), or once
+        ended() says nothing more will come."""
         if isinstance(pattern, str):
             pattern = re.compile(pattern)
         deadline = time.monotonic() + timeout
         i = start
         with self._cond:
             while True:
-                while i < len(self._lines):
-                    line = self._lines[i]
-                    if line is None:
+                while i < len(entries):
+                    if entries[i] is None:
                         return None
-                    m = pattern.search(line)
+                    m = pattern.search(entries[i])
                     if m:
                         return m
                     i += 1
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or (ended is not None and ended()):
                     return None
                 self._cond.wait(left)
 
@@ -333,6 +420,9 @@ class Server:
     def _finish(self):
         if self._reader is not None:
             self._reader.join(timeout=5.0)
+        if self._notify_sock is not None:
+            self._notify_sock.close()
+            self._notify_sock = None
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
         self._cleanup()
@@ -381,6 +471,8 @@ class Server:
             status = resp.status
         finally:
             conn.close()
+        if self.check_openapi:
+            openapi_check.check_answer(method, path, status, rh, raw)
         parsed = None
         if raw:
             try:
@@ -461,6 +553,15 @@ def make_tls_cert(d, name="server"):
                     "subjectAltName=IP:127.0.0.1,DNS:localhost"],
                    check=True, capture_output=True, timeout=60)
     return cert, key
+
+
+def unopenable_db_path(d):
+    """A db_path under d that no worker can open: its parent is a regular
+    file (the name says not-a-dir, so log lines can be matched)."""
+    blocker = os.path.join(d, "not-a-dir")
+    with open(blocker, "w") as f:
+        f.write("a regular file\n")
+    return os.path.join(blocker, "db")
 
 
 def pid_alive(pid):

@@ -16,12 +16,14 @@ from issue4_util import (async_post, async_wait, batch_ok, get, put,
                          run_threads, sleep_item)
 
 MAX_PENDING = 20
-SLEEP_MS = 200
+# The flood below must end before the first slow item does (that frees a
+# place); 400 ms leaves room for a loaded machine and a sanitizer build.
+SLEEP_MS = 400
 MAX_BODY = 65536
 
 
 class Overload:
-    """Fill srv with MAX_PENDING slow items (one worker: ~4 s) from a
+    """Fill srv with MAX_PENDING slow items (one worker: ~8 s) from a
     thread; wait (bounded poll of /healthz) until they are all accepted."""
 
     def __init__(self, tc, srv, sleep_ms=SLEEP_MS):

@@ -15,7 +15,8 @@ import threading
 import time
 import unittest
 
-from harness import Server, check_envelope, rows_path
+from harness import (Server, check_envelope, kill_child, rows_path,
+                     unopenable_db_path)
 from lifecycle_util import (ConfServer, Load, children, delta, live_children,
                             metric, metrics, restarts, scan_all, shm_path,
                             value_for, wait_pids_gone, wait_until)
@@ -70,28 +71,56 @@ class Recycling(unittest.TestCase):
             self.assertGreaterEqual(d["recycle"], 10, "restarts %r" % d)
 
 
+class StoreFatalAtStart(unittest.TestCase):
+    """A store that cannot be opened at start-up stops the server with a
+    clear message and exit status 78 (the workers' fatal exit code is
+    honoured, as nginx does), instead of respawning workers forever."""
+
+    def test_unopenable_store_stops_the_server(self):
+        d = tempfile.mkdtemp(prefix="batchd-bb-fatal-")
+        try:
+            srv = Server(workers=2,
+                         extra_args=["--db-path", unopenable_db_path(d)])
+            t0 = time.monotonic()
+            with self.assertRaises(Exception):
+                srv.start()
+            self.assertLess(time.monotonic() - t0, 10.0)
+            log = "\n".join(srv.log_lines())
+            self.assertEqual(srv.proc.returncode, 78, log)
+            self.assertIn("not-a-dir", log)
+            self.assertRegex(log, r"error \[\d+\] worker \d: .*not-a-dir")
+            self.assertIn("stopping: a worker could not open the store at "
+                          "start-up", log)
+            self.assertNotIn("respawning in", log)
+            self.assertNotIn("listening on", log)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 class RespawnStorm(unittest.TestCase):
-    """Test 5: workers that cannot open the store die at start-up again and
-    again: back-off with log lines, 503 + Retry-After, the master lives."""
+    """Test 5: once the server has served, workers that cannot open the
+    store any more die at start-up again and again: back-off with log
+    lines, 503 + Retry-After, the master lives."""
 
     def test_broken_store_backoff_and_503(self):
         d = tempfile.mkdtemp(prefix="batchd-bb-storm-")
         try:
-            blocker = os.path.join(d, "not-a-dir")
-            with open(blocker, "w") as f:
-                f.write("a regular file\n")
-            bad_db = os.path.join(blocker, "db")
-            srv = Server(workers=2, extra_args=["--db-path", bad_db])
+            db = os.path.join(d, "db")
+            srv = Server(workers=2, extra_args=["--db-path", db])
+            srv.start()
             try:
-                srv.start()
-            except Exception as e:
-                self.fail("the master did not come up with a broken store "
-                          "(it should keep answering, 503): %s" % e)
-            try:
+                pids = srv.wait_workers(2)
+                # The store goes away under a running server: its path is
+                # now a regular file, so a new worker cannot open it.
+                os.rename(db, os.path.join(d, "db.moved"))
+                with open(db, "w") as f:
+                    f.write("a regular file, not-a-dir\n")
+                for pid in pids:
+                    kill_child(srv.proc.pid, pid)
                 m = srv.wait_for_log(r"respawning in (\d+) ms", 5.0)
                 self.assertIsNotNone(m, "no back-off line:\n" + srv.log_text())
                 # The master must know why: the workers' error is logged.
-                self.assertIn("not-a-dir", srv.log_text())
+                self.assertIn(db + ": not a directory", srv.log_text())
                 # Once every slot waits out a back-off of 400 ms or more,
                 # no worker is alive: a whole-request 503.
                 for w in (0, 1):
@@ -293,6 +322,28 @@ class Sighup(unittest.TestCase):
             r = srv.v1("POST", "/debug/sleep", {"ms": 3000}, timeout=10)
             check_envelope(self, r, 504, "QUERY_TIMEOUT")
             self.assertLess(time.monotonic() - t0, 2.0)
+
+
+class RestartOnlyKeys(unittest.TestCase):
+    """The key table says which keys SIGHUP keeps: those are named in the
+    log and keep their running value; the rest of the file applies."""
+
+    def test_reload_keeps_restart_only_keys(self):
+        with ConfServer(workers=1) as srv:
+            srv.wait_workers(1)
+            n = len(srv.log_lines())
+            srv.set_conf(ring_slots=8192, max_result_bytes=16777216,
+                         workers=2)
+            srv.sighup()
+            self.assertIsNotNone(srv.wait_for_log(r"configuration reloaded "
+                                                  r"\(workers=2\)", 5.0,
+                                                  start=n), srv.log_text())
+            log = "\n".join(srv.log_lines()[n:])
+            for key in ("ring_slots", "max_result_bytes"):
+                self.assertIn("reload: %s changes only on restart; keeping "
+                              "the running value" % key, log)
+            self.assertNotIn("reload: workers changes", log)
+            srv.wait_workers(2)
 
 
 class SigtermDrain(unittest.TestCase):

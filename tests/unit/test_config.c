@@ -1,9 +1,9 @@
 /*
  * test_config.c - unit tests for common/config.c.
  *
- * Run from the repository root (or set BATCHD_SRCDIR to it): one test
- * compares etc/batchd.conf with config_dump(), so the shipped sample can
- * never drift from the key table.
+ * Run from the repository root (or set BATCHD_SRCDIR to it): tests
+ * compare etc/batchd.conf, etc/batchd.conf.5 and README.md's table of
+ * keys with what the key table writes, so none can drift from it.
  */
 #include <check.h>
 #include <limits.h>
@@ -689,41 +689,166 @@ START_TEST(test_copy_free)
 END_TEST
 
 static char *
-dump_text(size_t *len)
+dump_text_with(void (*dump)(FILE *), size_t *len)
 {
 	char	*text = NULL;
 	FILE	*f;
 
 	f = open_memstream(&text, len);
 	ck_assert_ptr_nonnull(f);
-	config_dump(f);
+	dump(f);
 	ck_assert_int_eq(fclose(f), 0);
 	return text;
 }
 
-START_TEST(test_sample_is_dump)
+static char *
+dump_text(size_t *len)
+{
+	return dump_text_with(config_dump, len);
+}
+
+/* The whole of a file of the repository (BATCHD_SRCDIR or "."). */
+static char *
+src_file(const char *name, size_t *len)
 {
 	const char	*dir;
-	char		 path[4096], *want, *got;
-	size_t		 wantlen, gotlen;
-	FILE		*f;
+	char		 path[4096], *text = NULL;
+	FILE		*f, *m;
+	int		 c;
 
 	if ((dir = getenv("BATCHD_SRCDIR")) == NULL)
 		dir = ".";
-	snprintf(path, sizeof(path), "%s/etc/batchd.conf", dir);
-	want = dump_text(&wantlen);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "r");
 	ck_assert_msg(f != NULL, "cannot open %s (run from the repository "
 	    "root or set BATCHD_SRCDIR)", path);
-	got = malloc(wantlen + 2);
-	ck_assert_ptr_nonnull(got);
-	gotlen = fread(got, 1, wantlen + 1, f);
+	m = open_memstream(&text, len);
+	ck_assert_ptr_nonnull(m);
+	while ((c = getc(f)) != EOF)
+		putc(c, m);
 	fclose(f);
+	ck_assert_int_eq(fclose(m), 0);
+	return text;
+}
+
+/* Each file written from the table is exactly what the table writes. */
+static const struct {
+	const char	*file;
+	void		(*dump)(FILE *);
+	const char	*how;
+} generated[] = {
+	{ "etc/batchd.conf", config_dump,
+	    "bin/batchd --dump-config > etc/batchd.conf" },
+	{ "etc/batchd.conf.5", config_dump_man,
+	    "bin/batchd --dump-config=man > etc/batchd.conf.5" },
+};
+
+START_TEST(test_generated_files_are_dumps)
+{
+	char	*want, *got;
+	size_t	 wantlen, gotlen;
+
+	want = dump_text_with(generated[_i].dump, &wantlen);
+	got = src_file(generated[_i].file, &gotlen);
 	ck_assert_msg(gotlen == wantlen && memcmp(got, want, wantlen) == 0,
-	    "%s differs from config_dump(): regenerate it with "
-	    "\"bin/batchd --dump-config > etc/batchd.conf\"", path);
+	    "%s differs from the key table: regenerate it with \"%s\" "
+	    "(or make docs)", generated[_i].file, generated[_i].how);
 	free(got);
 	free(want);
+}
+END_TEST
+
+/* README.md's table of keys, between its two markers, is the table's. */
+START_TEST(test_readme_keys_are_dump)
+{
+	static const char begin[] = "<!-- config-keys:";
+	static const char end[] = "<!-- end config-keys -->";
+	char	*want, *readme, *b, *e;
+	size_t	 wantlen, len;
+
+	want = dump_text_with(config_dump_markdown, &wantlen);
+	readme = src_file("README.md", &len);
+	b = strstr(readme, begin);
+	ck_assert_msg(b != NULL, "README.md has no \"%s\" marker", begin);
+	b = strstr(b, "-->\n");
+	ck_assert_ptr_nonnull(b);
+	b += 4;
+	e = strstr(b, end);
+	ck_assert_msg(e != NULL, "README.md has no \"%s\" marker", end);
+	ck_assert_msg((size_t)(e - b) == wantlen &&
+	    memcmp(b, want, wantlen) == 0, "README.md's key table differs "
+	    "from the key table: regenerate it with make docs");
+	free(readme);
+	free(want);
+}
+END_TEST
+
+static void
+note_key(const char *key, void *arg)
+{
+	char	*seen = arg;
+
+	strcat(seen, key);
+	strcat(seen, " ");
+}
+
+/* SIGHUP keeps the running value of exactly the restart-only keys, and
+ * names each that changed; the others take the new value. */
+START_TEST(test_keep_restart)
+{
+	struct config	 old, nc;
+	char		 err[ERRLEN], seen[512] = "";
+
+	config_defaults(&old);
+	config_defaults(&nc);
+	ck_assert_int_eq(config_set(&nc, "listen", "127.0.0.1:9", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&nc, "db_path", "/elsewhere", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&nc, "ring_slots", "8192", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&nc, "log_file", "/tmp/x.log", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&nc, "workers", "9", err, sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&nc, "item_timeout_ms", "77", err,
+	    sizeof(err)), 0);
+	config_keep_restart(&nc, &old, note_key, seen);
+	ck_assert_str_eq(seen, "listen db_path ring_slots log_file ");
+	ck_assert_str_eq(nc.listen_host, "127.0.0.1");
+	ck_assert_int_eq(nc.listen_port, 8080);
+	ck_assert_str_eq(nc.db_path, "./data");
+	ck_assert_int_eq(nc.ring_slots, 4096);
+	ck_assert_str_eq(nc.log_file, "");
+	ck_assert_int_eq(nc.workers, 9);
+	ck_assert_int_eq(nc.item_timeout_ms, 77);
+
+	/* Only the port differs: listen is still named. */
+	seen[0] = '\0';
+	config_defaults(&nc);
+	nc.listen_port = 1;
+	config_keep_restart(&nc, &old, note_key, seen);
+	ck_assert_str_eq(seen, "listen ");
+	ck_assert_int_eq(nc.listen_port, 8080);
+	config_free(&nc);
+	config_free(&old);
+}
+END_TEST
+
+/* The level names are spelled once (log.c); the parser, the messages and
+ * the documentation all take them from there. */
+START_TEST(test_log_level_names)
+{
+	enum log_level	 l;
+	char		 buf[64];
+
+	ck_assert_str_eq(log_level_name(LOG_LEVEL_WARN), "warn");
+	ck_assert_int_eq(log_level_parse("DEBUG", &l), 0);
+	ck_assert_int_eq(l, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(log_level_parse("verbose", &l), -1);
+	log_level_list(buf, sizeof(buf), ", ", " or ");
+	ck_assert_str_eq(buf, "error, warn, info or debug");
+	log_level_list(buf, sizeof(buf), "|", "|");
+	ck_assert_str_eq(buf, "error|warn|info|debug");
 }
 END_TEST
 
@@ -776,7 +901,11 @@ config_suite(void)
 	tcase_add_test(tc, test_bool_and_log_level_words);
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_copy_free);
-	tcase_add_test(tc, test_sample_is_dump);
+	tcase_add_loop_test(tc, test_generated_files_are_dumps, 0,
+	    (int)(sizeof(generated) / sizeof(generated[0])));
+	tcase_add_test(tc, test_readme_keys_are_dump);
+	tcase_add_test(tc, test_keep_restart);
+	tcase_add_test(tc, test_log_level_names);
 	tcase_add_test(tc, test_dump_parses_to_defaults);
 	suite_add_tcase(s, tc);
 	return s;
