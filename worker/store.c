@@ -563,8 +563,10 @@ store_commit(struct store *st, MDB_txn *txn, struct err *e)
 	int		rc;
 
 	if ((rc = mdb_txn_commit(txn)) != 0) {
-		if (rc == MDB_MAP_FULL)
-			return store_mdb_err(e, rc, "commit");
+		/* A full store or file system is said as such (507). */
+		if (store_commit_err(st, e, rc, "commit") == -1 &&
+		    e->code == ERR_STORE_FULL)
+			return -1;
 		return err_set(e, ERR_STORE_ERROR, "commit: %s",
 		    mdb_strerror(rc));
 	}
