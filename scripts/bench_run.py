@@ -741,6 +741,22 @@ class Run:
         self.res["lmdb"] = rows
 
 
+    # -- 9. system calls per 1-item request (issue 11) ----------------------
+    def syscalls(self):
+        """scripts/bench-syscalls: strace -c over the same keep-alive
+        requests, batchd's master beside nginx's worker."""
+        if self.skipped("syscalls"):
+            return
+        if shutil.which("strace") is None:
+            return self.skip("syscalls", "strace not installed")
+        out = os.path.join(self.scratch, "syscalls.txt")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench-syscalls"),
+                        "-n", "2000", "-o", out], check=True, timeout=600,
+                       stdout=subprocess.DEVNULL)
+        with open(out) as f:
+            self.res["syscalls"] = [l for l in f.read().splitlines()
+                                    if l.startswith("|")]
+
     # -- 7. durable writes (issue 10) --------------------------------------
     def durable(self):
         """PUT $batch of 1, 10, 100 items from 8 connections, db_sync on (the
@@ -1225,6 +1241,15 @@ def report(run):
                  "on; workers' VmRSS includes the LMDB pages they map, which grow with the store; RssAnon is "
                  "their own memory.")
         L.append("")
+    sy = r.get("syscalls")
+    if sy:
+        L.append("## 9. System calls per 1-item request (issue 11)")
+        L.append("")
+        L.append("`scripts/bench-syscalls`: strace -c over 2,000 keep-alive requests from one client; batchd's "
+                 "master (1-item `$batch`) beside nginx's worker (a static file of the answer's size).")
+        L.append("")
+        L.extend(sy)
+        L.append("")
     sc = r.get("scaling", [])
     if sc:
         L.append("## 6. Scaling: 100-item read batches by `--workers`")
@@ -1360,7 +1385,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--skip", default="", help="comma-separated sections to leave out: "
-                    "redis, nginx, lmdb, scaling, ring, batchd, durable, bulk")
+                    "redis, nginx, lmdb, scaling, ring, batchd, durable, bulk, syscalls")
     ap.add_argument("--no-install", action="store_true", help="(scripts/bench) do not apt-get install")
     a = ap.parse_args()
 
@@ -1377,7 +1402,8 @@ def main():
     rc = 0
     try:
         run.machine()
-        for step in (run.servers, run.lmdb, run.scaling, run.ring, run.durable, run.bulk):
+        for step in (run.servers, run.lmdb, run.scaling, run.ring, run.durable, run.bulk,
+                     run.syscalls):
             t1 = time.time()
             try:
                 step()
