@@ -155,8 +155,9 @@ static const struct config_key keys[] = {
 	    "Unsent answer bytes per connection past which its batch runs "
 	    "no further items until the client reads.", NULL },
 	{ "max_batch_inflight", KEY_LONG, FIELD(max_batch_inflight, long),
-	    "32", 1, 100000, 0,
-	    "Most items of one batch in the ring or running at once.", NULL },
+	    "100", 1, 100000, 0,
+	    "Most items of one batch in the ring or running at once (lower "
+	    "it where rows are large: it bounds the results held).", NULL },
 	{ "max_response_bytes", KEY_LONG, FIELD(max_response_bytes, long),
 	    "67108864", 65536, 4294967295, 0,
 	    "Largest answer of one synchronous batch or async result page; "
