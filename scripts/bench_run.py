@@ -1122,7 +1122,7 @@ def report(run):
         L.append("")
         L.append("| items | batch | batches/s | items/s | p50 ms | p90 ms | p99 ms | errors |")
         L.append("|---|---|---|---|---|---|---|---|")
-        names = {"get": "GET", "put": "PUT", "mix": "90% GET / 10% PUT"}
+        names = {"get": "GET", "put": "PUT (db_sync off)", "mix": "90% GET / 10% PUT (db_sync off)"}
         for x in r["batchd"]:
             errs = x["errors_total"] + x["item_errors"]
             L.append("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
