@@ -390,12 +390,6 @@ conn_set_close(struct hreq *r)
 	r->hr_conn->c_close = 1;
 }
 
-int
-conn_will_close(const struct hreq *r)
-{
-	return r->hr_conn->c_close || r->hr_conn->c_m->draining;
-}
-
 /* The request's bytes are no longer needed: the next one may start. */
 static void
 conn_next(struct hconn *c)

@@ -58,8 +58,7 @@ void	conn_flush(struct hreq *);
 /* Answer bytes not yet taken by the kernel. */
 size_t	conn_unsent(const struct hreq *);
 /* The connection closes after this answer (an error that leaves the
- * input unreadable, or a draining server). */
+ * input unreadable). */
 void	conn_set_close(struct hreq *);
-int	conn_will_close(const struct hreq *);
 
 #endif
