@@ -212,6 +212,14 @@ static const struct config_key keys[] = {
 	    "10000", 1, LONG_MAX, 0,
 	    "A query that returns more rows answers the first ones and a "
 	    "PartialError.", NULL },
+	{ "query_parallel_rows", KEY_LONG, FIELD(query_parallel_rows, long),
+	    "50000", 0, LONG_MAX, 0,
+	    "A query over a table of more rows is split by key range into "
+	    "parts run by idle workers and merged (0: never split).", NULL },
+	{ "query_parallel_parts", KEY_LONG, FIELD(query_parallel_parts, long),
+	    "0", 0, 64, 0,
+	    "Parts a split query is cut into (0: as many as workers; fewer "
+	    "than 2: never split).", NULL },
 	{ "query_max_workspaces", KEY_LONG, FIELD(query_max_workspaces, long),
 	    "100", 0, 10000, 0,
 	    "Most workspaces a query may add with \"workspaces\": [...].", NULL },

@@ -71,6 +71,8 @@ struct config {
 	long		 worker_spin_us;	/* idle watch before sleeping */
 	long		 query_max_rows_scanned;
 	long		 query_max_result_rows;
+	long		 query_parallel_rows;	/* split above; 0: never */
+	long		 query_parallel_parts;	/* 0: workers */
 	long		 query_max_workspaces;	/* body "workspaces" length */
 	long		 async_result_ttl_s;
 	int		 debug_ops;		/* on|off */

@@ -7,6 +7,7 @@ void
 item_res_reset(struct item_res *r)
 {
 	r->status = 0;
+	r->comp_flags = 0;
 	r->etag[0] = '\0';
 	buf_reset(&r->location);
 	buf_reset(&r->body);

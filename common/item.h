@@ -43,6 +43,8 @@ struct item_res {
 	char		 etag[ITEM_ETAG_MAX];	/* quoted ETag, or "" */
 	struct buf	 location;		/* Location value, or empty */
 	struct buf	 body;			/* raw JSON; empty for 204/304 */
+	uint32_t	 comp_flags;		/* COMP_F_* the completion
+						 * record carries (shm.h) */
 };
 
 /* Reset a result for reuse (keeps buffers). */

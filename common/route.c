@@ -91,6 +91,8 @@ static const struct {
 	[OP_ASYNC_SAVE] = { "async.save", 1 },
 	[OP_ASYNC_GET] = { "async.get", 1 },
 	[OP_ASYNC_PURGE] = { "async.purge", 1 },
+	[OP_QUERY_PART] = { "query.part", 0 },
+	[OP_QUERY_MERGE] = { "query.merge", 0 },
 };
 
 /* Query parameters we read; which of them an operation takes. */

@@ -41,6 +41,9 @@ enum route_op {
 	OP_ASYNC_SAVE,		/* not routable: store async results */
 	OP_ASYNC_GET,		/* not routable: read an async batch */
 	OP_ASYNC_PURGE,		/* not routable: drop expired async batches */
+	OP_QUERY_PART,		/* not routable: one part of a split query
+				 * (parallel scans, shm.h) */
+	OP_QUERY_MERGE,		/* not routable: a split query's merge */
 	OP__COUNT
 };
 

@@ -211,6 +211,8 @@ struct comp_rec {
 	uint32_t	 flags;		/* COMP_F_* */
 };
 #define COMP_F_OOM	0x1		/* the worker will exit: memory ran out */
+#define COMP_F_SPLIT	0x2		/* not the answer: the query is to be
+					 * split (see "Parallel scans") */
 
 /*
  * An item as encoded in data slots: this header, then the fields'
@@ -243,5 +245,78 @@ struct item_wire {
  * The worker answers with one completion record per member, each carrying
  * the member's item_idx and the group's first_slot.
  */
+
+/*
+ * Parallel scans (SPEC 5; README "Parallel scans").  A worker that takes an
+ * OP_QUERY over more than query_parallel_rows rows may, instead of
+ * answering it, publish a completion record flagged COMP_F_SPLIT (status
+ * 200) whose body lists the parts to run:
+ *   uint32_t SPLIT_MAGIC; uint32_t nparts (2..SPLIT_PARTS_MAX);
+ *   then nparts times { uint32_t len; len bytes: a part descriptor }.
+ * The master (master/split.c) runs each part as an item of op
+ * OP_QUERY_PART whose body field is
+ *   uint32_t dlen; dlen bytes: the descriptor; then, to the end, the
+ *   query's own item as encoded (struct item_wire and its fields).
+ * A part answers 200 with its partial result (struct split_partial, then
+ * records), or any other status, which is then the query's answer (the
+ * other parts are dropped).  When every part has answered 200, one item
+ * of op OP_QUERY_MERGE runs, whose body field is
+ *   uint32_t elen; elen bytes: the query's item; uint32_t nparts;
+ *   then nparts times { uint32_t len; len bytes: part i's answer }
+ * in part order (the master splices the answers' bytes, it reads none);
+ * the merge's answer is the query's.  All integers are native-endian
+ * (one machine), read with memcpy (nothing is aligned).
+ */
+#define SPLIT_MAGIC	0x544c5053u	/* "SPLT" */
+#define SPLIT_PARTS_MAX	64
+
+/* A part: the rows from (ws_lo, key lo) included to (ws_hi, key hi)
+ * excluded, in scan order (the request's workspace first, then the body's
+ * "workspaces", each table in key order).  lo_len 0: from the first row
+ * of ws_lo; ws_hi == the number of workspaces: to the end. */
+struct split_part {
+	uint32_t	 magic;		/* SPLIT_MAGIC */
+	uint32_t	 index;		/* 0..nparts-1 */
+	uint32_t	 nparts;
+	uint32_t	 ws_lo, ws_hi;
+	uint32_t	 lo_len, hi_len;	/* stored key bytes (no table id) */
+	uint32_t	 debug;		/* SPLIT_DEBUG_* (debug_ops only) */
+	int64_t		 now_ms;	/* the query's now(): one for all */
+	int64_t		 debug_ms;	/* SPLIT_DEBUG_SLEEP: how long */
+};	/* then lo_len bytes, hi_len bytes */
+#define SPLIT_DEBUG_CRASH	0x1	/* the part aborts (its worker dies) */
+#define SPLIT_DEBUG_SLEEP	0x2	/* the part sleeps debug_ms first */
+
+/* What a part found, at the head of its answer. */
+struct split_partial {
+	uint32_t	 magic;		/* SPLIT_MAGIC */
+	uint32_t	 kind;		/* SPLIT_K_*: what the records are */
+	uint32_t	 index;
+	uint32_t	 nfields;	/* then nfields bytes: 1 if some row
+					 * of the part has the plan's stored
+					 * field k (unknown-column check) */
+	int64_t		 now_ms;
+	int64_t		 scanned;	/* rows read */
+	uint64_t	 bytes;		/* stored bytes read */
+	int64_t		 user_ticks, sys_ticks;	/* CPU, 100 ns */
+	double		 exec_s;	/* wall time */
+	uint64_t	 count;		/* records; SPLIT_K_COUNT: the count */
+};
+/*
+ * Records follow the seen bytes.  A value is a tag byte, then: 'n' null;
+ * 'b' one byte 0/1; 'l' long, 'd' datetime, 't' timespan: int64; 'r'
+ * double; 's' string, 'j' dynamic (compact JSON): uint32_t len + bytes.
+ *   SPLIT_K_ROWS    a row: uint8_t has_src (1: uint32_t len + the stored
+ *                   row's JSON), then the fixed columns' values
+ *   SPLIT_K_GROUPS  a summarize group: uint32_t klen + its key bytes; the
+ *                   by values; per aggregate: uint8_t sum kind (a tag as
+ *                   above, 'n' none), int64 count, int64 long sum, double
+ *                   real sum, the min/max value, uint32_t n + n dcount
+ *                   values (uint32_t len + key bytes each)
+ *   SPLIT_K_COUNT   none (count holds the count)
+ */
+#define SPLIT_K_ROWS	1
+#define SPLIT_K_GROUPS	2
+#define SPLIT_K_COUNT	3
 
 #endif

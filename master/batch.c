@@ -81,6 +81,7 @@ batch_free(struct master *m, struct mbatch *b)
 	buf_free(&b->mb_out);
 	buf_free(&b->mb_side);
 	free(b->mb_async);
+	free(b->mb_split);
 	free(b->mb_items);
 	free(b->mb_order);
 	free(b->mb_held);

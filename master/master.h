@@ -85,6 +85,9 @@ struct mitem {
 	uint32_t		 mi_retry_after; /* plain request: Retry-After
 						 * seconds, or 0 */
 	uint64_t		 mi_t_queued;	/* mono ns when published */
+	uint64_t		 mi_t_start;	/* a split query's part or merge:
+						 * mono ns its timeout counts
+						 * from (split.c); else 0 */
 	TAILQ_ENTRY(mitem)	 mi_pending;
 };
 
@@ -96,6 +99,7 @@ enum mbatch_kind {
 };
 
 struct masync;
+struct msplit;
 
 /*
  * A batch's owner (http.c for MB_PLAIN and MB_SYNC, async.c for the rest)
@@ -145,6 +149,8 @@ struct mbatch {
 	uint32_t		 mb_nskipped;	/* stop_on_error: never run */
 	struct mbatch		*mb_next_done;
 	struct masync		*mb_async;	/* MB_ASYNC and MB_SYSTEM */
+	struct msplit		*mb_split;	/* the parts and merge of a
+						 * split query (split.c) */
 	uint32_t		 mb_next_seq;	/* stop_on_error: next to run */
 	struct buf		 mb_enc;	/* items as encoded, one after
 						 * another (one allocation) */
@@ -352,6 +358,13 @@ void	sched_requeue(struct master *, struct mitem *,
 	    const struct ring_desc *, enum err_code, const char *);
 void	sched_fail_entry(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
+
+/* split.c */
+/* A worker answered query q with parts (COMP_F_SPLIT): run them. */
+void	split_start(struct master *, struct mitem *q,
+	    const struct sched_answer *);
+/* The item a failure of it counts against: a part's query, or it. */
+struct mitem *split_owner(struct mitem *);
 
 /* quarantine.c */
 int	quarantine_init(struct master *);

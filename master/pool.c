@@ -180,7 +180,11 @@ pool_drain_slot(struct master *m, uint32_t i)
 			a.body_pos = pos + rec.etag_len + rec.loc_len;
 			a.body_len = rec.body_len;
 			m->answer_depth++;
-			sched_answer(m, it, &a);
+			if ((rec.flags & COMP_F_SPLIT) && a.status == 200 &&
+			    it->mi_state == MI_QUEUED)
+				split_start(m, it, &a);
+			else
+				sched_answer(m, it, &a);
 			m->answer_depth--;
 		}
 		wslot_consume(ws, &rec);
@@ -482,7 +486,7 @@ pool_reap(struct master *m)
  * names, and a torn read only picks the default for one tick.
  */
 static long
-pool_held_timeout_ms(struct master *m, struct wslot *ws)
+pool_held_timeout_ms(struct master *m, struct wslot *ws, uint64_t *started)
 {
 	uint32_t		 run = atomic_load(&ws->run_idx);
 	struct ring_desc	 d;
@@ -493,6 +497,9 @@ pool_held_timeout_ms(struct master *m, struct wslot *ws)
 		return m->cfg.item_timeout_ms;
 	d = ws->held[run];
 	it = sched_lookup(m, &d);
+	/* A split query's part or merge: the query's deadline. */
+	if (it != NULL && it->mi_t_start != 0 && it->mi_t_start < *started)
+		*started = it->mi_t_start;
 
 	return it == NULL ? m->cfg.item_timeout_ms :
 	    prefer_timeout_ms(&it->mi_prefer, m->cfg.item_timeout_ms,
@@ -516,7 +523,7 @@ pool_tick(struct master *m)
 		started = atomic_load(&w->w_slot->started_ns);
 		if (started == 0 || now <= started)
 			continue;
-		ms = pool_held_timeout_ms(m, w->w_slot);
+		ms = pool_held_timeout_ms(m, w->w_slot, &started);
 		if (now - started > (uint64_t)ms * 1000000ULL) {
 			w->w_timeout_ms = (uint32_t)ms;
 			w->w_kill = KILL_TIMEOUT;

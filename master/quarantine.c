@@ -251,6 +251,8 @@ quarantine_note(struct master *m, struct mitem *it, enum err_code code)
 	uint64_t		 now = mono_ns(), cool;
 	uint32_t		 i;
 
+	/* A part of a split query fails the query: remember the query. */
+	it = split_owner(it);
 	if (!quar_eligible(m, it) || it->mi_quarantined ||
 	    quar_fingerprint(q, it, fp) == -1)
 		return;

@@ -692,13 +692,26 @@ done:
 	return rc;
 }
 
+/* tid || up to STORE_KEY_RAW_MAX bytes of a stored key (a bound). */
+static void
+rows_bound(struct store_key *k, uint32_t tid, const struct route_str *b)
+{
+	size_t n = b->n < STORE_KEY_RAW_MAX ? b->n : STORE_KEY_RAW_MAX;
+
+	store_key_table(k, tid);
+	memcpy(k->sk_data + STORE_TID_LEN, b->p, n);
+	k->sk_len += n;
+}
+
 int
 rows_iter(struct store *st, MDB_txn *txn, struct route_str ws,
-    struct route_str table, store_row_cb cb, void *arg, struct err *e)
+    struct route_str table, const struct route_str *lo,
+    const struct route_str *hi, store_row_cb cb, void *arg, struct err *e)
 {
 	struct store_table	 t;
 	struct rows_cursor	 c;
 	struct store_row	 r;
+	struct store_key	 h;
 	struct route_str	 none = { NULL, 0 };
 	int			 found, got, first, rc = 0;
 
@@ -708,8 +721,22 @@ rows_iter(struct store *st, MDB_txn *txn, struct route_str ws,
 		return err_set(e, ERR_NOT_FOUND, "table not found");
 	if (rows_cursor_open(st, txn, t.tb_id, none, none, &c, e) == -1)
 		return -1;
+	if (lo != NULL && lo->n > 0) {
+		/* Bounds are stored key bytes: from lo on, included. */
+		rows_bound(&c.rc_base, t.tb_id, lo);
+		c.rc_k.mv_data = c.rc_base.sk_data;
+		c.rc_k.mv_size = c.rc_base.sk_len;
+		c.rc_rc = mdb_cursor_get(c.rc_cur, &c.rc_k, &c.rc_v,
+		    MDB_SET_RANGE);
+		store_key_table(&c.rc_base, t.tb_id);
+	}
+	if (hi != NULL)
+		rows_bound(&h, t.tb_id, hi);
 	for (first = 1; (got = rows_cursor_next(&c, none, first, &r, e)) == 1;
 	    first = 0) {
+		if (hi != NULL && store_key_cmp(c.rc_k.mv_data, c.rc_k.mv_size,
+		    h.sk_data, h.sk_len) >= 0)
+			break;
 		if ((rc = cb(arg, r.rw_key, r.rw_key_len, r.rw_json,
 		    r.rw_json_len)) != 0)
 			break;
@@ -722,5 +749,54 @@ rows_iter(struct store *st, MDB_txn *txn, struct route_str ws,
 			err_set(e, ERR_INTERNAL, "row callback failed");
 		return -1;
 	}
+	return 0;
+}
+
+int
+rows_span(struct store *st, MDB_txn *txn, struct route_str ws,
+    struct route_str table, struct store_span *sp, struct err *e)
+{
+	struct store_table	 t;
+	struct store_key	 k;
+	MDB_cursor		*cur;
+	MDB_val			 kv, vv;
+	int			 found, rc;
+
+	memset(sp, 0, sizeof(*sp));
+	if (store_table_get(st, txn, ws, table, &t, &found, e) == -1)
+		return -1;
+	if (!found)
+		return 0;
+	sp->found = 1;
+	sp->rows = t.tb_rows;
+	if ((rc = mdb_cursor_open(txn, st->st_rows, &cur)) != 0)
+		return store_mdb_err(e, rc, "row cursor");
+	/* The first key of the table, then the last: the first key of the
+	 * next table id, one back (or the last key of all). */
+	store_key_table(&k, t.tb_id);
+	kv.mv_data = k.sk_data;
+	kv.mv_size = k.sk_len;
+	rc = mdb_cursor_get(cur, &kv, &vv, MDB_SET_RANGE);
+	if (rc == 0 && kv.mv_size > STORE_TID_LEN && memcmp(kv.mv_data,
+	    k.sk_data, STORE_TID_LEN) == 0) {
+		sp->first_len = kv.mv_size - STORE_TID_LEN;
+		memcpy(sp->first, (char *)kv.mv_data + STORE_TID_LEN,
+		    sp->first_len);
+	}
+	store_key_table(&k, t.tb_id + 1);
+	kv.mv_data = k.sk_data;
+	kv.mv_size = k.sk_len;
+	rc = mdb_cursor_get(cur, &kv, &vv, MDB_SET_RANGE);
+	rc = mdb_cursor_get(cur, &kv, &vv, rc == 0 ? MDB_PREV : MDB_LAST);
+	store_key_table(&k, t.tb_id);
+	if (rc == 0 && kv.mv_size > STORE_TID_LEN && memcmp(kv.mv_data,
+	    k.sk_data, STORE_TID_LEN) == 0) {
+		sp->last_len = kv.mv_size - STORE_TID_LEN;
+		memcpy(sp->last, (char *)kv.mv_data + STORE_TID_LEN,
+		    sp->last_len);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_mdb_err(e, rc, "row cursor");
 	return 0;
 }

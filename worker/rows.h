@@ -134,6 +134,9 @@ int	rows_delete(struct store *, MDB_txn *, const struct item_req *,
 int	rows_scan(struct store *, MDB_txn *, const struct item_req *,
 	    struct item_res *, struct err *);
 int	rows_iter(struct store *, MDB_txn *, struct route_str ws,
-	    struct route_str table, store_row_cb, void *, struct err *);
+	    struct route_str table, const struct route_str *lo,
+	    const struct route_str *hi, store_row_cb, void *, struct err *);
+int	rows_span(struct store *, MDB_txn *, struct route_str ws,
+	    struct route_str table, struct store_span *, struct err *);
 
 #endif

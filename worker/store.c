@@ -755,13 +755,35 @@ int
 store_table_iter(struct store *st, struct route_str ws,
     struct route_str table, store_row_cb cb, void *arg, struct err *e)
 {
+	return store_table_range(st, ws, table, NULL, NULL, cb, arg, e);
+}
+
+int
+store_table_range(struct store *st, struct route_str ws,
+    struct route_str table, const struct route_str *lo,
+    const struct route_str *hi, store_row_cb cb, void *arg, struct err *e)
+{
 	MDB_txn	*txn;
 
 	if (!store_name_ok(ws) || !store_name_ok(table))
 		return err_set(e, ERR_BAD_REQUEST, "invalid name");
 	if (store_rtxn(st, &txn, e) == -1)
 		return -1;
-	return rows_iter(st, txn, ws, table, cb, arg, e);
+	return rows_iter(st, txn, ws, table, lo, hi, cb, arg, e);
+}
+
+int
+store_table_span(struct store *st, struct route_str ws,
+    struct route_str table, struct store_span *sp, struct err *e)
+{
+	MDB_txn	*txn;
+
+	memset(sp, 0, sizeof(*sp));
+	if (!store_name_ok(ws) || !store_name_ok(table))
+		return 0;
+	if (store_rtxn(st, &txn, e) == -1)
+		return -1;
+	return rows_span(st, txn, ws, table, sp, e);
 }
 
 void

@@ -114,5 +114,25 @@ typedef int (*store_row_cb)(void *arg, const char *key, size_t key_len,
     const char *json, size_t json_len);
 int	store_table_iter(struct store *, struct route_str ws,
 	    struct route_str table, store_row_cb, void *arg, struct err *e);
+/* The same over the rows whose stored key (the bytes after the table id:
+ * the row key, or for a long key its head and hash) lies in [lo, hi);
+ * lo NULL or empty: from the first row, hi NULL: to the last. */
+int	store_table_range(struct store *, struct route_str ws,
+	    struct route_str table, const struct route_str *lo,
+	    const struct route_str *hi, store_row_cb, void *arg,
+	    struct err *e);
+
+/* Where a table's rows lie, to split a scan without reading them: its
+ * row count (the catalog's) and its first and last stored keys. */
+#define STORE_SPAN_KEY	512
+struct store_span {
+	int		 found;		/* the table exists */
+	uint64_t	 rows;
+	char		 first[STORE_SPAN_KEY], last[STORE_SPAN_KEY];
+	size_t		 first_len, last_len;
+};
+/* 0 (found 0 when there is no such table), or -1 with e set. */
+int	store_table_span(struct store *, struct route_str ws,
+	    struct route_str table, struct store_span *, struct err *e);
 
 #endif

@@ -108,12 +108,15 @@ worker_limit_memory(long mb)
 #endif
 }
 
-/* Execute one decoded operation into res.  -1 when memory ran out. */
+/* Execute one decoded operation into res.  -1 when memory ran out.  A
+ * query taken from the ring (top) may be answered with parts to run in
+ * parallel (COMP_F_SPLIT); one inside an atomicity group never is. */
 static int
 worker_exec_one(const struct worker_args *a, struct store *st,
-    const struct item_req *rq, struct item_res *res)
+    const struct item_req *rq, int top, struct item_res *res)
 {
 	struct query_limits ql;
+	struct query_par_cfg pc;
 
 	item_res_reset(res);
 	switch (rq->op) {
@@ -126,11 +129,18 @@ worker_exec_one(const struct worker_args *a, struct store *st,
 	case OP_ASYNC_PURGE:
 		return async_exec(st, rq, res);
 	case OP_QUERY:
+	case OP_QUERY_PART:
+	case OP_QUERY_MERGE:
 		ql.max_rows_scanned = a->cfg->query_max_rows_scanned;
 		ql.max_result_rows = a->cfg->query_max_result_rows;
 		ql.max_result_bytes = (size_t)a->cfg->max_result_bytes;
 		ql.max_workspaces = a->cfg->query_max_workspaces;
-		return query_exec(st, rq, &ql, wall_ms(), res);
+		pc.rows = a->cfg->query_parallel_rows;
+		pc.parts = a->cfg->query_parallel_parts > 0 ?
+		    a->cfg->query_parallel_parts : a->cfg->workers;
+		pc.debug = a->cfg->debug_ops;
+		return query_exec_par(st, rq, &ql, top ? &pc : NULL,
+		    wall_ms(), res);
 	default:
 		return store_exec(st, rq, res);
 	}
@@ -159,7 +169,7 @@ worker_complete_idx(const struct worker_args *a, const struct ring_desc *d,
 	rec.etag_len = (uint16_t)strlen(res->etag);
 	rec.loc_len = (uint32_t)res->location.len;
 	rec.body_len = (uint32_t)res->body.len;
-	rec.flags = oom ? COMP_F_OOM : 0;
+	rec.flags = (oom ? COMP_F_OOM : 0) | res->comp_flags;
 	if (wslot_push(a->me, &rec, res->etag, res->location.data ?
 	    res->location.data : "", res->body.data ? res->body.data : "",
 	    a->efd, worker_master_alive) == -1)
@@ -357,7 +367,7 @@ worker_exec_group(const struct worker_args *a, struct store *st,
 		goto done;
 	}
 	for (i = 0; i < n; i++) {
-		rc = worker_exec_one(a, st, &gm[i].rq, gm[i].res);
+		rc = worker_exec_one(a, st, &gm[i].rq, 0, gm[i].res);
 		if (rc == -1 && gm[i].res->status == 507)
 			oom = 1;
 		if (gm[i].res->status >= 400) {
@@ -405,7 +415,7 @@ worker_group_exec(const struct worker_args *a, struct store *st,
 		return -1;
 	if (worker_wgroup_need(a, st, rq, &e) == -1)
 		return item_res_error(r, e.code, e.detail);
-	return worker_exec_one(a, st, rq, r) == -1 && r->status == 507 ?
+	return worker_exec_one(a, st, rq, 0, r) == -1 && r->status == 507 ?
 	    -1 : 0;
 }
 
@@ -581,7 +591,7 @@ worker_run(const struct worker_args *a)
 			    "item could not be read from the ring");
 			oom = 0;
 		} else
-			oom = worker_exec_one(a, st, &rq, &res) == -1 &&
+			oom = worker_exec_one(a, st, &rq, 1, &res) == -1 &&
 			    res.status == 507;
 		worker_complete_idx(a, &d, d.item_idx, &res, oom);
 		wslot_release(me);

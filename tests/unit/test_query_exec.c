@@ -905,14 +905,14 @@ START_TEST(test_statistics)
 	snprintf(pid, sizeof(pid), "\"worker\":{\"pid\":%ld,", (long)getpid());
 	ck_assert_ptr_nonnull(strstr(res.body.data, pid));
 	ck_assert_ptr_nonnull(strstr(res.body.data, "\"rowsScanned\":8,"));
-	ck_assert_ptr_nonnull(strstr(res.body.data, "\"resultRows\":5}}"));
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"resultRows\":5,\"parts\":1}}"));
 	/* Together with a cut result and a render object, in that order. */
 	opts.prefer = PREFER_STATS | PREFER_RENDER;
 	lim.max_result_rows = 2;
 	ok("T | project Op | render table");
 	ck_assert_ptr_nonnull(strstr(res.body.data, "]]}],\"error\":{\"code\":"
 	    "\"PartialError\""));
-	ck_assert_ptr_nonnull(strstr(res.body.data, "\"resultRows\":2}},"
+	ck_assert_ptr_nonnull(strstr(res.body.data, "\"resultRows\":2,\"parts\":1}},"
 	    "\"render\":{\"visualization\":\"table\""));
 	ck_assert_ptr_nonnull(strstr(res.body.data, "\"rowsScanned\":3,"));
 	/* An error answer has no statistics. */

@@ -34,4 +34,20 @@ struct query_opts {
 int	query_exec(struct store *, const struct item_req *rq,
 	    const struct query_limits *, int64_t now_ms, struct item_res *res);
 
+/* Parallel scans (shm.h, query_par.c): when a query may be split. */
+struct query_par_cfg {
+	long	 rows;		/* query_parallel_rows: split above; 0 never */
+	long	 parts;		/* parts to cut it into; < 2: never split */
+	int	 debug;		/* debug_ops: honour the body's "debug" */
+};
+/*
+ * query_exec() for any query item: OP_QUERY (answered with parts, res
+ * comp_flags COMP_F_SPLIT, when cfg allows and the table is large; cfg
+ * NULL: never), OP_QUERY_PART (a partial result) and OP_QUERY_MERGE (the
+ * query's answer from its parts' results).
+ */
+int	query_exec_par(struct store *, const struct item_req *rq,
+	    const struct query_limits *, const struct query_par_cfg *cfg,
+	    int64_t now_ms, struct item_res *res);
+
 #endif

@@ -27,6 +27,8 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shm.h"
 #include "query_int.h"
 
 /* ---- errors ------------------------------------------------------------ */
@@ -159,6 +162,9 @@ qx_columns_exist(struct qexec *x, query_source_fn src, void *srcarg,
 
 	if (qrow_unseen(&x->x_row) < 0)
 		return 0;
+	/* A merge has what its parts saw (they walked their ranges). */
+	if (x->x_mode == QPM_MERGE)
+		goto unseen;
 	/* A scan cut short (take) still walks every workspace here. */
 	x->x_stopped = 0;
 	k = src(srcarg, table, qx_presence, x, &se);
@@ -168,6 +174,10 @@ qx_columns_exist(struct qexec *x, query_source_fn src, void *srcarg,
 			*x->x_e = se;
 		return -1;
 	}
+	/* A part tells what it saw; the merge decides. */
+	if (x->x_mode == QPM_PART)
+		return 0;
+unseen:
 	if ((k = qrow_unseen(&x->x_row)) < 0)
 		return 0;
 	f = &x->x_row.s_f[k];
@@ -222,6 +232,10 @@ qx_free(struct qexec *x)
 	struct qstage	*st;
 	size_t		 i, k;
 
+	/* A part ran the first stages only: every one is freed. */
+	if (x->x_nst_all > x->x_nst)
+		x->x_nst = x->x_nst_all;
+	buf_free(&x->x_pout);
 	for (i = 0; i < x->x_nst; i++) {
 		st = &x->x_st[i];
 		for (k = 0; k < st->s_nrows; k++)
@@ -269,6 +283,17 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
     const struct query_limits *lim, int64_t now_ms, query_source_fn src,
     void *srcarg, const struct query_opts *opts, struct item_res *res)
 {
+	return query_run_par(q, qlen, ts, tslen, lim, now_ms, src, srcarg,
+	    opts, NULL, res);
+}
+
+int
+query_run_par(const char *q, size_t qlen, const char *ts, size_t tslen,
+    const struct query_limits *lim, int64_t now_ms, query_source_fn src,
+    void *srcarg, const struct query_opts *opts, const struct qpar *par,
+    struct item_res *res)
+{
+	enum qpmode	 mode = par != NULL ? par->p_mode : QPM_WHOLE;
 	struct qexec	 x;
 	struct qarena	 arena = { NULL, 0 };
 	struct qast	 ast;
@@ -276,7 +301,7 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 	struct qstats	 stats;
 	struct rusage	 ru0, ru1;
 	double		 t0 = qx_mono_s();
-	int		 rc = -1;
+	int		 rc = -1, k;
 
 	memset(&x, 0, sizeof(x));
 	memset(&e, 0, sizeof(e));
@@ -302,24 +327,53 @@ query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 		qx_oom(&x);
 		goto done;
 	}
-	if (src(srcarg, ast.q_table, qx_row, &x, &se) == -1) {
+	if (mode == QPM_SPLIT) {
+		x.x_ckind = qpar_cut(&x);
+		if ((k = par->p_split(srcarg, &x, ast.q_table, par, res)) == -1)
+			goto done;
+		if (k == 1) {
+			rc = 0;
+			goto done;
+		}
+	}
+	if (mode == QPM_PART) {
+		x.x_pindex = par->p_index;
+		qpar_part_begin(&x);
+	}
+	if (mode == QPM_MERGE) {
+		x.x_nparts = par->p_nparts;
+		if (qpar_merge(&x, par) == -1)
+			goto done;
+	} else if (src(srcarg, ast.q_table, qx_row, &x, &se) == -1) {
 		if (!x.x_failed)
 			e = se;
 		goto done;
 	}
 	/* The flush reads the kept rows' fields too: the check comes after
-	 * it, before the answer is written. */
-	if (qops_flush(&x) == -1 ||
+	 * it, before the answer is written.  A part's count and summarize
+	 * send their state, not their rows. */
+	if (((mode != QPM_PART || (x.x_ckind != QPC_COUNT &&
+	    x.x_ckind != QPC_GROUPS)) && qops_flush(&x) == -1) ||
 	    qx_columns_exist(&x, src, srcarg, ast.q_table) == -1 ||
-	    qrender_answer(&x, &res->body) == -1)
+	    (mode != QPM_PART && qrender_answer(&x, &res->body) == -1))
 		goto done;
 	getrusage(RUSAGE_SELF, &ru1);
 	stats.exec_s = qx_mono_s() - t0;
 	stats.user_ticks = qx_tv_ticks(ru1.ru_utime) - qx_tv_ticks(ru0.ru_utime);
 	stats.sys_ticks = qx_tv_ticks(ru1.ru_stime) - qx_tv_ticks(ru0.ru_stime);
 	stats.pid = (long)getpid();
-	if (qrender_extras(&x, &stats, &res->body) == -1)
-		goto done;
+	if (mode == QPM_PART) {
+		if (qpar_part_end(&x, now_ms, &stats, &res->body) == -1)
+			goto done;
+	} else {
+		/* A merge's statistics count its parts' work too; its time
+		 * is the slowest part's and its own. */
+		stats.exec_s += x.x_p_exec;
+		stats.user_ticks += x.x_p_user;
+		stats.sys_ticks += x.x_p_sys;
+		if (qrender_extras(&x, &stats, &res->body) == -1)
+			goto done;
+	}
 	res->status = 200;
 	res->etag[0] = '\0';
 	buf_reset(&res->location);
@@ -335,11 +389,21 @@ done:
 
 /* ---- the store as the row source --------------------------------------- */
 
+/*
+ * The rows of the table in each workspace in turn: the request's, then
+ * the body's "workspaces".  A part reads only its range of them (shm.h,
+ * struct split_part): from (ws_lo, lo) to (ws_hi, hi), hi excluded.
+ */
 struct qx_store {
 	struct store		*st;
 	struct route_str	 ws0;	/* the request's workspace */
 	struct route_str	*ws;	/* &ws0, or it and the listed ones */
 	size_t			 nws;
+	int			 part;	/* a part: no table is no error */
+	size_t			 ws_lo, ws_hi;
+	struct route_str	 lo, hi;
+	const struct query_par_cfg *cfg; /* splitting; NULL: never */
+	int64_t			 now_ms;
 };
 
 static int
@@ -349,21 +413,148 @@ qx_store_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
 	struct qx_store		*s = arg;
 	struct qexec		*x = cbarg;
 	struct route_str	 t = { table, strlen(table) };
+	const struct route_str	*lo, *hi;
 	size_t			 i, found = 0;
 
-	for (i = 0; i < s->nws && !x->x_stopped; i++) {
-		if (store_table_iter(s->st, s->ws[i], t, cb, cbarg, e) == 0) {
+	for (i = s->ws_lo; i < s->nws && i <= s->ws_hi && !x->x_stopped; i++) {
+		lo = i == s->ws_lo ? &s->lo : NULL;
+		hi = i == s->ws_hi ? &s->hi : NULL;
+		if (hi != NULL && hi->n == 0)
+			break;		/* none of ws_hi's rows */
+		if (store_table_range(s->st, s->ws[i], t, lo, hi, cb, cbarg,
+		    e) == 0) {
 			found++;
 			continue;
 		}
 		if (e->code != ERR_NOT_FOUND || x->x_failed)
 			return -1;
 	}
-	if (found == 0 && !x->x_stopped)
+	if (found == 0 && !x->x_stopped && !s->part)
 		return err_set(e, ERR_NOT_FOUND, "table \"%s\" not found in "
 		    "%s", table, s->nws > 1 ? "any of the workspaces" :
 		    "the workspace");
 	return 0;
+}
+
+/* A position in the scan: workspace index, then stored key. */
+struct qx_pos {
+	size_t		 ws;
+	char		 key[STORE_SPAN_KEY];
+	size_t		 n;
+};
+
+static int
+qx_pos_cmp(const struct qx_pos *a, const struct qx_pos *b)
+{
+	int c;
+
+	if (a->ws != b->ws)
+		return a->ws < b->ws ? -1 : 1;
+	if ((c = memcmp(a->key, b->key, a->n < b->n ? a->n : b->n)) != 0)
+		return c;
+	return (a->n > b->n) - (a->n < b->n);
+}
+
+/*
+ * QPM_SPLIT over the store: when the table (over every workspace) has
+ * more than query_parallel_rows rows, answer with parts of about equal
+ * row counts.  The counts are the catalog's; where a cut falls inside a
+ * workspace's table, its key is interpolated between the table's first
+ * and last keys (qpar_key_between): no row is read, and parts are even
+ * when keys are spread evenly (an uneven split is slower, never wrong:
+ * the ranges cover every key once).  A query that must read every row
+ * and has more than query_max_rows_scanned is answered 422 here, as the
+ * scan would be, without reading any.
+ */
+static int
+qx_store_split(void *arg, struct qexec *x, const char *table,
+    const struct qpar *par, struct item_res *res)
+{
+	struct qx_store		*s = arg;
+	struct route_str	 t = { table, strlen(table) };
+	struct store_span	*sp;
+	struct qx_pos		*cut;
+	struct split_part	 d;
+	struct buf		*b = &res->body;
+	uint64_t		 total = 0, c, cum;
+	uint32_t		 n = par->p_nparts, k, len;
+	size_t			 i;
+	int			 rc = 0;
+
+	if (n < 2 || par->p_rows == 0)
+		return 0;
+	if ((sp = calloc(s->nws, sizeof(*sp))) == NULL ||
+	    (cut = calloc(n + 1, sizeof(*cut))) == NULL) {
+		free(sp);
+		return qx_oom(x);
+	}
+	for (i = 0; i < s->nws; i++) {
+		if (store_table_span(s->st, s->ws[i], t, &sp[i], x->x_e) == -1) {
+			rc = -1;
+			goto out;
+		}
+		total += sp[i].rows;
+	}
+	if (total <= par->p_rows)
+		goto out;
+	if (!qpar_stops_early(x) && x->x_lim->max_rows_scanned > 0 &&
+	    total > (uint64_t)x->x_lim->max_rows_scanned) {
+		rc = err_set(x->x_e, ERR_QUERY_LIMIT_EXCEEDED, "query scanned "
+		    "more than query_max_rows_scanned (%ld) rows",
+		    x->x_lim->max_rows_scanned);
+		goto out;
+	}
+	cut[n].ws = s->nws;
+	for (k = 1; k < n; k++) {
+		c = total / n * k + total % n * k / n;
+		for (i = 0, cum = 0; i + 1 < s->nws && cum + sp[i].rows <= c;
+		    i++)
+			cum += sp[i].rows;
+		cut[k].ws = i;
+		if (c > cum && sp[i].rows > 0)
+			cut[k].n = qpar_key_between(sp[i].first,
+			    sp[i].first_len, sp[i].last, sp[i].last_len,
+			    (double)(c - cum) / (double)sp[i].rows,
+			    cut[k].key, sizeof(cut[k].key));
+		/* Never before the cut before it: parts may be empty. */
+		if (qx_pos_cmp(&cut[k], &cut[k - 1]) < 0)
+			cut[k] = cut[k - 1];
+	}
+	buf_reset(b);
+	k = SPLIT_MAGIC;
+	if (buf_append(b, &k, 4) == -1 || buf_append(b, &n, 4) == -1)
+		goto oom;
+	for (k = 0; k < n; k++) {
+		memset(&d, 0, sizeof(d));
+		d.magic = SPLIT_MAGIC;
+		d.index = k;
+		d.nparts = n;
+		d.ws_lo = (uint32_t)cut[k].ws;
+		d.ws_hi = (uint32_t)cut[k + 1].ws;
+		d.lo_len = (uint32_t)cut[k].n;
+		d.hi_len = (uint32_t)cut[k + 1].n;
+		d.now_ms = s->now_ms;
+		if (par->p_debug != 0 && par->p_debug_part == k) {
+			d.debug = par->p_debug;
+			d.debug_ms = par->p_debug_ms;
+		}
+		len = (uint32_t)(sizeof(d) + d.lo_len + d.hi_len);
+		if (buf_append(b, &len, 4) == -1 ||
+		    buf_append(b, &d, sizeof(d)) == -1 ||
+		    buf_append(b, cut[k].key, d.lo_len) == -1 ||
+		    buf_append(b, cut[k + 1].key, d.hi_len) == -1)
+			goto oom;
+	}
+	res->status = 200;
+	res->comp_flags |= COMP_F_SPLIT;
+	rc = 1;
+	goto out;
+oom:
+	rc = qx_oom(x);
+out:
+	free(sp);
+	free(cut);
+	return rc;
 }
 
 /*
@@ -409,55 +600,231 @@ qx_workspaces(json_object *list, const struct query_limits *lim,
 	return NULL;
 }
 
+/* What a query item carries: its text, timespan and workspaces. */
+struct qx_req {
+	const char	*q, *ts;
+	size_t		 qlen, tslen;
+	json_object	*body;
+	struct qpar	 par;
+};
+
+/* The body's "debug" member (debug_ops only): {"crash_part": k} or
+ * {"sleep_part": k, "sleep_ms": n} - a part to crash or slow down, for
+ * the tests of a part's failure. */
+static void
+qx_debug(json_object *body, struct qpar *par)
+{
+	json_object	*d, *v;
+
+	if (!json_object_object_get_ex(body, "debug", &d) ||
+	    !json_object_is_type(d, json_type_object))
+		return;
+	if (json_object_object_get_ex(d, "crash_part", &v) &&
+	    json_object_is_type(v, json_type_int)) {
+		par->p_debug = SPLIT_DEBUG_CRASH;
+		par->p_debug_part = (uint32_t)json_object_get_int(v);
+	} else if (json_object_object_get_ex(d, "sleep_part", &v) &&
+	    json_object_is_type(v, json_type_int)) {
+		par->p_debug = SPLIT_DEBUG_SLEEP;
+		par->p_debug_part = (uint32_t)json_object_get_int(v);
+		if (json_object_object_get_ex(d, "sleep_ms", &v))
+			par->p_debug_ms = json_object_get_int64(v);
+	}
+}
+
+/* Read rq (an OP_QUERY item) into r and s; NULL, or why it is bad (400). */
+static const char *
+qx_request(const struct item_req *rq, const struct query_limits *lim,
+    const struct query_par_cfg *cfg, struct qx_req *r, struct qx_store *s)
+{
+	json_tokener	*tok;
+	json_object	*q, *ts = NULL, *wl = NULL;
+
+	if (rq->body == NULL || rq->body_len == 0) {
+		if (rq->query.p == NULL)
+			return "missing \"query\"";
+		r->q = rq->query.p;
+		r->qlen = rq->query.n;
+		r->ts = rq->timespan.p;
+		r->tslen = rq->timespan.n;
+		return NULL;
+	}
+	if (rq->body_len > INT_MAX ||
+	    (tok = json_tokener_new_ex(QX_JSON_DEPTH)) == NULL)
+		return NULL;	/* r->q NULL: out of memory */
+	r->body = json_tokener_parse_ex(tok, rq->body, (int)rq->body_len);
+	json_tokener_free(tok);
+	if (r->body == NULL || !json_object_is_type(r->body, json_type_object))
+		return "body must be a JSON object with a string \"query\"";
+	if (!json_object_object_get_ex(r->body, "query", &q) ||
+	    !json_object_is_type(q, json_type_string))
+		return "body must have a string \"query\"";
+	if (json_object_object_get_ex(r->body, "timespan", &ts) &&
+	    ts != NULL && !json_object_is_type(ts, json_type_string))
+		return "\"timespan\" must be a string such as \"PT1H\"";
+	r->q = json_object_get_string(q);
+	r->qlen = (size_t)json_object_get_string_len(q);
+	if (ts != NULL) {
+		r->ts = json_object_get_string(ts);
+		r->tslen = (size_t)json_object_get_string_len(ts);
+	}
+	if (cfg != NULL && cfg->debug)
+		qx_debug(r->body, &r->par);
+	if (json_object_object_get_ex(r->body, "workspaces", &wl))
+		return qx_workspaces(wl, lim, rq->ws, s);
+	return NULL;
+}
+
+/* A part's descriptor and its query's item out of an OP_QUERY_PART body;
+ * -1 if malformed. */
+static int
+qx_part_desc(const struct item_req *rq, struct split_part *d,
+    struct qx_store *s, struct item_req *orig)
+{
+	uint32_t dlen;
+
+	if (rq->body_len < 4)
+		return -1;
+	memcpy(&dlen, rq->body, 4);
+	if (dlen < sizeof(*d) || dlen > rq->body_len - 4)
+		return -1;
+	memcpy(d, rq->body + 4, sizeof(*d));
+	if (d->magic != SPLIT_MAGIC || d->index >= d->nparts ||
+	    (uint64_t)d->lo_len + d->hi_len != dlen - sizeof(*d))
+		return -1;
+	s->lo.p = rq->body + 4 + sizeof(*d);
+	s->lo.n = d->lo_len;
+	s->hi.p = s->lo.p + d->lo_len;
+	s->hi.n = d->hi_len;
+	s->ws_lo = d->ws_lo;
+	s->ws_hi = d->ws_hi;
+	s->part = 1;
+	return item_decode(rq->body + 4 + dlen, rq->body_len - 4 - dlen, orig);
+}
+
+/* The parts' answers out of an OP_QUERY_MERGE body; -1 if malformed. */
+static int
+qx_merge_parts(const struct item_req *rq, struct item_req *orig,
+    struct route_str *parts, uint32_t *nparts)
+{
+	const char	*p = rq->body, *e = rq->body + rq->body_len;
+	uint32_t	 elen, n, len, k;
+
+	if (rq->body_len < 4)
+		return -1;
+	memcpy(&elen, p, 4);
+	if (elen > (size_t)(e - p) - 4 || item_decode(p + 4, elen, orig) == -1)
+		return -1;
+	p += 4 + elen;
+	if (e - p < 4)
+		return -1;
+	memcpy(&n, p, 4);
+	p += 4;
+	if (n < 1 || n > SPLIT_PARTS_MAX)
+		return -1;
+	for (k = 0; k < n; k++) {
+		if (e - p < 4)
+			return -1;
+		memcpy(&len, p, 4);
+		if (len > (size_t)(e - p) - 4)
+			return -1;
+		parts[k].p = p + 4;
+		parts[k].n = len;
+		p += 4 + len;
+	}
+	*nparts = n;
+	return p == e ? 0 : -1;
+}
+
+/* A part may be told to crash or sleep (debug_ops, for the tests). */
+static void
+qx_part_debug(const struct split_part *d)
+{
+	struct timespec	ts;
+
+	if (d->debug & SPLIT_DEBUG_CRASH)
+		abort();
+	if ((d->debug & SPLIT_DEBUG_SLEEP) && d->debug_ms > 0) {
+		ts.tv_sec = d->debug_ms / 1000;
+		ts.tv_nsec = d->debug_ms % 1000 * 1000000;
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+	}
+}
+
 int
 query_exec(struct store *st, const struct item_req *rq,
     const struct query_limits *lim, int64_t now_ms, struct item_res *res)
 {
-	struct qx_store	 s = { st, rq->ws, NULL, 1 };
-	struct query_opts opts = { rq->prefer };
-	json_tokener	*tok;
-	json_object	*body = NULL, *q, *ts = NULL, *wl = NULL;
-	const char	*bad = NULL;
-	int		 rc;
+	return query_exec_par(st, rq, lim, NULL, now_ms, res);
+}
 
+int
+query_exec_par(struct store *st, const struct item_req *rq0,
+    const struct query_limits *lim, const struct query_par_cfg *cfg,
+    int64_t now_ms, struct item_res *res)
+{
+	struct qx_store		 s;
+	struct qx_req		 r;
+	struct split_part	 d;
+	struct item_req		 orig;
+	struct route_str	 parts[SPLIT_PARTS_MAX];
+	const struct item_req	*rq = rq0;
+	struct query_opts	 opts;
+	const char		*bad;
+	int			 rc;
+
+	memset(&s, 0, sizeof(s));
+	memset(&r, 0, sizeof(r));
+	s.ws_hi = SIZE_MAX;
+	if (rq0->op == OP_QUERY_PART) {
+		if (qx_part_desc(rq0, &d, &s, &orig) == -1)
+			return item_res_error(res, ERR_INTERNAL,
+			    "malformed query part");
+		rq = &orig;
+		r.par.p_mode = QPM_PART;
+		r.par.p_index = d.index;
+		now_ms = d.now_ms;
+		qx_part_debug(&d);
+	} else if (rq0->op == OP_QUERY_MERGE) {
+		if (qx_merge_parts(rq0, &orig, parts, &r.par.p_nparts) == -1)
+			return item_res_error(res, ERR_INTERNAL,
+			    "malformed query merge");
+		rq = &orig;
+		r.par.p_mode = QPM_MERGE;
+		r.par.p_parts = parts;
+		/* Every part ran at the splitter's now: so does the merge. */
+		if (parts[0].n >= sizeof(struct split_partial))
+			memcpy(&now_ms, parts[0].p + offsetof(struct
+			    split_partial, now_ms), sizeof(now_ms));
+	} else if (cfg != NULL && cfg->rows > 0 && cfg->parts >= 2) {
+		r.par.p_mode = QPM_SPLIT;
+		r.par.p_split = qx_store_split;
+		r.par.p_rows = (uint64_t)cfg->rows;
+		r.par.p_nparts = (uint32_t)(cfg->parts < SPLIT_PARTS_MAX ?
+		    cfg->parts : SPLIT_PARTS_MAX);
+	}
+	s.st = st;
+	s.ws0 = rq->ws;
 	s.ws = &s.ws0;
-	if (rq->body == NULL || rq->body_len == 0) {
-		if (rq->query.p == NULL)
-			return item_res_error(res, ERR_BAD_REQUEST,
-			    "missing \"query\"");
-		return query_run(rq->query.p, rq->query.n, rq->timespan.p,
-		    rq->timespan.n, lim, now_ms, qx_store_source, &s, &opts,
-		    res);
-	}
-	if (rq->body_len > INT_MAX ||
-	    (tok = json_tokener_new_ex(QX_JSON_DEPTH)) == NULL) {
+	s.nws = 1;
+	s.cfg = cfg;
+	s.now_ms = now_ms;
+	opts.prefer = rq->prefer;
+	bad = qx_request(rq, lim, cfg, &r, &s);
+	if (bad == NULL && r.q == NULL) {
 		item_res_error(res, ERR_OUT_OF_MEMORY, "query body");
-		return -1;
-	}
-	body = json_tokener_parse_ex(tok, rq->body, (int)rq->body_len);
-	json_tokener_free(tok);
-	if (body == NULL || !json_object_is_type(body, json_type_object))
-		bad = "body must be a JSON object with a string \"query\"";
-	else if (!json_object_object_get_ex(body, "query", &q) ||
-	    !json_object_is_type(q, json_type_string))
-		bad = "body must have a string \"query\"";
-	else if (json_object_object_get_ex(body, "timespan", &ts) &&
-	    ts != NULL && !json_object_is_type(ts, json_type_string))
-		bad = "\"timespan\" must be a string such as \"PT1H\"";
-	else if (json_object_object_get_ex(body, "workspaces", &wl))
-		bad = qx_workspaces(wl, lim, rq->ws, &s);
-	if (bad != NULL) {
-		json_object_put(body);
-		if (s.ws != &s.ws0)
-			free(s.ws);
-		return item_res_error(res, ERR_BAD_REQUEST, bad);
-	}
-	rc = query_run(json_object_get_string(q),
-	    (size_t)json_object_get_string_len(q),
-	    ts != NULL ? json_object_get_string(ts) : NULL,
-	    ts != NULL ? (size_t)json_object_get_string_len(ts) : 0, lim,
-	    now_ms, qx_store_source, &s, &opts, res);
-	json_object_put(body);
+		rc = -1;
+	} else if (bad != NULL)
+		rc = item_res_error(res, ERR_BAD_REQUEST, bad);
+	else if (r.par.p_mode == QPM_PART && (s.ws_lo > s.nws ||
+	    (s.ws_hi > s.nws)))
+		rc = item_res_error(res, ERR_INTERNAL, "malformed query part");
+	else
+		rc = query_run_par(r.q, r.qlen, r.ts, r.tslen, lim, now_ms,
+		    qx_store_source, &s, &opts, r.par.p_mode == QPM_WHOLE ?
+		    NULL : &r.par, res);
+	json_object_put(r.body);
 	if (s.ws != &s.ws0)
 		free(s.ws);
 	return rc;

@@ -156,6 +156,9 @@ struct qhset {
 int	qhset_put(struct qhset *, const void *key, size_t n, size_t *idx,
 	    int *added);
 void	qhset_free(struct qhset *);
+/* The key in slot j (0..h_cap-1) and its length, or NULL when the slot
+ * is empty: every key, by walking the slots. */
+const char *qhset_slot(const struct qhset *, size_t j, size_t *n);
 
 /* ---- tokens (query_lex.c) --------------------------------------------- */
 
@@ -547,6 +550,18 @@ struct qexec {
 	int			 x_span;
 	int64_t			 x_span_lo, x_span_hi;
 	struct buf		 x_key;
+	/* Parallel scans (query_par.c) */
+	int			 x_mode;	/* enum qpmode */
+	int			 x_ckind;	/* enum qpcut: where parts stop */
+	size_t			 x_cut;		/* ... the stage they stop at */
+	size_t			 x_nst_all;	/* stages planned (a part runs
+						 * fewer: x_nst) */
+	struct buf		 x_pout;	/* part: its answer */
+	uint64_t		 x_pnrec;	/* part: records in x_pout */
+	uint32_t		 x_nparts;	/* merge: parts merged */
+	uint32_t		 x_pindex;	/* part: its index */
+	int64_t			 x_p_user, x_p_sys;	/* merge: parts' CPU */
+	double			 x_p_exec;	/* merge: slowest part's time */
 };
 
 /* query_exec.c: errors.  Each fills x->x_e and returns -1. */
@@ -575,6 +590,14 @@ void		 qops_stored_free(struct qstored *);
 int		 qops_rows_add(struct qstored ***v, size_t *n, size_t *cap,
 		    struct qstored *);
 void		 qops_group_free(struct qgroup *, size_t nby, size_t naggs);
+struct qgroup	*qops_group_new(const struct qval *keys, size_t nby,
+		    size_t naggs);
+int		 qops_group_add(struct qstage *, struct qgroup *);
+/* A group or distinct key (values; every visible column of a row) into
+ * x->x_key. */
+int		 qops_key(struct qexec *, const struct qval *, size_t n);
+int		 qops_key_row(struct qexec *, const struct qschema *,
+		    const struct qrow *);
 
 /* query_render.c */
 /* A row reaches the answer: written at once (closed schema) or kept. */
@@ -592,6 +615,79 @@ struct qstats {
 int		 qrender_extras(struct qexec *, const struct qstats *,
 		    struct buf *b);
 
+/* ---- parallel scans (query_par.c) ------------------------------------- */
+
+enum qpmode {
+	QPM_WHOLE = 0,		/* the whole query in one worker */
+	QPM_SPLIT,		/* may answer with parts instead (COMP_F_SPLIT) */
+	QPM_PART,		/* one part: a partial result (shm.h) */
+	QPM_MERGE		/* the parts' partial results into the answer */
+};
+
+/* Where a part stops (the first stage that is not where, project,
+ * project-away, project-rename or extend) and what it sends. */
+enum qpcut {
+	QPC_SINK = 0,		/* no such stage: the rows of the answer */
+	QPC_SORT,		/* the rows that reach the sort */
+	QPC_TOP,		/* its N rows */
+	QPC_TAKE,		/* its N rows */
+	QPC_DISTINCT,		/* its distinct rows */
+	QPC_COUNT,		/* the count */
+	QPC_GROUPS		/* summarize's groups, partial aggregates */
+};
+
+struct qpar;
+/* QPM_SPLIT: the source's own splitting (the store's: query_exec.c).
+ * Returns 1 when it answered res with the parts, 0 to run the query
+ * whole, -1 with x->x_e set. */
+typedef int (*qpar_split_fn)(void *srcarg, struct qexec *x,
+    const char *table, const struct qpar *, struct item_res *res);
+
+struct qpar {
+	enum qpmode	 p_mode;
+	/* QPM_SPLIT */
+	qpar_split_fn	 p_split;
+	uint64_t	 p_rows;	/* query_parallel_rows */
+	uint32_t	 p_nparts;	/* parts to make */
+	uint32_t	 p_debug;	/* SPLIT_DEBUG_* for the parts */
+	uint32_t	 p_debug_part;
+	int64_t		 p_debug_ms;
+	/* QPM_PART */
+	uint32_t	 p_index;
+	/* QPM_MERGE: the parts' answers, in part order */
+	const struct route_str *p_parts;
+};
+
+/* The cut of the plan x (x_cut gets its stage). */
+enum qpcut	 qpar_cut(struct qexec *x);
+/* Can the scan stop before the end of the table (take, or the answer's
+ * row limit), so that its length is not known beforehand? */
+int		 qpar_stops_early(const struct qexec *x);
+/* A part: run only up to the cut (call after qplan). */
+void		 qpar_part_begin(struct qexec *x);
+/* A row reaches the end of a part's stages. */
+int		 qpar_emit(struct qexec *x, const struct qrow *r);
+/* The scan of a part is over (and flushed): its answer into b. */
+int		 qpar_part_end(struct qexec *x, const int64_t now_ms,
+		    const struct qstats *, struct buf *b);
+/* A merge: feed every part's answer into the stages, in part order. */
+int		 qpar_merge(struct qexec *x, const struct qpar *par);
+/*
+ * The key of the row at fraction f (0..1) between stored keys a and b
+ * (a <= b), as if keys were spread evenly: their common prefix, then the
+ * next 8 bytes of each read as big-endian numbers and interpolated
+ * (trailing zero bytes dropped).  Monotonic in f.  Returns its length
+ * (at most an or bn capped at prefix + 8).
+ */
+size_t		 qpar_key_between(const char *a, size_t an, const char *b,
+		    size_t bn, double f, char *out, size_t outmax);
+/* Merge partial aggregate state src into dst for aggregate n (sum, avg
+ * as sum + count, min, max, count, dcount as exact sets). */
+int		 qpar_agg_merge(const struct qnode *n, struct qaggst *dst,
+		    struct qaggst *src);
+/* query_val.c: a dynamic value's compact JSON text. */
+const char	*qval_dyn_text(const struct qval *, size_t *n);
+
 /* ---- running a query (query_exec.c) ----------------------------------- */
 
 /* A source of rows: calls cb for each row of table, in key order, until
@@ -608,5 +704,10 @@ typedef int (*query_source_fn)(void *arg, const char *table,
 int	query_run(const char *q, size_t qlen, const char *ts, size_t tslen,
 	    const struct query_limits *, int64_t now_ms, query_source_fn src,
 	    void *srcarg, const struct query_opts *, struct item_res *res);
+/* The same in one of the modes of parallel scans (par NULL: whole). */
+int	query_run_par(const char *q, size_t qlen, const char *ts,
+	    size_t tslen, const struct query_limits *, int64_t now_ms,
+	    query_source_fn src, void *srcarg, const struct query_opts *,
+	    const struct qpar *par, struct item_res *res);
 
 #endif

@@ -252,7 +252,7 @@ qops_sorted_flush(struct qexec *x, size_t i)
 }
 
 /* Encode the values of a row's group / distinct key into x_key. */
-static int
+int
 qops_key(struct qexec *x, const struct qval *v, size_t n)
 {
 	size_t	i;
@@ -265,7 +265,7 @@ qops_key(struct qexec *x, const struct qval *v, size_t n)
 }
 
 /* distinct *: the key is every visible column of the row. */
-static int
+int
 qops_key_row(struct qexec *x, const struct qschema *sc, const struct qrow *r)
 {
 	struct jscan_biter	 it;
@@ -345,7 +345,7 @@ qops_group_free(struct qgroup *g, size_t nby, size_t naggs)
 	free(g);
 }
 
-static struct qgroup *
+struct qgroup *
 qops_group_new(const struct qval *keys, size_t nby, size_t naggs)
 {
 	struct qgroup	*g;
@@ -364,7 +364,7 @@ qops_group_new(const struct qval *keys, size_t nby, size_t naggs)
 	return g;
 }
 
-static int
+int
 qops_group_add(struct qstage *st, struct qgroup *g)
 {
 	struct qgroup	**nv;
@@ -599,7 +599,8 @@ qops_push(struct qexec *x, size_t i, const struct qrow *r)
 	int		 rc;
 
 	if (i == x->x_nst)
-		return qrender_push(x, r);
+		return x->x_mode == QPM_PART ? qpar_emit(x, r) :
+		    qrender_push(x, r);
 	st = &x->x_st[i];
 	out.src = r->src;
 	out.cols = st->s_row;

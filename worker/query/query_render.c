@@ -324,7 +324,7 @@ qrender_span(struct buf *b, int64_t ticks)
  * Log Analytics' statistics shape (query.executionTime,
  * query.resourceUsage.cpu, query.inputDatasetStatistics,
  * query.datasetStatistics), plus what only a batch executor can say: the
- * worker that ran it.
+ * worker that ran it, and the parts a split query ran in (1: not split).
  */
 static int
 qrender_stats(struct qexec *x, const struct qstats *s, struct buf *b)
@@ -340,11 +340,13 @@ qrender_stats(struct qexec *x, const struct qstats *s, struct buf *b)
 	    "\"scanned\":%ld},\"bytes\":{\"read\":%llu}},"
 	    "\"datasetStatistics\":[{\"tableRowCount\":%ld}]},"
 	    "\"worker\":{\"pid\":%ld,\"cpuTimeMs\":%.3f,"
-	    "\"rowsScanned\":%ld,\"bytesRead\":%llu,\"resultRows\":%ld}}",
+	    "\"rowsScanned\":%ld,\"bytesRead\":%llu,\"resultRows\":%ld,"
+	    "\"parts\":%u}}",
 	    x->x_scanned, (unsigned long long)x->x_bytes, x->x_sink.k_nrows,
 	    s->pid, (double)(s->user_ticks + s->sys_ticks) / QTICKS_PER_MS,
 	    x->x_scanned, (unsigned long long)x->x_bytes,
-	    x->x_sink.k_nrows) == -1 ? -1 : 0;
+	    x->x_sink.k_nrows, x->x_nparts > 0 ? x->x_nparts : 1) == -1 ?
+	    -1 : 0;
 }
 
 /* Log Analytics' render object: every property, null or defaulted when

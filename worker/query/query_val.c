@@ -208,7 +208,7 @@ qval_clear(struct qval *v)
 	v->own = 0;
 }
 
-static const char *
+const char *
 qval_dyn_text(const struct qval *v, size_t *n)
 {
 	const char	*s;
@@ -793,4 +793,13 @@ qhset_free(struct qhset *hs)
 	qarena_free(&hs->h_keys);
 	hs->h_tab = NULL;
 	hs->h_cap = hs->h_n = 0;
+}
+
+const char *
+qhset_slot(const struct qhset *hs, size_t j, size_t *n)
+{
+	const struct qhent *e = &hs->h_tab[j];
+
+	*n = e->e_n;
+	return e->e_key;
 }

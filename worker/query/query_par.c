@@ -1,0 +1,719 @@
+/*
+ * query_par.c - parallel scans (SPEC 5: "large scans may be split across
+ * idle workers and merged; the answer is the same as on one worker").
+ *
+ * A split query runs in three kinds of items (the layouts in shm.h):
+ *
+ *   split   the worker that takes the query plans it, and when its table
+ *           is large answers with parts (query_exec.c cuts the key range)
+ *   part    runs the plan over its key range up to the cut - the first
+ *           stage that is not where, project, project-away,
+ *           project-rename or extend - and answers what reaches the cut:
+ *           rows, a count, or summarize's groups with partial aggregates
+ *   merge   plans the query again and, instead of scanning, feeds every
+ *           part's answer, in part order, into the cut stage, then
+ *           flushes the plan and writes the answer as the query would
+ *
+ * Part order is key order, so what a merge feeds arrives in the order a
+ * single scan would have seen it: take keeps the same first rows, top and
+ * sort break ties the same way, distinct and summarize list their rows and
+ * groups in the same first-seen order.  Aggregates merge exactly: count
+ * and sum add (a long sum that leaves the range of a long goes on in real,
+ * as in one scan), avg is sum and count, min and max keep the first of
+ * equals, dcount is an exact set of values.  Sums of reals are added in
+ * another order than one scan's, so their last bits may differ.
+ *
+ * Rows of the answer (QPC_SINK) stop after query_max_result_rows + 1 in
+ * each part: the merge then knows the answer was cut.  A part keeps every
+ * summarize group (which groups make the first query_max_result_rows is
+ * known only in the merge), so its answer, like any result, is bounded by
+ * max_result_bytes.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shm.h"
+#include "query_int.h"
+
+/* ---- the cut ------------------------------------------------------------ */
+
+enum qpcut
+qpar_cut(struct qexec *x)
+{
+	size_t	i;
+
+	for (i = 0; i < x->x_nst; i++) {
+		x->x_cut = i;
+		switch (x->x_st[i].s_kind) {
+		case QO_WHERE:
+		case QO_PROJECT:
+		case QO_PROJECT_AWAY:
+		case QO_PROJECT_RENAME:
+		case QO_EXTEND:
+			continue;
+		case QO_SORT:		return QPC_SORT;
+		case QO_TOP:		return QPC_TOP;
+		case QO_TAKE:		return QPC_TAKE;
+		case QO_DISTINCT:	return QPC_DISTINCT;
+		case QO_COUNT:		return QPC_COUNT;
+		case QO_SUMMARIZE:	return QPC_GROUPS;
+		}
+	}
+	x->x_cut = x->x_nst;
+	return QPC_SINK;
+}
+
+int
+qpar_stops_early(const struct qexec *x)
+{
+	return x->x_ckind == QPC_TAKE || x->x_ckind == QPC_SINK;
+}
+
+void
+qpar_part_begin(struct qexec *x)
+{
+	x->x_mode = QPM_PART;
+	x->x_ckind = qpar_cut(x);
+	x->x_nst_all = x->x_nst;
+	/* Rows entering stage x_nst are the part's: the input of a sort, the
+	 * output of top, take and distinct, nothing of count and summarize
+	 * (their state is written at the end). */
+	if (x->x_ckind != QPC_SINK && x->x_ckind != QPC_SORT)
+		x->x_nst = x->x_cut + 1;
+	else
+		x->x_nst = x->x_cut;
+}
+
+/* ---- values on the wire ------------------------------------------------- */
+
+static int
+qpar_put_u32(struct buf *b, uint32_t v)
+{
+	return buf_append(b, &v, sizeof(v));
+}
+
+static int
+qpar_put_val(struct buf *b, const struct qval *v)
+{
+	static const char tags[QV__COUNT] = {
+		[QV_NULL] = 'n', [QV_BOOL] = 'b', [QV_LONG] = 'l',
+		[QV_REAL] = 'r', [QV_DATETIME] = 'd', [QV_TIMESPAN] = 't',
+		[QV_STRING] = 's', [QV_DYNAMIC] = 'j',
+	};
+	const char	*s;
+	size_t		 n;
+	char		 c;
+
+	if (buf_putc(b, tags[v->t]) == -1)
+		return -1;
+	switch (v->t) {
+	case QV_NULL:
+		return 0;
+	case QV_BOOL:
+		c = v->u.b ? 1 : 0;
+		return buf_append(b, &c, 1);
+	case QV_LONG:
+	case QV_DATETIME:
+	case QV_TIMESPAN:
+		return buf_append(b, &v->u.l, sizeof(v->u.l));
+	case QV_REAL:
+		/* As it is: -0.0 prints as the one scan would print it. */
+		return buf_append(b, &v->u.r, sizeof(v->u.r));
+	case QV_STRING:
+		s = v->u.s.p;
+		n = v->u.s.n;
+		break;
+	default:
+		s = qval_dyn_text(v, &n);
+		break;
+	}
+	if (n > UINT32_MAX || qpar_put_u32(b, (uint32_t)n) == -1)
+		return -1;
+	return buf_append(b, s, n);
+}
+
+/* A reader over one part's answer. */
+struct qpr {
+	const char	*p, *e;
+	int		 bad;
+};
+
+static const char *
+qpar_take(struct qpr *r, size_t n)
+{
+	const char *p = r->p;
+
+	if (r->bad || (size_t)(r->e - r->p) < n) {
+		r->bad = 1;
+		return NULL;
+	}
+	r->p += n;
+	return p;
+}
+
+static uint32_t
+qpar_get_u32(struct qpr *r)
+{
+	const char	*p = qpar_take(r, 4);
+	uint32_t	 v = 0;
+
+	if (p != NULL)
+		memcpy(&v, p, 4);
+	return v;
+}
+
+static int64_t
+qpar_get_i64(struct qpr *r)
+{
+	const char	*p = qpar_take(r, 8);
+	int64_t		 v = 0;
+
+	if (p != NULL)
+		memcpy(&v, p, 8);
+	return v;
+}
+
+/* A value: strings point into the answer; a dynamic value is parsed (own:
+ * the caller clears it).  -1 on ENOMEM or a malformed answer (r->bad). */
+static int
+qpar_get_val(struct qexec *x, struct qpr *r, struct qval *v)
+{
+	const char	*p = qpar_take(r, 1), *s;
+	uint32_t	 n;
+
+	memset(v, 0, sizeof(*v));
+	if (p == NULL)
+		return -1;
+	switch (*p) {
+	case 'n':
+		return 0;
+	case 'b':
+		if ((s = qpar_take(r, 1)) == NULL)
+			return -1;
+		v->t = QV_BOOL;
+		v->u.b = *s != 0;
+		return 0;
+	case 'l':
+	case 'd':
+	case 't':
+		v->t = *p == 'l' ? QV_LONG : *p == 'd' ? QV_DATETIME :
+		    QV_TIMESPAN;
+		v->u.l = qpar_get_i64(r);
+		return r->bad ? -1 : 0;
+	case 'r':
+		if ((s = qpar_take(r, 8)) == NULL)
+			return -1;
+		v->t = QV_REAL;
+		memcpy(&v->u.r, s, 8);
+		return 0;
+	case 's':
+	case 'j':
+		n = qpar_get_u32(r);
+		if ((s = qpar_take(r, n)) == NULL)
+			return -1;
+		if (*p == 's') {
+			v->t = QV_STRING;
+			v->u.s.p = s;
+			v->u.s.n = n;
+			return 0;
+		}
+		if (n == 0 || qrow_value(&x->x_ctx, s, s + n, v) == -1 ||
+		    v->t != QV_DYNAMIC) {
+			qval_clear(v);
+			r->bad = 1;
+			return -1;
+		}
+		return 0;
+	default:
+		r->bad = 1;
+		return -1;
+	}
+}
+
+/* ---- a part ------------------------------------------------------------- */
+
+/* The schema of rows entering stage i. */
+static const struct qschema *
+qpar_schema(const struct qexec *x, size_t i)
+{
+	return i == 0 ? &x->x_src : &x->x_st[i - 1].s_out;
+}
+
+int
+qpar_emit(struct qexec *x, const struct qrow *r)
+{
+	const struct qschema	*sc = qpar_schema(x, x->x_nst);
+	struct buf		*b = &x->x_pout;
+	size_t			 i, n;
+
+	/* The answer's rows: one past the limit tells the merge it is cut. */
+	if (x->x_ckind == QPC_SINK && x->x_lim->max_result_rows > 0 &&
+	    x->x_pnrec > (uint64_t)x->x_lim->max_result_rows)
+		return 1;
+	if (r->src != NULL) {
+		n = (size_t)(r->src->s_e - r->src->s_p);
+		if (buf_putc(b, 1) == -1 || qpar_put_u32(b, (uint32_t)n) == -1 ||
+		    buf_append(b, r->src->s_p, n) == -1)
+			return qx_oom(x);
+	} else if (buf_putc(b, 0) == -1)
+		return qx_oom(x);
+	for (i = 0; i < sc->s_ncols; i++)
+		if (qpar_put_val(b, &r->cols[i]) == -1)
+			return qx_oom(x);
+	x->x_pnrec++;
+	if (x->x_lim->max_result_bytes > 0 &&
+	    b->len > x->x_lim->max_result_bytes)
+		return qx_limit_bytes(x);
+	return 0;
+}
+
+/* Summarize's groups with their partial aggregates. */
+static int
+qpar_put_groups(struct qexec *x, struct qstage *st)
+{
+	struct buf		*b = &x->x_pout;
+	const struct qop	*op = st->s_op;
+	const struct qaggst	*a;
+	struct qgroup		*g;
+	const char		*kp;
+	size_t			 k, i, j, kn;
+	char			 kind;
+
+	for (k = 0; k < st->s_ngroups; k++) {
+		g = st->s_groups[k];
+		buf_reset(&x->x_key);
+		for (i = 0; i < op->o_nby; i++)
+			if (qval_key(&x->x_key, &g->g_keys[i]) == -1)
+				return qx_oom(x);
+		if (qpar_put_u32(b, (uint32_t)x->x_key.len) == -1 ||
+		    buf_append(b, x->x_key.data, x->x_key.len) == -1)
+			return qx_oom(x);
+		for (i = 0; i < op->o_nby; i++)
+			if (qpar_put_val(b, &g->g_keys[i]) == -1)
+				return qx_oom(x);
+		for (i = 0; i < st->s_naggs; i++) {
+			a = &g->g_aggs[i];
+			kind = a->a_kind == QV_LONG ? 'l' : a->a_kind ==
+			    QV_REAL ? 'r' : a->a_kind == QV_TIMESPAN ? 't' : 'n';
+			if (buf_putc(b, kind) == -1 ||
+			    buf_append(b, &a->a_n, 8) == -1 ||
+			    buf_append(b, &a->a_l, 8) == -1 ||
+			    buf_append(b, &a->a_r, 8) == -1 ||
+			    qpar_put_val(b, &a->a_v) == -1 ||
+			    qpar_put_u32(b, a->a_set != NULL ?
+			    (uint32_t)a->a_set->h_n : 0) == -1)
+				return qx_oom(x);
+			for (j = 0; a->a_set != NULL && j < a->a_set->h_cap;
+			    j++) {
+				if ((kp = qhset_slot(a->a_set, j, &kn)) == NULL)
+					continue;
+				if (qpar_put_u32(b, (uint32_t)kn) == -1 ||
+				    buf_append(b, kp, kn) == -1)
+					return qx_oom(x);
+			}
+		}
+		x->x_pnrec++;
+		if (x->x_lim->max_result_bytes > 0 &&
+		    b->len > x->x_lim->max_result_bytes)
+			return qx_limit_bytes(x);
+	}
+	return 0;
+}
+
+int
+qpar_part_end(struct qexec *x, const int64_t now_ms, const struct qstats *s,
+    struct buf *out)
+{
+	struct split_partial	 h;
+	struct qstage		*st;
+	size_t			 hlen, k;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = SPLIT_MAGIC;
+	h.kind = x->x_ckind == QPC_COUNT ? SPLIT_K_COUNT :
+	    x->x_ckind == QPC_GROUPS ? SPLIT_K_GROUPS : SPLIT_K_ROWS;
+	if (x->x_ckind == QPC_GROUPS &&
+	    qpar_put_groups(x, &x->x_st[x->x_cut]) == -1)
+		return -1;
+	st = x->x_ckind == QPC_COUNT || x->x_ckind == QPC_GROUPS ?
+	    &x->x_st[x->x_cut] : NULL;
+	h.index = x->x_pindex;
+	h.nfields = (uint32_t)x->x_row.s_nf;
+	h.now_ms = now_ms;
+	h.scanned = x->x_scanned;
+	h.bytes = x->x_bytes;
+	h.user_ticks = s->user_ticks;
+	h.sys_ticks = s->sys_ticks;
+	h.exec_s = s->exec_s;
+	h.count = x->x_ckind == QPC_COUNT ? (uint64_t)st->s_count :
+	    x->x_pnrec;
+	hlen = sizeof(h) + h.nfields;
+	buf_reset(out);
+	if (buf_reserve(out, hlen + x->x_pout.len) == -1 ||
+	    buf_append(out, &h, sizeof(h)) == -1)
+		return qx_oom(x);
+	for (k = 0; k < h.nfields; k++)
+		buf_putc(out, x->x_row.s_f[k].f_seen ? 1 : 0);
+	if (x->x_pout.len > 0)
+		buf_append(out, x->x_pout.data, x->x_pout.len);
+	return 0;
+}
+
+/* ---- partial aggregates ------------------------------------------------- */
+
+int
+qpar_agg_merge(const struct qnode *n, struct qaggst *dst, struct qaggst *src)
+{
+	const char	*kp;
+	size_t		 j, idx, kn;
+	int		 added;
+	int64_t		 l;
+
+	switch ((enum qagg)n->n_op) {
+	case QA_COUNT:
+	case QA_COUNTIF:
+		dst->a_n += src->a_n;
+		break;
+	case QA_SUM:
+	case QA_SUMIF:
+		if (src->a_kind == QV_NULL)
+			break;
+		if (dst->a_kind == QV_NULL) {
+			dst->a_kind = src->a_kind;
+			dst->a_l = src->a_l;
+			dst->a_r = src->a_r;
+		} else if (dst->a_kind == QV_LONG && src->a_kind == QV_LONG) {
+			if (!__builtin_add_overflow(dst->a_l, src->a_l, &l))
+				dst->a_l = l;
+			else {
+				/* Past the range of a long: real, as one
+				 * scan goes on. */
+				dst->a_kind = QV_REAL;
+				dst->a_r = (double)dst->a_l + (double)src->a_l;
+			}
+		} else if (dst->a_kind != QV_TIMESPAN &&
+		    src->a_kind != QV_TIMESPAN) {
+			dst->a_r = (dst->a_kind == QV_LONG ? (double)dst->a_l :
+			    dst->a_r) + (src->a_kind == QV_LONG ?
+			    (double)src->a_l : src->a_r);
+			dst->a_kind = QV_REAL;
+		} else if (dst->a_kind == QV_TIMESPAN &&
+		    src->a_kind == QV_TIMESPAN &&
+		    !__builtin_add_overflow(dst->a_l, src->a_l, &l))
+			dst->a_l = l;
+		/* A timespan sum and a number sum: one scan keeps the kind
+		 * it met first, and so does the merge. */
+		break;
+	case QA_AVG:
+	case QA_AVGIF:
+		dst->a_r += src->a_r;
+		dst->a_n += src->a_n;
+		break;
+	case QA_MIN:
+	case QA_MAX:
+		/* Equal values: the first part's, as one scan keeps the
+		 * first of equals. */
+		if (src->a_v.t == QV_NULL)
+			break;
+		if (dst->a_v.t == QV_NULL || (qval_order(&src->a_v,
+		    &dst->a_v) < 0) == (n->n_op == QA_MIN)) {
+			if (dst->a_v.t != QV_NULL &&
+			    qval_order(&src->a_v, &dst->a_v) == 0)
+				break;
+			qval_clear(&dst->a_v);
+			if (qval_copy(&dst->a_v, &src->a_v) == -1)
+				return -1;
+		}
+		break;
+	case QA_DCOUNT:
+	case QA_DCOUNTIF:
+		if (src->a_set == NULL)
+			break;
+		if (dst->a_set == NULL &&
+		    (dst->a_set = calloc(1, sizeof(*dst->a_set))) == NULL)
+			return -1;
+		for (j = 0; j < src->a_set->h_cap; j++)
+			if ((kp = qhset_slot(src->a_set, j, &kn)) != NULL &&
+			    qhset_put(dst->a_set, kp, kn, &idx, &added) == -1)
+				return -1;
+		break;
+	}
+	return 0;
+}
+
+/* ---- the merge ---------------------------------------------------------- */
+
+/* One group of a part into the summarize stage st. */
+static int
+qpar_merge_group(struct qexec *x, struct qstage *st, struct qpr *r,
+    struct qval *keys)
+{
+	const struct qop	*op = st->s_op;
+	struct qaggst		 a;
+	struct qgroup		*g = NULL;
+	const char		*kp, *p;
+	uint32_t		 kn, ns, i, j, len;
+	size_t			 idx, nby = op->o_nby, dummy;
+	int			 added, rc = -1, skip;
+	char			 kind;
+
+	kn = qpar_get_u32(r);
+	if ((kp = qpar_take(r, kn)) == NULL)
+		return -1;
+	for (i = 0; i < nby; i++)
+		if (qpar_get_val(x, r, &keys[i]) == -1)
+			goto out;
+	if (qhset_put(&st->s_set, kp, kn, &idx, &added) == -1) {
+		qx_oom(x);
+		goto out;
+	}
+	/* The cut of one scan at max_result_rows groups (query_ops.c). */
+	skip = 0;
+	if (added && st->s_preserves && qx_over_rows(x, st->s_ngroups + 1)) {
+		if (st->s_sorted_after) {
+			qx_limit_rows(x);
+			goto out;
+		}
+		x->x_partial = 1;
+		skip = 1;
+	} else if (added) {
+		if ((g = qops_group_new(keys, nby, st->s_naggs)) == NULL ||
+		    qops_group_add(st, g) == -1) {
+			qops_group_free(g, nby, st->s_naggs);
+			qx_oom(x);
+			goto out;
+		}
+	}
+	if (idx >= st->s_ngroups)
+		skip = 1;	/* a group past the cut */
+	g = skip ? NULL : st->s_groups[idx];
+	for (i = 0; i < st->s_naggs; i++) {
+		memset(&a, 0, sizeof(a));
+		if ((p = qpar_take(r, 1)) == NULL)
+			goto out;
+		kind = *p;
+		a.a_kind = kind == 'l' ? QV_LONG : kind == 'r' ? QV_REAL :
+		    kind == 't' ? QV_TIMESPAN : QV_NULL;
+		a.a_n = qpar_get_i64(r);
+		a.a_l = qpar_get_i64(r);
+		if ((p = qpar_take(r, 8)) == NULL)
+			goto out;
+		memcpy(&a.a_r, p, 8);
+		if (qpar_get_val(x, r, &a.a_v) == -1)
+			goto out;
+		ns = qpar_get_u32(r);
+		for (j = 0; j < ns && !r->bad; j++) {
+			len = qpar_get_u32(r);
+			if ((p = qpar_take(r, len)) == NULL)
+				break;
+			if (g == NULL)
+				continue;
+			if (a.a_set == NULL && (a.a_set = calloc(1,
+			    sizeof(*a.a_set))) == NULL) {
+				qval_clear(&a.a_v);
+				qx_oom(x);
+				goto out;
+			}
+			if (qhset_put(a.a_set, p, len, &dummy, &added) == -1) {
+				qval_clear(&a.a_v);
+				qhset_free(a.a_set);
+				free(a.a_set);
+				qx_oom(x);
+				goto out;
+			}
+		}
+		added = g != NULL && !r->bad &&
+		    qpar_agg_merge(st->s_aggs[i], &g->g_aggs[i], &a) == -1;
+		qval_clear(&a.a_v);
+		if (a.a_set != NULL) {
+			qhset_free(a.a_set);
+			free(a.a_set);
+		}
+		if (added) {
+			qx_oom(x);
+			goto out;
+		}
+		if (r->bad)
+			goto out;
+	}
+	rc = 0;
+out:
+	for (i = 0; i < nby; i++)
+		qval_clear(&keys[i]);
+	return rc;
+}
+
+/* One row of a part, pushed into stage i (distinct: its set first). */
+static int
+qpar_merge_row(struct qexec *x, struct qpr *r, size_t i, struct qval *cols,
+    size_t ncols)
+{
+	struct qstage	*st;
+	struct qrow	 row = { NULL, cols };
+	const char	*p, *src;
+	uint32_t	 n;
+	size_t		 k, idx;
+	int		 rc = -1, added;
+
+	if ((p = qpar_take(r, 1)) == NULL)
+		return -1;
+	if (*p) {
+		n = qpar_get_u32(r);
+		if ((src = qpar_take(r, n)) == NULL)
+			return -1;
+		qrow_open(&x->x_row, src, n);
+		row.src = &x->x_row;
+	}
+	for (k = 0; k < ncols; k++)
+		if (qpar_get_val(x, r, &cols[k]) == -1)
+			goto out;
+	if (x->x_ckind == QPC_DISTINCT) {
+		/* The part's rows are its distinct output: the key of each
+		 * is made of what the stage outputs. */
+		st = &x->x_st[i];
+		if ((st->s_op->o_star ? qops_key_row(x, &st->s_out, &row) :
+		    qops_key(x, cols, st->s_nitems)) == -1)
+			goto out;
+		if (qhset_put(&st->s_set, x->x_key.data, x->x_key.len, &idx,
+		    &added) == -1) {
+			qx_oom(x);
+			goto out;
+		}
+		rc = added ? qops_push(x, i + 1, &row) : 0;
+	} else
+		rc = qops_push(x, i, &row);
+out:
+	for (k = 0; k < ncols; k++)
+		qval_clear(&cols[k]);
+	qarena_reset(&x->x_ctx.tmp);
+	return rc;
+}
+
+int
+qpar_merge(struct qexec *x, const struct qpar *par)
+{
+	struct split_partial	 h;
+	struct qpr		 r;
+	struct qstage		*st;
+	struct qval		*vals = NULL;
+	const struct qschema	*sc;
+	size_t			 nvals, k, i;
+	uint64_t		 n;
+	uint32_t		 part;
+	int64_t			 counted = 0;
+	int			 rc = 0, stopped = 0;
+
+	x->x_mode = QPM_MERGE;
+	x->x_ckind = qpar_cut(x);
+	x->x_nst_all = x->x_nst;
+	i = x->x_cut;
+	st = i < x->x_nst ? &x->x_st[i] : NULL;
+	sc = x->x_ckind == QPC_DISTINCT ? &st->s_out : qpar_schema(x, i);
+	nvals = sc->s_ncols;
+	if (x->x_ckind == QPC_GROUPS)
+		nvals = st->s_op->o_nby;
+	if (nvals > 0 && (vals = calloc(nvals, sizeof(*vals))) == NULL)
+		return qx_oom(x);
+	for (part = 0; part < x->x_nparts && rc == 0; part++) {
+		r.p = par->p_parts[part].p;
+		r.e = r.p + par->p_parts[part].n;
+		r.bad = 0;
+		if (qpar_take(&r, sizeof(h)) == NULL)
+			goto bad;
+		memcpy(&h, r.p - sizeof(h), sizeof(h));
+		if (h.magic != SPLIT_MAGIC || h.index != part ||
+		    h.nfields != x->x_row.s_nf ||
+		    qpar_take(&r, h.nfields) == NULL)
+			goto bad;
+		for (k = 0; k < h.nfields; k++)
+			if (r.p[(ptrdiff_t)k - (ptrdiff_t)h.nfields])
+				x->x_row.s_f[k].f_seen = 1;
+		x->x_scanned += h.scanned;
+		x->x_bytes += h.bytes;
+		x->x_p_user += h.user_ticks;
+		x->x_p_sys += h.sys_ticks;
+		if (h.exec_s > x->x_p_exec)
+			x->x_p_exec = h.exec_s;
+		/* What one scan would have read before it stopped. */
+		if (!stopped)
+			counted += h.scanned;
+		if (stopped)
+			continue;
+		if (x->x_ckind == QPC_COUNT) {
+			if (h.kind != SPLIT_K_COUNT)
+				goto bad;
+			st->s_count += (int64_t)h.count;
+			continue;
+		}
+		if (h.kind != (x->x_ckind == QPC_GROUPS ? SPLIT_K_GROUPS :
+		    SPLIT_K_ROWS))
+			goto bad;
+		for (n = 0; n < h.count && rc == 0; n++) {
+			if (x->x_ckind == QPC_GROUPS)
+				rc = qpar_merge_group(x, st, &r, vals);
+			else
+				rc = qpar_merge_row(x, &r, i, vals, nvals);
+			if (rc == -1 && r.bad)
+				goto bad;
+		}
+		if (rc == 1) {
+			/* take has its rows, or the answer is cut: the
+			 * parts after this one add nothing. */
+			stopped = 1;
+			rc = 0;
+		}
+		if (rc == 0 && r.p != r.e)
+			goto bad;
+	}
+	free(vals);
+	if (rc == -1)
+		return -1;
+	if (x->x_lim->max_rows_scanned > 0 &&
+	    counted > x->x_lim->max_rows_scanned)
+		return err_set(x->x_e, ERR_QUERY_LIMIT_EXCEEDED,
+		    "query scanned more than query_max_rows_scanned (%ld) "
+		    "rows", x->x_lim->max_rows_scanned);
+	return 0;
+bad:
+	free(vals);
+	return err_set(x->x_e, ERR_INTERNAL, "a part of the split query "
+	    "answered a malformed partial result (part %u)", part);
+}
+
+/* ---- cutting a key range ------------------------------------------------ */
+
+size_t
+qpar_key_between(const char *a, size_t an, const char *b, size_t bn,
+    double f, char *out, size_t outmax)
+{
+	const unsigned char	*ua = (const unsigned char *)a;
+	const unsigned char	*ub = (const unsigned char *)b;
+	uint64_t		 va = 0, vb = 0, v;
+	size_t			 p = 0, k, n;
+
+	while (p < an && p < bn && ua[p] == ub[p])
+		p++;
+	for (k = 0; k < 8; k++) {
+		va = va << 8 | (p + k < an ? ua[p + k] : 0);
+		vb = vb << 8 | (p + k < bn ? ub[p + k] : 0);
+	}
+	if (f < 0)
+		f = 0;
+	if (f > 1)
+		f = 1;
+	v = vb >= va ? va + (uint64_t)((long double)(vb - va) * f) : va;
+	if (v < va)
+		v = va;
+	if (v > vb && vb >= va)
+		v = vb;
+	n = p < outmax ? p : outmax;
+	memcpy(out, a, n);
+	for (k = 0; k < 8 && n < outmax; k++)
+		out[n++] = (char)(v >> (56 - 8 * k));
+	/* "ab\0\0" and "ab" bound the same rows but for a key "ab\0": the
+	 * shorter is kept (order between cuts is unchanged). */
+	while (n > p && out[n - 1] == '\0')
+		n--;
+	return n;
+}
