@@ -482,10 +482,13 @@ qops_summarize_push(struct qexec *x, struct qstage *st, const struct qrow *r)
 	    qhset_put(&st->s_set, x->x_key.data, x->x_key.len, &idx,
 	    &added) == -1)
 		return qx_oom(x);
-	if (added && st->s_preserves && qx_over_rows(x, st->s_ngroups + 1)) {
+	if (added && st->s_preserves && x->x_mode != QPM_PART &&
+	    qx_over_rows(x, st->s_ngroups + 1)) {
 		/* Every group is a row of the answer, which is cut at
 		 * max_result_rows: the first groups are the first rows,
-		 * unless a sort comes later (then all are needed first). */
+		 * unless a sort comes later (then all are needed first).
+		 * A part keeps them all: which are first is known only
+		 * in the merge (query_par.c). */
 		if (st->s_sorted_after)
 			return qx_limit_rows(x);
 		x->x_partial = 1;

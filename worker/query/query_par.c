@@ -658,12 +658,11 @@ qpar_merge(struct qexec *x, const struct qpar *par)
 				goto bad;
 		}
 		if (rc == 1) {
-			/* take has its rows, or the answer is cut: the
-			 * parts after this one add nothing. */
+			/* take has its rows, or the answer is cut: the rest
+			 * of this part and the parts after it add nothing. */
 			stopped = 1;
 			rc = 0;
-		}
-		if (rc == 0 && r.p != r.e)
+		} else if (rc == 0 && r.p != r.e)
 			goto bad;
 	}
 	free(vals);

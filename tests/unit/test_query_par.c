@@ -1,0 +1,398 @@
+/*
+ * test_query_par.c - unit tests for parallel scans (worker/query/
+ * query_par.c): cutting a key range, merging partial aggregates, and
+ * whole queries run as parts over every split of a small in-memory table
+ * and merged, which must answer byte for byte what one scan answers.
+ */
+#include <check.h>
+#include <float.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shm.h"
+#include "query/query_int.h"
+
+/* 2024-01-08T00:00:00Z */
+#define NOW_MS	1704672000000LL
+
+/* Rows with ties (DurationMs 300 twice, 50 twice), nulls, a missing
+ * field, mixed numbers, an object, a real with a fraction. */
+static const char *rows[] = {
+	"{\"TimeGenerated\":\"2024-01-07T23:30:00Z\",\"Level\":\"Error\","
+	"\"Op\":\"write\",\"Caller\":\"ann\",\"DurationMs\":1200,\"S\":1.5}",
+	"{\"TimeGenerated\":\"2024-01-07T23:10:00Z\",\"Level\":\"Warning\","
+	"\"Op\":\"read\",\"Caller\":\"bob\",\"DurationMs\":300,\"S\":2.5}",
+	"{\"TimeGenerated\":\"2024-01-07T22:45:00Z\",\"Level\":\"Info\","
+	"\"Op\":\"read\",\"Caller\":\"ann\",\"DurationMs\":50,\"S\":0.5}",
+	"{\"TimeGenerated\":\"2024-01-07T20:00:00Z\",\"Level\":\"Error\","
+	"\"Op\":\"delete\",\"Caller\":\"cid\",\"DurationMs\":4000,\"S\":3}",
+	"{\"TimeGenerated\":\"2024-01-06T12:00:00Z\",\"Level\":\"Info\","
+	"\"Op\":\"write\",\"Caller\":\"bob\",\"DurationMs\":300}",
+	"{\"TimeGenerated\":\"2024-01-01T00:00:00Z\",\"Level\":\"Info\","
+	"\"Op\":\"read\",\"Caller\":\"ann\",\"DurationMs\":50,\"S\":1}",
+	"{\"Level\":\"Warning\",\"Op\":\"list\",\"DurationMs\":null,"
+	"\"P\":{\"code\":\"OK\",\"n\":[1,2,3]}}",
+	"{\"TimeGenerated\":\"2024-01-07T23:59:00Z\",\"Level\":\"Error\","
+	"\"Op\":\"write\",\"Caller\":\"dan\",\"DurationMs\":700,\"S\":2}",
+	"{\"TimeGenerated\":\"2024-01-07T21:00:00Z\",\"Level\":\"Warning\","
+	"\"Op\":\"read\",\"Caller\":\"eve\",\"DurationMs\":-5,\"S\":-0.25}",
+};
+#define NROWS	(sizeof(rows) / sizeof(rows[0]))
+
+static struct query_limits	lim;
+
+struct range {
+	size_t	lo, hi;
+};
+
+static int
+range_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
+    struct err *e)
+{
+	const struct range	*r = arg;
+	size_t			 i;
+	char			 key[32];
+	int			 rc;
+
+	if (strcmp(table, "T") != 0)
+		return err_set(e, ERR_NOT_FOUND, "no table %s", table);
+	for (i = r->lo; i < r->hi; i++) {
+		snprintf(key, sizeof(key), "k%zu", i);
+		rc = cb(cbarg, key, strlen(key), rows[i], strlen(rows[i]));
+		if (rc == -1)
+			return err_set(e, ERR_INTERNAL, "callback failed");
+		if (rc == 1)
+			break;
+	}
+	return 0;
+}
+
+static void
+run(const char *q, const struct qpar *par, struct range *r,
+    struct item_res *res)
+{
+	struct query_opts opts = { 0 };
+
+	item_res_reset(res);
+	query_run_par(q, strlen(q), NULL, 0, &lim, NOW_MS, range_source, r,
+	    &opts, par, res);
+}
+
+/* q split at cut points c[0..n-2] into n parts, merged: the same answer
+ * (status and bytes) as one scan. */
+static void
+same_split(const char *q, const size_t *c, uint32_t n)
+{
+	struct item_res		 whole, parts[4], merged;
+	struct route_str	 pb[4];
+	struct range		 all = { 0, NROWS }, r;
+	struct qpar		 par;
+	uint32_t		 k;
+
+	memset(&whole, 0, sizeof(whole));
+	memset(&merged, 0, sizeof(merged));
+	memset(parts, 0, sizeof(parts));
+	run(q, NULL, &all, &whole);
+	for (k = 0; k < n; k++) {
+		memset(&par, 0, sizeof(par));
+		par.p_mode = QPM_PART;
+		par.p_index = k;
+		r.lo = k == 0 ? 0 : c[k - 1];
+		r.hi = k == n - 1 ? NROWS : c[k];
+		run(q, &par, &r, &parts[k]);
+		if (parts[k].status != 200) {
+			/* A failing part's answer is the query's (split.c):
+			 * the one scan's, as a limit counts in each part. */
+			ck_assert_msg(parts[k].status == whole.status &&
+			    strcmp(parts[k].body.data, whole.body.data) == 0,
+			    "%s part %u: %d %s", q, k, parts[k].status,
+			    parts[k].body.data);
+			n = k + 1;
+			goto out;
+		}
+		pb[k].p = parts[k].body.data;
+		pb[k].n = parts[k].body.len;
+	}
+	memset(&par, 0, sizeof(par));
+	par.p_mode = QPM_MERGE;
+	par.p_parts = pb;
+	par.p_nparts = n;
+	run(q, &par, &all, &merged);
+	ck_assert_msg(merged.status == whole.status && merged.body.len ==
+	    whole.body.len && memcmp(merged.body.data, whole.body.data,
+	    whole.body.len) == 0, "%s (cuts %zu %zu):\n  merged %d %s\n"
+	    "  whole  %d %s", q, n > 1 ? c[0] : 0, n > 2 ? c[1] : 0,
+	    merged.status, merged.body.data, whole.status, whole.body.data);
+out:
+	item_res_free(&whole);
+	item_res_free(&merged);
+	for (k = 0; k < n; k++)
+		item_res_free(&parts[k]);
+}
+
+static const char *queries[] = {
+	"T | where Level == \"Error\" | project Caller, DurationMs",
+	"T | where DurationMs > 100",
+	"T | project-away P | extend D2 = DurationMs * 2",
+	"T | count",
+	"T | where Op == \"read\" | count",
+	"T | summarize count(), sum(DurationMs), avg(DurationMs), "
+	    "min(DurationMs), max(DurationMs), dcount(Caller) by Level",
+	"T | summarize sum(S), avg(S), min(S), max(S) by Op",
+	"T | summarize countif(DurationMs > 100), dcountif(Caller, "
+	    "DurationMs > 0), min(TimeGenerated), max(Caller)",
+	"T | summarize count() by bin(TimeGenerated, 1h)",
+	"T | summarize count() by P",
+	"T | top 3 by DurationMs",
+	"T | top 4 by DurationMs asc",
+	"T | sort by DurationMs desc | take 5",
+	"T | sort by Caller asc | where DurationMs > 0",
+	"T | take 4",
+	"T | where DurationMs > 100 | take 2",
+	"T | distinct Caller",
+	"T | distinct Level, Op",
+	"T | distinct *",
+	"T | extend C = DurationMs * 2 + 1 | summarize sum(C) by Level",
+	"T | summarize c = count() by Level | sort by c desc",
+	"T | summarize n = count() by Caller | where n > 1",
+	"T | project-rename Who = Caller | top 2 by DurationMs",
+	"T | where Nope == 1",
+	"T | take 0",
+};
+
+START_TEST(test_two_parts_every_cut)
+{
+	size_t	q, c;
+
+	for (q = 0; q < sizeof(queries) / sizeof(queries[0]); q++)
+		for (c = 0; c <= NROWS; c++)
+			same_split(queries[q], &c, 2);
+}
+END_TEST
+
+START_TEST(test_three_and_four_parts)
+{
+	size_t	q, c[3] = { 2, 5, 7 }, e[3] = { 0, 0, 9 };
+	size_t	f[2] = { 4, 4 };
+
+	for (q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
+		same_split(queries[q], c, 4);
+		same_split(queries[q], e, 4);	/* empty parts */
+		same_split(queries[q], f, 3);
+	}
+}
+END_TEST
+
+/* The answer's row limit: the first rows and a PartialError, also when
+ * the rows come from several parts; summarize's group limit likewise. */
+START_TEST(test_limits_across_parts)
+{
+	size_t	c, k;
+	const char *q[] = {
+		"T | project Caller",
+		"T | summarize count() by Caller",
+		"T | summarize c = count() by Caller | sort by c",
+		"T | sort by DurationMs | where DurationMs > 0",
+	};
+
+	lim.max_result_rows = 3;
+	for (k = 0; k < sizeof(q) / sizeof(q[0]); k++)
+		for (c = 0; c <= NROWS; c++)
+			same_split(q[k], &c, 2);
+	lim.max_result_rows = 1000;
+	/* Rows scanned count over every part. */
+	lim.max_rows_scanned = 5;
+	for (c = 0; c <= NROWS; c++) {
+		same_split("T | count", &c, 2);
+		same_split("T | where DurationMs > 1000000 | take 1", &c, 2);
+	}
+	lim.max_rows_scanned = 1000;
+}
+END_TEST
+
+START_TEST(test_key_between)
+{
+	char	out[64], prev[64];
+	size_t	n, pn = 0;
+	int	i;
+	const char *a = "act-00000000", *b = "act-00999999";
+
+	n = qpar_key_between(a, 12, b, 12, 0.5, out, sizeof(out));
+	ck_assert_int_gt(n, 6);
+	ck_assert_int_eq(memcmp(out, "act-00", 6), 0);
+	ck_assert_int_gt(memcmp(out, "act-00499999", n < 12 ? n : 12), 0);
+	ck_assert_int_lt(memcmp(out, "act-00500000", n < 12 ? n : 12), 0);
+	/* Monotonic in f, between a and b. */
+	for (i = 0; i <= 100; i++) {
+		n = qpar_key_between(a, 12, b, 12, i / 100.0, out,
+		    sizeof(out));
+		if (i > 0) {
+			int c = memcmp(prev, out, pn < n ? pn : n);
+
+			ck_assert(c < 0 || (c == 0 && pn <= n));
+		}
+		ck_assert(memcmp(out, b, n < 12 ? n : 12) <= 0);
+		memcpy(prev, out, n);
+		pn = n;
+	}
+	/* One key, or a key and its extension: never past b. */
+	n = qpar_key_between("k", 1, "k", 1, 0.7, out, sizeof(out));
+	ck_assert_uint_eq(n, 1);
+	n = qpar_key_between("k", 1, "k\x80", 2, 0.5, out, sizeof(out));
+	ck_assert(n == 2 && out[0] == 'k' && (unsigned char)out[1] == 0x40);
+	/* Out of range fractions are clamped; outmax is kept. */
+	n = qpar_key_between("aa", 2, "zz", 2, 7.0, out, 3);
+	ck_assert_uint_le(n, 3);
+	ck_assert_int_le(memcmp(out, "zz", n < 2 ? n : 2), 0);
+}
+END_TEST
+
+START_TEST(test_agg_merge)
+{
+	struct qnode	n;
+	struct qaggst	a, b;
+	size_t		idx;
+	int		added;
+
+	memset(&n, 0, sizeof(n));
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	/* sum: long + long, past the range of a long goes on in real. */
+	n.n_op = QA_SUM;
+	a.a_kind = QV_LONG;
+	a.a_l = INT64_MAX - 1;
+	b.a_kind = QV_LONG;
+	b.a_l = 5;
+	ck_assert_int_eq(qpar_agg_merge(&n, &a, &b), 0);
+	ck_assert_int_eq(a.a_kind, QV_REAL);
+	ck_assert(a.a_r > 9.2e18);
+	/* long + real is real; nothing + x is x. */
+	a.a_kind = QV_LONG;
+	a.a_l = 2;
+	b.a_kind = QV_REAL;
+	b.a_r = 0.5;
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert(a.a_kind == QV_REAL && a.a_r == 2.5);
+	a.a_kind = QV_NULL;
+	b.a_kind = QV_TIMESPAN;
+	b.a_l = 30;
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert(a.a_kind == QV_TIMESPAN && a.a_l == 30);
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert_int_eq(a.a_l, 60);
+	/* avg is sum and count. */
+	n.n_op = QA_AVG;
+	a.a_r = 10;
+	a.a_n = 4;
+	b.a_r = 2;
+	b.a_n = 1;
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert(a.a_r == 12 && a.a_n == 5);
+	/* count adds. */
+	n.n_op = QA_COUNTIF;
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert_int_eq(a.a_n, 6);
+	/* min keeps the first of equals (a long 3 before a real 3.0). */
+	n.n_op = QA_MIN;
+	a.a_v.t = QV_LONG;
+	a.a_v.u.l = 3;
+	b.a_v.t = QV_REAL;
+	b.a_v.u.r = 3.0;
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert_int_eq(a.a_v.t, QV_LONG);
+	b.a_v.u.r = 2.5;
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert(a.a_v.t == QV_REAL && a.a_v.u.r == 2.5);
+	n.n_op = QA_MAX;
+	b.a_v.t = QV_NULL;
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert(a.a_v.t == QV_REAL && a.a_v.u.r == 2.5);
+	/* dcount: the exact union of the sets. */
+	n.n_op = QA_DCOUNT;
+	a.a_set = calloc(1, sizeof(*a.a_set));
+	b.a_set = calloc(1, sizeof(*b.a_set));
+	ck_assert(a.a_set != NULL && b.a_set != NULL);
+	qhset_put(a.a_set, "x", 1, &idx, &added);
+	qhset_put(a.a_set, "y", 1, &idx, &added);
+	qhset_put(b.a_set, "y", 1, &idx, &added);
+	qhset_put(b.a_set, "z", 1, &idx, &added);
+	qhset_put(b.a_set, "w", 1, &idx, &added);
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert_uint_eq(a.a_set->h_n, 4);
+	qhset_free(b.a_set);
+	free(b.a_set);
+	b.a_set = NULL;
+	qpar_agg_merge(&n, &a, &b);
+	ck_assert_uint_eq(a.a_set->h_n, 4);
+	qhset_free(a.a_set);
+	free(a.a_set);
+}
+END_TEST
+
+/* A malformed partial result is an error of the merge, never a crash. */
+START_TEST(test_merge_malformed)
+{
+	struct item_res		 res;
+	struct route_str	 pb[1];
+	struct qpar		 par;
+	struct range		 all = { 0, NROWS };
+	struct split_partial	 h;
+	char			 buf[sizeof(h) + 8];
+
+	memset(&res, 0, sizeof(res));
+	memset(&par, 0, sizeof(par));
+	par.p_mode = QPM_MERGE;
+	par.p_parts = pb;
+	par.p_nparts = 1;
+	pb[0].p = "junk";
+	pb[0].n = 4;
+	run("T | count", &par, &all, &res);
+	ck_assert_int_eq(res.status, 500);
+	memset(&h, 0, sizeof(h));
+	h.magic = SPLIT_MAGIC;
+	h.kind = SPLIT_K_ROWS;
+	h.count = 1000;		/* rows that are not there */
+	memcpy(buf, &h, sizeof(h));
+	memset(buf + sizeof(h), 's', 8);
+	pb[0].p = buf;
+	pb[0].n = sizeof(buf);
+	run("T | take 3", &par, &all, &res);
+	ck_assert_int_eq(res.status, 500);
+	ck_assert_ptr_nonnull(strstr(res.body.data, "malformed"));
+	item_res_free(&res);
+}
+END_TEST
+
+static void
+setup(void)
+{
+	lim.max_rows_scanned = 1000;
+	lim.max_result_rows = 1000;
+	lim.max_result_bytes = 1 << 20;
+}
+
+int
+main(void)
+{
+	Suite	*s = suite_create("query_par");
+	TCase	*tc = tcase_create("par");
+	SRunner	*sr;
+	int	 nf;
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_two_parts_every_cut);
+	tcase_add_test(tc, test_three_and_four_parts);
+	tcase_add_test(tc, test_limits_across_parts);
+	tcase_add_test(tc, test_key_between);
+	tcase_add_test(tc, test_agg_merge);
+	tcase_add_test(tc, test_merge_malformed);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf == 0 ? 0 : 1;
+}
