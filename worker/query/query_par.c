@@ -357,6 +357,10 @@ qpar_part_end(struct qexec *x, const int64_t now_ms, const struct qstats *s,
 		buf_putc(out, x->x_row.s_f[k].f_seen ? 1 : 0);
 	if (x->x_pout.len > 0)
 		buf_append(out, x->x_pout.data, x->x_pout.len);
+	/* The whole answer, head included, is a result like any. */
+	if (x->x_lim->max_result_bytes > 0 &&
+	    out->len > x->x_lim->max_result_bytes)
+		return qx_limit_bytes(x);
 	return 0;
 }
 
