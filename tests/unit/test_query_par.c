@@ -4,12 +4,15 @@
  * whole queries run as parts over every split of a small in-memory table
  * and merged, which must answer byte for byte what one scan answers.
  */
+#define _XOPEN_SOURCE 700
 #include <check.h>
 #include <float.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shm.h"
 #include "query/query_int.h"
@@ -365,12 +368,222 @@ START_TEST(test_merge_malformed)
 }
 END_TEST
 
+/* ---- over a real store: the split, the parts' ranges, the merge ------- */
+
+static struct store	*st;
+static char		 dir[64];
+
+static void
+put(const char *ws, const char *table, const char *key, const char *json)
+{
+	struct item_req	rq;
+	struct item_res	res;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(&res, 0, sizeof(res));
+	rq.op = OP_ROW_PUT;
+	rq.ws.p = ws;
+	rq.ws.n = strlen(ws);
+	rq.table.p = table;
+	rq.table.n = strlen(table);
+	rq.key.p = key;
+	rq.key.n = strlen(key);
+	rq.body = json;
+	rq.body_len = strlen(json);
+	rq.body_kind = BODY_OBJECT;
+	ck_assert_int_eq(store_exec(st, &rq, &res), 0);
+	ck_assert_int_le(res.status, 201);
+	item_res_free(&res);
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* Run the POST query body as the worker would: split, each part, merge.
+ * *nparts gets how many parts ran (0: not split); res the answer. */
+static void
+exec_split(const char *body, long parts, uint32_t *nparts,
+    struct item_res *res)
+{
+	struct query_par_cfg	 cfg = { 10, parts, 0 };
+	struct item_req		 rq, prq;
+	struct item_res		 split, part[8];
+	struct buf		 enc = BUF_INIT, pbody = BUF_INIT;
+	struct buf		 penc = BUF_INIT, mbody = BUF_INIT;
+	const char		*p;
+	uint32_t		 n, k, len;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(&split, 0, sizeof(split));
+	memset(part, 0, sizeof(part));
+	rq.op = OP_QUERY;
+	rq.ws.p = "ws1";
+	rq.ws.n = 3;
+	rq.body = body;
+	rq.body_len = strlen(body);
+	rq.body_kind = BODY_OBJECT;
+	ck_assert_int_eq(item_encode(&rq, &enc), 0);
+	query_exec_par(st, &rq, &lim, &cfg, NOW_MS, &split);
+	*nparts = 0;
+	if (!(split.comp_flags & COMP_F_SPLIT)) {
+		item_res_reset(res);
+		buf_append(&res->body, split.body.data, split.body.len);
+		res->status = split.status;
+		goto out;
+	}
+	ck_assert_int_eq(split.status, 200);
+	p = split.body.data;
+	memcpy(&n, p + 4, 4);
+	ck_assert(n >= 2 && n <= 8);
+	p += 8;
+	len = (uint32_t)enc.len;
+	buf_append(&mbody, &len, 4);
+	buf_append(&mbody, enc.data, enc.len);
+	buf_append(&mbody, &n, 4);
+	for (k = 0; k < n; k++) {
+		memcpy(&len, p, 4);
+		buf_reset(&pbody);
+		buf_append(&pbody, p, 4 + len);
+		buf_append(&pbody, enc.data, enc.len);
+		p += 4 + len;
+		memset(&prq, 0, sizeof(prq));
+		prq.op = OP_QUERY_PART;
+		prq.body_kind = BODY_OTHER;
+		prq.body = pbody.data;
+		prq.body_len = pbody.len;
+		buf_reset(&penc);
+		ck_assert_int_eq(item_encode(&prq, &penc), 0);
+		ck_assert_int_eq(item_decode(penc.data, penc.len, &prq), 0);
+		query_exec_par(st, &prq, &lim, NULL, 0, &part[k]);
+		if (part[k].status != 200) {
+			/* The query's answer (split.c). */
+			item_res_reset(res);
+			buf_append(&res->body, part[k].body.data,
+			    part[k].body.len);
+			res->status = part[k].status;
+			*nparts = k + 1;
+			goto out;
+		}
+		len = (uint32_t)part[k].body.len;
+		buf_append(&mbody, &len, 4);
+		buf_append(&mbody, part[k].body.data, len);
+	}
+	ck_assert(p == split.body.data + split.body.len);
+	memset(&prq, 0, sizeof(prq));
+	prq.op = OP_QUERY_MERGE;
+	prq.body_kind = BODY_OTHER;
+	prq.body = mbody.data;
+	prq.body_len = mbody.len;
+	item_res_reset(res);
+	query_exec_par(st, &prq, &lim, NULL, 0, res);
+	*nparts = n;
+out:
+	for (k = 0; k < 8; k++)
+		item_res_free(&part[k]);
+	item_res_free(&split);
+	buf_free(&enc);
+	buf_free(&pbody);
+	buf_free(&penc);
+	buf_free(&mbody);
+}
+
+static void
+same_store(const char *body, long parts)
+{
+	struct item_req	 rq;
+	struct item_res	 whole, got;
+	uint32_t	 n;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(&whole, 0, sizeof(whole));
+	memset(&got, 0, sizeof(got));
+	rq.op = OP_QUERY;
+	rq.ws.p = "ws1";
+	rq.ws.n = 3;
+	rq.body = body;
+	rq.body_len = strlen(body);
+	rq.body_kind = BODY_OBJECT;
+	query_exec(st, &rq, &lim, NOW_MS, &whole);
+	exec_split(body, parts, &n, &got);
+	ck_assert_msg(n >= 2 || (n == 0 && (parts < 2 || got.status != 200)),
+	    "%s: %u parts", body, n);
+	ck_assert_msg(got.status == whole.status &&
+	    strcmp(got.body.data, whole.body.data) == 0,
+	    "%s (%ld parts):\n  split %d %s\n  whole %d %s", body, parts,
+	    got.status, got.body.data, whole.status, whole.body.data);
+	item_res_free(&whole);
+	item_res_free(&got);
+}
+
+START_TEST(test_store_split)
+{
+	struct store_opts	 o;
+	char			 path[128], err[256], key[600], row[128];
+	int			 i;
+	size_t			 q, p;
+	static const char *bodies[] = {
+		"{\"query\":\"T | project k\"}",
+		"{\"query\":\"T | count\"}",
+		"{\"query\":\"T | summarize count(), dcount(g) by g\"}",
+		"{\"query\":\"T | top 5 by n desc\"}",
+		"{\"query\":\"T | take 7\"}",
+		"{\"query\":\"T | distinct g\"}",
+		"{\"query\":\"T | project k\",\"workspaces\":[\"ws2\"]}",
+		"{\"query\":\"T | summarize sum(n) by g\","
+		    "\"workspaces\":[\"ws3\",\"ws2\"]}",
+		"{\"query\":\"T | where n > 1000000\"}",
+	};
+
+	snprintf(dir, sizeof(dir), "/tmp/test_query_par.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/db", dir);
+	memset(&o, 0, sizeof(o));
+	o.path = path;
+	o.map_size_mb = 64;
+	o.max_result_bytes = 1 << 20;
+	ck_assert_msg(store_open(&st, &o, err, sizeof(err)) == 0, "%s", err);
+	/* Keys spread unevenly (short, digits, long ones past 507 bytes
+	 * stored as head and hash), in two workspaces. */
+	for (i = 0; i < 60; i++) {
+		if (i < 20)
+			snprintf(key, sizeof(key), "a%d", i);
+		else if (i < 50)
+			snprintf(key, sizeof(key), "row-%06d", i * 7919 % 1000);
+		else {
+			memset(key, 'z', 508);
+			snprintf(key + 508, sizeof(key) - 508, "%d", i);
+		}
+		snprintf(row, sizeof(row), "{\"k\":\"%.*s\",\"n\":%d,"
+		    "\"g\":\"g%d\"}", 12, key, i * 37 % 101, i % 4);
+		put("ws1", "T", key, row);
+		if (i % 3 == 0)
+			put("ws2", "T", key, row);
+	}
+	for (q = 0; q < sizeof(bodies) / sizeof(bodies[0]); q++)
+		for (p = 1; p <= 5; p++)
+			same_store(bodies[q], (long)p);
+	/* A query that reads every row, over query_max_rows_scanned, is
+	 * answered at the split; one that may stop early is run. */
+	lim.max_rows_scanned = 59;
+	same_store(bodies[1], 3);
+	same_store(bodies[4], 3);
+	same_store(bodies[8], 3);	/* each part under it, all over */
+	lim.max_rows_scanned = 1000;
+	store_close(st);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 static void
 setup(void)
 {
 	lim.max_rows_scanned = 1000;
 	lim.max_result_rows = 1000;
 	lim.max_result_bytes = 1 << 20;
+	lim.max_workspaces = 10;
 }
 
 int
@@ -389,6 +602,7 @@ main(void)
 	tcase_add_test(tc, test_key_between);
 	tcase_add_test(tc, test_agg_merge);
 	tcase_add_test(tc, test_merge_malformed);
+	tcase_add_test(tc, test_store_split);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
