@@ -8,8 +8,11 @@
  * evaluation and the answer's rendering are fuzzed too.  Checks: errors
  * are QUERY_SYNTAX_ERROR with a "line L, column C: " position; every
  * answer body is one JSON text (by RFC 8259, fuzz_json.h), and valid UTF-8
- * whenever the query text was.
+ * whenever the query text was.  Then the query runs again as a split
+ * query (parallel scans): two parts cut where the input's length says,
+ * merged, must answer what the one scan answered.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,12 +85,18 @@ fq_cut_source(store_row_cb cb, void *cbarg, struct err *e)
 	return rc == -1 ? err_set(e, ERR_INTERNAL, "callback failed") : 0;
 }
 
+/* A part's rows of the table (arg; NULL: all of them). */
+struct fq_range {
+	size_t	lo, hi;
+};
+
 static int
 fq_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
     struct err *e)
 {
-	char	key[16];
-	size_t	i;
+	const struct fq_range *r = arg;
+	char	key[32];
+	size_t	i, n = sizeof(fq_rows) / sizeof(fq_rows[0]);
 	int	rc;
 
 	if (strcmp(table, "Missing") == 0)
@@ -99,7 +108,7 @@ fq_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
 		return cb(cbarg, "k1", 2, "[1,2]", 5) == -1 ?
 		    err_set(e, ERR_INTERNAL, "callback failed") : 0;
 	}
-	for (i = 0; i < sizeof(fq_rows) / sizeof(fq_rows[0]); i++) {
+	for (i = r != NULL ? r->lo : 0; i < (r != NULL ? r->hi : n); i++) {
 		snprintf(key, sizeof(key), "k%zu", i + 1);
 		rc = cb(cbarg, key, strlen(key), fq_rows[i], strlen(fq_rows[i]));
 		if (rc == -1)
@@ -193,6 +202,125 @@ fq_run(const char *q, size_t qlen, const char *ts, size_t tslen, int text_ok)
 	item_res_free(&res);
 }
 
+/* Two JSON values equal, reals to a relative 1e-9 (a split query adds
+ * its parts' sums in another order than one scan). */
+static int
+fq_json_close(struct json_object *a, struct json_object *b)
+{
+	struct json_object_iterator	 i, e;
+	struct json_object		*bv;
+	double				 x, y;
+	size_t				 k, n;
+
+	if (json_object_get_type(a) != json_object_get_type(b)) {
+		if (!json_object_is_type(a, json_type_double) &&
+		    !json_object_is_type(b, json_type_double))
+			return 0;
+	}
+	switch (json_object_get_type(a)) {
+	case json_type_double:
+	case json_type_int:
+		x = json_object_get_double(a);
+		y = json_object_get_double(b);
+		return x == y || fabs(x - y) <= 1e-9 * fmax(fabs(x), fabs(y));
+	case json_type_object:
+		if (json_object_object_length(a) !=
+		    json_object_object_length(b))
+			return 0;
+		i = json_object_iter_begin(a);
+		e = json_object_iter_end(a);
+		for (; !json_object_iter_equal(&i, &e);
+		    json_object_iter_next(&i))
+			if (!json_object_object_get_ex(b,
+			    json_object_iter_peek_name(&i), &bv) ||
+			    !fq_json_close(json_object_iter_peek_value(&i), bv))
+				return 0;
+		return 1;
+	case json_type_array:
+		n = json_object_array_length(a);
+		if (n != json_object_array_length(b))
+			return 0;
+		for (k = 0; k < n; k++)
+			if (!fq_json_close(json_object_array_get_idx(a, k),
+			    json_object_array_get_idx(b, k)))
+				return 0;
+		return 1;
+	default:
+		return json_object_equal(a, b);
+	}
+}
+
+/*
+ * Parallel scans (query_par.c): the query split into two parts at a cut
+ * the input picks, and merged, answers what one scan answers - or a
+ * part's own answer is (a failing part is the query's answer).
+ */
+static void
+fq_split(const char *q, size_t qlen, const char *ts, size_t tslen,
+    size_t cut)
+{
+	struct query_limits	 lim = { 1000, 100, 1 << 16, 0 };
+	struct query_opts	 opts = { 0 };
+	struct fq_range		 r[2] = { { 0, cut }, { cut, 0 } };
+	struct item_res		 whole, part[2], merged;
+	struct route_str	 pb[2];
+	struct qpar		 par;
+	struct json_object	*a, *b;
+	int			 k;
+
+	r[1].hi = sizeof(fq_rows) / sizeof(fq_rows[0]);
+	memset(&whole, 0, sizeof(whole));
+	memset(part, 0, sizeof(part));
+	memset(&merged, 0, sizeof(merged));
+	fq_bad_read = 0;
+	if (query_run(q, qlen, ts, tslen, &lim, FQ_NOW_MS, fq_source, NULL,
+	    &opts, &whole) == -1 || fq_bad_read || whole.status == 404)
+		goto out;
+	for (k = 0; k < 2; k++) {
+		memset(&par, 0, sizeof(par));
+		par.p_mode = QPM_PART;
+		par.p_index = (uint32_t)k;
+		query_run_par(q, qlen, ts, tslen, &lim, FQ_NOW_MS, fq_source,
+		    &r[k], &opts, &par, &part[k]);
+		if (part[k].status == 507)
+			goto out;
+		if (part[k].status != 200) {
+			FUZZ_CHECK(part[k].status == whole.status &&
+			    part[k].body.len == whole.body.len &&
+			    memcmp(part[k].body.data, whole.body.data,
+			    whole.body.len) == 0);
+			goto out;
+		}
+		pb[k].p = part[k].body.data;
+		pb[k].n = part[k].body.len;
+	}
+	memset(&par, 0, sizeof(par));
+	par.p_mode = QPM_MERGE;
+	par.p_parts = pb;
+	par.p_nparts = 2;
+	query_run_par(q, qlen, ts, tslen, &lim, FQ_NOW_MS, fq_source, NULL,
+	    &opts, &par, &merged);
+	if (merged.status == 507)
+		goto out;
+	FUZZ_CHECK(merged.status == whole.status);
+	if (merged.body.len == whole.body.len &&
+	    memcmp(merged.body.data, whole.body.data, whole.body.len) == 0)
+		goto out;
+	a = json_tokener_parse(whole.body.data);
+	b = json_tokener_parse(merged.body.data);
+	if (a == NULL || b == NULL || !fq_json_close(a, b))
+		fprintf(stderr, "split answer differs:\n  whole  %s\n  "
+		    "merged %s\n", whole.body.data, merged.body.data);
+	FUZZ_CHECK(a != NULL && b != NULL && fq_json_close(a, b));
+	json_object_put(a);
+	json_object_put(b);
+out:
+	item_res_free(&whole);
+	item_res_free(&part[0]);
+	item_res_free(&part[1]);
+	item_res_free(&merged);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -207,5 +335,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tslen = size - qlen - 1;
 	}
 	fq_run(src, qlen, ts, tslen, utf8_valid(src, size));
+	fq_split(src, qlen, ts, tslen,
+	    size % (sizeof(fq_rows) / sizeof(fq_rows[0]) + 1));
 	return 0;
 }
