@@ -304,8 +304,9 @@ struct split_partial {
 };
 /*
  * Records follow the seen bytes.  A value is a tag byte, then: 'n' null;
- * 'b' one byte 0/1; 'l' long, 'd' datetime, 't' timespan: int64; 'r'
- * double; 's' string, 'j' dynamic (compact JSON): uint32_t len + bytes.
+ * 'b' one byte '0'/'1'; 'l' long, 'd' datetime, 't' timespan: int64; 'r'
+ * double; 's' string, 'j' dynamic (compact JSON): uint32_t len + bytes
+ * (the query engine's group-key encoding, qval_key, with reals exact).
  *   SPLIT_K_ROWS    a row: uint8_t has_src (1: uint32_t len + the stored
  *                   row's JSON), then the fixed columns' values
  *   SPLIT_K_GROUPS  a summarize group: uint32_t klen + its key bytes; the

@@ -402,6 +402,19 @@ rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/* An OP_QUERY item of ws1 with this POST body. */
+static void
+query_req(struct item_req *rq, const char *body)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->op = OP_QUERY;
+	rq->ws.p = "ws1";
+	rq->ws.n = 3;
+	rq->body = body;
+	rq->body_len = strlen(body);
+	rq->body_kind = BODY_OBJECT;
+}
+
 /* Run the POST query body as the worker would: split, each part, merge.
  * *nparts gets how many parts ran (0: not split); res the answer. */
 static void
@@ -416,15 +429,9 @@ exec_split(const char *body, long parts, uint32_t *nparts,
 	const char		*p;
 	uint32_t		 n, k, len;
 
-	memset(&rq, 0, sizeof(rq));
 	memset(&split, 0, sizeof(split));
 	memset(part, 0, sizeof(part));
-	rq.op = OP_QUERY;
-	rq.ws.p = "ws1";
-	rq.ws.n = 3;
-	rq.body = body;
-	rq.body_len = strlen(body);
-	rq.body_kind = BODY_OBJECT;
+	query_req(&rq, body);
 	ck_assert_int_eq(item_encode(&rq, &enc), 0);
 	query_exec_par(st, &rq, &lim, &cfg, NOW_MS, &split);
 	*nparts = 0;
@@ -497,15 +504,9 @@ same_store(const char *body, long parts)
 	struct item_res	 whole, got;
 	uint32_t	 n;
 
-	memset(&rq, 0, sizeof(rq));
 	memset(&whole, 0, sizeof(whole));
 	memset(&got, 0, sizeof(got));
-	rq.op = OP_QUERY;
-	rq.ws.p = "ws1";
-	rq.ws.n = 3;
-	rq.body = body;
-	rq.body_len = strlen(body);
-	rq.body_kind = BODY_OBJECT;
+	query_req(&rq, body);
 	query_exec(st, &rq, &lim, NOW_MS, &whole);
 	exec_split(body, parts, &n, &got);
 	ck_assert_msg(n >= 2 || (n == 0 && (parts < 2 || got.status != 200)),

@@ -117,6 +117,9 @@ int		 qval_order(const struct qval *, const struct qval *);
 /* Append a self-delimiting encoding of v (type tag + payload): equal
  * encodings mean equal group keys / distinct values. */
 int		 qval_key(struct buf *, const struct qval *);
+/* The same with exact = 1 keeps a real's bits (-0.0, NaN payloads): how a
+ * part of a split query sends values (shm.h, split_partial). */
+int		 qval_encode(struct buf *, const struct qval *, int exact);
 /* Append v as a value of the answer's rows (see query_exec.c for the
  * format of each type). */
 int		 qval_json(struct buf *, const struct qval *);

@@ -93,46 +93,6 @@ qpar_put_u32(struct buf *b, uint32_t v)
 	return buf_append(b, &v, sizeof(v));
 }
 
-static int
-qpar_put_val(struct buf *b, const struct qval *v)
-{
-	static const char tags[QV__COUNT] = {
-		[QV_NULL] = 'n', [QV_BOOL] = 'b', [QV_LONG] = 'l',
-		[QV_REAL] = 'r', [QV_DATETIME] = 'd', [QV_TIMESPAN] = 't',
-		[QV_STRING] = 's', [QV_DYNAMIC] = 'j',
-	};
-	const char	*s;
-	size_t		 n;
-	char		 c;
-
-	if (buf_putc(b, tags[v->t]) == -1)
-		return -1;
-	switch (v->t) {
-	case QV_NULL:
-		return 0;
-	case QV_BOOL:
-		c = v->u.b ? 1 : 0;
-		return buf_append(b, &c, 1);
-	case QV_LONG:
-	case QV_DATETIME:
-	case QV_TIMESPAN:
-		return buf_append(b, &v->u.l, sizeof(v->u.l));
-	case QV_REAL:
-		/* As it is: -0.0 prints as the one scan would print it. */
-		return buf_append(b, &v->u.r, sizeof(v->u.r));
-	case QV_STRING:
-		s = v->u.s.p;
-		n = v->u.s.n;
-		break;
-	default:
-		s = qval_dyn_text(v, &n);
-		break;
-	}
-	if (n > UINT32_MAX || qpar_put_u32(b, (uint32_t)n) == -1)
-		return -1;
-	return buf_append(b, s, n);
-}
-
 /* A reader over one part's answer. */
 struct qpr {
 	const char	*p, *e;
@@ -152,25 +112,31 @@ qpar_take(struct qpr *r, size_t n)
 	return p;
 }
 
+/* n bytes (4 or 8) of an integer into *out (left as it was if short). */
+static void
+qpar_get(struct qpr *r, void *out, size_t n)
+{
+	const char *p = qpar_take(r, n);
+
+	if (p != NULL)
+		memcpy(out, p, n);
+}
+
 static uint32_t
 qpar_get_u32(struct qpr *r)
 {
-	const char	*p = qpar_take(r, 4);
-	uint32_t	 v = 0;
+	uint32_t v = 0;
 
-	if (p != NULL)
-		memcpy(&v, p, 4);
+	qpar_get(r, &v, 4);
 	return v;
 }
 
 static int64_t
 qpar_get_i64(struct qpr *r)
 {
-	const char	*p = qpar_take(r, 8);
-	int64_t		 v = 0;
+	int64_t v = 0;
 
-	if (p != NULL)
-		memcpy(&v, p, 8);
+	qpar_get(r, &v, 8);
 	return v;
 }
 
@@ -192,7 +158,7 @@ qpar_get_val(struct qexec *x, struct qpr *r, struct qval *v)
 		if ((s = qpar_take(r, 1)) == NULL)
 			return -1;
 		v->t = QV_BOOL;
-		v->u.b = *s != 0;
+		v->u.b = *s == '1';
 		return 0;
 	case 'l':
 	case 'd':
@@ -259,7 +225,7 @@ qpar_emit(struct qexec *x, const struct qrow *r)
 	} else if (buf_putc(b, 0) == -1)
 		return qx_oom(x);
 	for (i = 0; i < sc->s_ncols; i++)
-		if (qpar_put_val(b, &r->cols[i]) == -1)
+		if (qval_encode(b, &r->cols[i], 1) == -1)
 			return qx_oom(x);
 	x->x_pnrec++;
 	if (x->x_lim->max_result_bytes > 0 &&
@@ -290,7 +256,7 @@ qpar_put_groups(struct qexec *x, struct qstage *st)
 		    buf_append(b, x->x_key.data, x->x_key.len) == -1)
 			return qx_oom(x);
 		for (i = 0; i < op->o_nby; i++)
-			if (qpar_put_val(b, &g->g_keys[i]) == -1)
+			if (qval_encode(b, &g->g_keys[i], 1) == -1)
 				return qx_oom(x);
 		for (i = 0; i < st->s_naggs; i++) {
 			a = &g->g_aggs[i];
@@ -300,7 +266,7 @@ qpar_put_groups(struct qexec *x, struct qstage *st)
 			    buf_append(b, &a->a_n, 8) == -1 ||
 			    buf_append(b, &a->a_l, 8) == -1 ||
 			    buf_append(b, &a->a_r, 8) == -1 ||
-			    qpar_put_val(b, &a->a_v) == -1 ||
+			    qval_encode(b, &a->a_v, 1) == -1 ||
 			    qpar_put_u32(b, a->a_set != NULL ?
 			    (uint32_t)a->a_set->h_n : 0) == -1)
 				return qx_oom(x);

@@ -298,6 +298,12 @@ qval_order(const struct qval *a, const struct qval *b)
 int
 qval_key(struct buf *b, const struct qval *v)
 {
+	return qval_encode(b, v, 0);
+}
+
+int
+qval_encode(struct buf *b, const struct qval *v, int exact)
+{
 	static const char tags[QV__COUNT] = {
 		[QV_NULL] = 'n', [QV_BOOL] = 'b', [QV_LONG] = 'l',
 		[QV_REAL] = 'r', [QV_DATETIME] = 'd', [QV_TIMESPAN] = 't',
@@ -320,9 +326,11 @@ qval_key(struct buf *b, const struct qval *v)
 	case QV_TIMESPAN:
 		return buf_append(b, &v->u.l, sizeof(v->u.l));
 	case QV_REAL:
-		/* -0.0 and 0.0 are one value; all NaNs are one value. */
-		r = v->u.r == 0 ? 0.0 : v->u.r;
-		if (isnan(r))
+		/* As keys, -0.0 and 0.0 are one value; all NaNs are one. */
+		r = v->u.r;
+		if (!exact && r == 0)
+			r = 0.0;
+		if (!exact && isnan(r))
 			r = NAN;
 		return buf_append(b, &r, sizeof(r));
 	case QV_STRING:
