@@ -25,6 +25,7 @@ import unittest
 
 from harness import Server, check_envelope
 from issue4_util import async_all, async_post, async_wait
+from test_query_rows import nested
 
 WS, WS2 = "par", "par2"
 ROWS, ROWS2 = 1500, 400
@@ -99,13 +100,6 @@ def gen(db, ws, n, seed, table="Act"):
                        timeout=120, check=False)
     if r.returncode != 0:
         raise AssertionError("load_lmdb -g: %r" % r.stderr[-300:])
-
-
-def nested(depth, leaf):
-    text = json.dumps(leaf)
-    for _ in range(depth):
-        text = '{"a":' + text + "}"
-    return text
 
 
 def esc_rows():

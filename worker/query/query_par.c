@@ -206,6 +206,24 @@ qpar_schema(const struct qexec *x, size_t i)
 	return i == 0 ? &x->x_src : &x->x_st[i - 1].s_out;
 }
 
+/* A part's answer is bounded by max_result_bytes, as any result. */
+static int
+qpar_over(struct qexec *x, const struct buf *b)
+{
+	if (x->x_lim->max_result_bytes > 0 &&
+	    b->len > x->x_lim->max_result_bytes)
+		return qx_limit_bytes(x);
+	return 0;
+}
+
+/* One more record was written into b. */
+static int
+qpar_counted(struct qexec *x, const struct buf *b)
+{
+	x->x_pnrec++;
+	return qpar_over(x, b);
+}
+
 int
 qpar_emit(struct qexec *x, const struct qrow *r)
 {
@@ -227,11 +245,7 @@ qpar_emit(struct qexec *x, const struct qrow *r)
 	for (i = 0; i < sc->s_ncols; i++)
 		if (qval_encode(b, &r->cols[i], 1) == -1)
 			return qx_oom(x);
-	x->x_pnrec++;
-	if (x->x_lim->max_result_bytes > 0 &&
-	    b->len > x->x_lim->max_result_bytes)
-		return qx_limit_bytes(x);
-	return 0;
+	return qpar_counted(x, b);
 }
 
 /* Summarize's groups with their partial aggregates. */
@@ -279,10 +293,8 @@ qpar_put_groups(struct qexec *x, struct qstage *st)
 					return qx_oom(x);
 			}
 		}
-		x->x_pnrec++;
-		if (x->x_lim->max_result_bytes > 0 &&
-		    b->len > x->x_lim->max_result_bytes)
-			return qx_limit_bytes(x);
+		if (qpar_counted(x, b) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -324,10 +336,7 @@ qpar_part_end(struct qexec *x, const int64_t now_ms, const struct qstats *s,
 	if (x->x_pout.len > 0)
 		buf_append(out, x->x_pout.data, x->x_pout.len);
 	/* The whole answer, head included, is a result like any. */
-	if (x->x_lim->max_result_bytes > 0 &&
-	    out->len > x->x_lim->max_result_bytes)
-		return qx_limit_bytes(x);
-	return 0;
+	return qpar_over(x, out);
 }
 
 /* ---- partial aggregates ------------------------------------------------- */
