@@ -258,6 +258,21 @@ class PartFailureTest(unittest.TestCase):
         SRV.wait_workers()
         self.assertEqual(answer(SRV, "Act | count"), WANT["Act | count"])
 
+    def test_part_crash_quarantines_the_query(self):
+        with Server(workers=2, debug_ops=True, extra_args=["--db-path", DB],
+                    query_parallel_rows=100, query_parallel_parts=2) as srv:
+            body = {"query": "Act | summarize max(DurationMs)",
+                    "debug": {"crash_part": 0}}
+            check_envelope(self, post(srv, body), 500, "WORKER_CRASHED")
+            # the query itself is remembered, not its parts: the repeat is
+            # answered at once, without running
+            r = post(srv, body)
+            err = check_envelope(self, r, 500, "WORKER_CRASHED")
+            self.assertIn("quarantined", err.get("detail", ""))
+            self.assertIsNotNone(r[1].get("Retry-After"))
+            srv.wait_workers()
+            self.assertEqual(answer(srv, "Act | count"), WANT["Act | count"])
+
     def test_part_timeout_is_504(self):
         r = post(SRV, {"query": "Act | top 3 by DurationMs",
                        "debug": {"sleep_part": 0, "sleep_ms": 20000}},
