@@ -432,6 +432,7 @@ qpar_merge_group(struct qexec *x, struct qstage *st, struct qpr *r,
 	struct qaggst		 a;
 	struct qgroup		*g = NULL;
 	const char		*kp, *p;
+	struct qhset		**set;
 	uint32_t		 kn, ns, i, j, len;
 	size_t			 idx, nby = op->o_nby, dummy;
 	int			 added, rc = -1, skip;
@@ -481,23 +482,18 @@ qpar_merge_group(struct qexec *x, struct qstage *st, struct qpr *r,
 		memcpy(&a.a_r, p, 8);
 		if (qpar_get_val(x, r, &a.a_v) == -1)
 			goto out;
+		/* dcount's values go straight into the group's set: the
+		 * union, without a set of the part's own first. */
 		ns = qpar_get_u32(r);
+		set = g != NULL ? &g->g_aggs[i].a_set : NULL;
 		for (j = 0; j < ns && !r->bad; j++) {
 			len = qpar_get_u32(r);
-			if ((p = qpar_take(r, len)) == NULL)
-				break;
-			if (g == NULL)
+			if ((p = qpar_take(r, len)) == NULL || set == NULL)
 				continue;
-			if (a.a_set == NULL && (a.a_set = calloc(1,
-			    sizeof(*a.a_set))) == NULL) {
+			if ((*set == NULL && (*set = calloc(1,
+			    sizeof(**set))) == NULL) ||
+			    qhset_put(*set, p, len, &dummy, &added) == -1) {
 				qval_clear(&a.a_v);
-				qx_oom(x);
-				goto out;
-			}
-			if (qhset_put(a.a_set, p, len, &dummy, &added) == -1) {
-				qval_clear(&a.a_v);
-				qhset_free(a.a_set);
-				free(a.a_set);
 				qx_oom(x);
 				goto out;
 			}
@@ -505,10 +501,6 @@ qpar_merge_group(struct qexec *x, struct qstage *st, struct qpr *r,
 		added = g != NULL && !r->bad &&
 		    qpar_agg_merge(st->s_aggs[i], &g->g_aggs[i], &a) == -1;
 		qval_clear(&a.a_v);
-		if (a.a_set != NULL) {
-			qhset_free(a.a_set);
-			free(a.a_set);
-		}
 		if (added) {
 			qx_oom(x);
 			goto out;
