@@ -88,8 +88,9 @@ static const struct config_key keys[] = {
 	{ "db_sync", KEY_BOOL, FIELD(db_sync, int),
 	    "on", 0, 1, 0,
 	    "Answer a write only once it is on disk (one sync per write "
-	    "group, shared by the workers); off is faster, a crash may lose "
-	    "writes.", NULL },
+	    "group, shared by the workers; a system crash never damages the "
+	    "store); off is faster, a system crash may lose writes or damage "
+	    "the store.", NULL },
 	{ "write_group_max_items", KEY_LONG, FIELD(write_group_max_items, long),
 	    "512", 1, 1024, 0,
 	    "Most write items a worker applies in one transaction and makes "

@@ -415,7 +415,8 @@ class Run:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def skipped(self, section):
-        if section in self.a.skip.split(","):
+        only = [x for x in self.a.only.split(",") if x]
+        if section in self.a.skip.split(",") or (only and section not in only):
             self.skip(section, "--skip %s" % section)
             return True
         return False
@@ -771,7 +772,7 @@ class Run:
         a = argparse.Namespace(**vars(self.a))
         a.connections = DURABLE_CONNS
         have_redis = all(shutil.which(t) for t in ("redis-server", "redis-benchmark")) \
-            and not self.skipped("redis")
+            and "redis" not in self.a.skip.split(",")
         hz = os.sysconf("SC_CLK_TCK")
         rows = []
         d0 = os.path.join(self.tmp, "durable")
@@ -1386,6 +1387,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--skip", default="", help="comma-separated sections to leave out: "
                     "redis, nginx, lmdb, scaling, ring, batchd, durable, bulk, syscalls")
+    ap.add_argument("--only", default="", help="comma-separated sections to run, the others left out "
+                    "(same names as --skip; durable starts its own Redis unless --skip redis)")
     ap.add_argument("--no-install", action="store_true", help="(scripts/bench) do not apt-get install")
     a = ap.parse_args()
 

@@ -23,6 +23,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "durable.h"
 #include "futex.h"
 #include "rows.h"
 
@@ -484,35 +485,38 @@ store_txn_begin(struct store *st, MDB_txn *parent, unsigned int flags,
 	return rc;
 }
 
-/* durable_txnid only ever rises. */
-static void
-store_durable_raise(_Atomic uint64_t *durable, uint64_t txnid)
+/* The newest committed txnid: its meta page is written (mdb_env_info
+ * reads the mapped meta pages: no lock, no system call). */
+static uint64_t
+store_last_txnid(struct store *st)
 {
-	uint64_t cur = atomic_load(durable);
+	MDB_envinfo	info;
 
-	while (cur < txnid &&
-	    !atomic_compare_exchange_weak(durable, &cur, txnid))
-		;
+	return mdb_env_info(st->st_env, &info) == 0 ?
+	    (uint64_t)info.me_last_txnid : 0;
 }
 
 /*
- * Make every commit up to txnid durable, sharing the sync with the other
- * workers (shm.h, "Shared sync"): a commit another worker's sync already
- * covered costs nothing, and while one worker syncs, the others wait for
- * it and then one sync covers all they committed meanwhile.  The store is
- * opened MDB_NOSYNC, so mdb_txn_commit() only writes; mdb_env_sync()
- * flushes the data file, the meta page with it.
+ * Make the commit of txnid durable (worker/durable.h says why this order
+ * is safe), sharing syncs with the other workers (shm.h, "Shared sync"):
+ * a commit another worker's commit or sync already covered costs nothing,
+ * and while one worker syncs, the others wait for it and then one sync
+ * covers all they committed meanwhile.  The store is opened
+ * MDB_NOMETASYNC: mdb_txn_commit() has flushed the pages and written the
+ * meta page; mdb_env_sync() flushes that meta page.
  */
 static int
 store_durable(struct store *st, uint64_t txnid, struct err *e)
 {
 	struct store_shared_sync	*sh = &st->st_shared;
-	MDB_envinfo			 info;
-	uint64_t			 upto;
+	uint64_t			 last;
 	uint32_t			 none, seq;
 	int				 rc;
 
 	if (!st->st_sync)
+		return 0;
+	/* A commit that changed nothing wrote nothing: no txnid to wait for. */
+	if ((last = store_last_txnid(st)) < txnid)
 		return 0;
 	if (sh->durable == NULL) {
 		if ((rc = mdb_env_sync(st->st_env, 1)) != 0)
@@ -520,24 +524,25 @@ store_durable(struct store *st, uint64_t txnid, struct err *e)
 			    mdb_strerror(rc));
 		return 0;
 	}
+	/* This commit flushed the file before writing its meta page. */
+	durable_after_commit(sh->durable, txnid);
 	for (;;) {
-		if (atomic_load(sh->durable) >= txnid)
+		if (durable_covers(sh->durable, txnid))
 			return 0;
 		none = 0;
 		if (atomic_compare_exchange_strong(sh->owner, &none, sh->self))
 			break;
 		seq = atomic_load(sh->seq);
 		if (atomic_load(sh->owner) != 0 &&
-		    atomic_load(sh->durable) < txnid)
+		    !durable_covers(sh->durable, txnid))
 			futex_wait(sh->seq, seq, 100);
 	}
 	rc = 0;
-	if (atomic_load(sh->durable) < txnid) {
+	if (!durable_covers(sh->durable, txnid)) {
 		/* Everything committed before the sync starts is covered. */
-		upto = mdb_env_info(st->st_env, &info) == 0 &&
-		    info.me_last_txnid > txnid ? info.me_last_txnid : txnid;
+		last = store_last_txnid(st);
 		if ((rc = mdb_env_sync(st->st_env, 1)) == 0)
-			store_durable_raise(sh->durable, upto);
+			durable_after_sync(sh->durable, last);
 	}
 	atomic_store(sh->owner, 0);
 	atomic_fetch_add(sh->seq, 1);
@@ -918,8 +923,15 @@ store_open(struct store **stp, const struct store_opts *o, char *err,
 	st->st_max_result = o->max_result_bytes;
 	st->st_sync = o->sync;
 	st->st_shared = o->shared;
-	/* Commits only write; store_durable() syncs, once per group. */
-	flags |= MDB_NOSYNC;
+	/*
+	 * db_sync on: a commit flushes its pages before it writes its meta
+	 * page, unflushed; store_durable() makes that meta page durable, one
+	 * sync for many commits (worker/durable.h).  MDB_NOSYNC would let a
+	 * meta page reach the disk before its pages, and let a commit reuse
+	 * pages of the last meta on disk: a system crash could then corrupt
+	 * the store.  db_sync off takes that risk for speed (README).
+	 */
+	flags |= st->st_sync ? MDB_NOMETASYNC : MDB_NOSYNC;
 	step = "mdb_env_create";
 	if ((rc = mdb_env_create(&st->st_env)) != 0) {
 		st->st_env = NULL;
