@@ -230,6 +230,7 @@ store_row_write(struct store *st, MDB_txn *txn, uint32_t tid,
 	mk.mv_size = k.sk_len;
 	mv.mv_data = NULL;
 	mv.mv_size = STORE_VAL_HDR + n + json_len;
+	st->st_wrote = 1;
 	/* MDB_RESERVE: the value is written in place, never copied twice. */
 	if ((rc = mdb_put(txn, st->st_rows, &mk, &mv, MDB_RESERVE)) != 0)
 		return store_mdb_err(e, rc, "row write");
@@ -253,6 +254,7 @@ store_row_del(struct store *st, MDB_txn *txn, uint32_t tid, const char *key,
 	store_key_encode(&k, tid, key, n);
 	mk.mv_data = k.sk_data;
 	mk.mv_size = k.sk_len;
+	st->st_wrote = 1;
 	if ((rc = mdb_del(txn, st->st_rows, &mk, NULL)) != 0)
 		return store_mdb_err(e, rc, "row delete");
 	return 0;
@@ -313,6 +315,7 @@ store_table_put(struct store *st, MDB_txn *txn, struct route_str ws,
 	put_be64(val + 4, t->tb_rows);
 	v.mv_data = val;
 	v.mv_size = sizeof(val);
+	st->st_wrote = 1;
 	if ((rc = mdb_put(txn, st->st_catalog, &k, &v, 0)) != 0)
 		return store_mdb_err(e, rc, "catalog write");
 	return 0;
@@ -327,6 +330,7 @@ store_table_del(struct store *st, MDB_txn *txn, struct route_str ws,
 	int		 rc;
 
 	store_cat_key(buf, &k, ws, table);
+	st->st_wrote = 1;
 	if ((rc = mdb_del(txn, st->st_catalog, &k, NULL)) != 0)
 		return store_mdb_err(e, rc, "catalog delete");
 	return 0;
@@ -370,6 +374,7 @@ store_meta_put(struct store *st, MDB_txn *txn, const char *name,
 	k.mv_size = strlen(name);
 	v.mv_data = buf;
 	v.mv_size = width;
+	st->st_wrote = 1;
 	if ((rc = mdb_put(txn, st->st_meta, &k, &v, 0)) != 0)
 		return store_mdb_err(e, rc, "meta write");
 	return 0;
@@ -647,6 +652,20 @@ store_write_fail(struct store *st, struct item_res *res, const struct err *e)
 	return store_fail(res, e);
 }
 
+/*
+ * Row writes that may run straight in the write group's transaction: each
+ * checks everything that can make it fail (If-Match, a missing row, a bad
+ * body, a row too large) before its first change, so once it changes
+ * something only the store itself can fail it (a full map, a full
+ * transaction, memory), and that is rare.
+ */
+static int
+store_op_direct(enum route_op op)
+{
+	return op == OP_ROW_PUT || op == OP_ROW_CREATE ||
+	    op == OP_ROW_PATCH || op == OP_ROW_DELETE;
+}
+
 int
 store_write(struct store *st, const struct item_req *req,
     struct item_res *res, store_op_fn fn)
@@ -658,6 +677,24 @@ store_write(struct store *st, const struct item_req *req,
 
 	st->st_overflow = 0;
 	store_rtxn_reset(st);
+	/*
+	 * A nested transaction per item costs LMDB a dirty list, a copy of
+	 * every page the group already changed that the item changes too
+	 * (the counters' pages, the B-tree's upper pages) and a merge into the
+	 * parent at commit, which grows with the group.  A direct write
+	 * skips all of it.  One that fails before its first change leaves
+	 * no trace, as a nested one would; one that fails after it poisons
+	 * the group, which the worker then drops and runs again, every item
+	 * nested (store_poisoned).
+	 */
+	if (parent != NULL && parent == st->st_wgroup && st->st_direct &&
+	    store_op_direct(req->op)) {
+		st->st_wrote = 0;
+		if (fn(st, parent, req, res, &e) == 0)
+			return 0;
+		st->st_poisoned = st->st_wrote;
+		return store_write_fail(st, res, &e);
+	}
 	if ((rc = store_txn_begin(st, parent, 0, &txn)) != 0) {
 		store_mdb_err(&e, rc, "write transaction");
 		return store_write_fail(st, res, &e);
@@ -819,6 +856,7 @@ store_wgroup_begin(struct store *st, struct err *e)
 	if (st->st_wgroup != NULL || st->st_group != NULL)
 		return err_set(e, ERR_INTERNAL, "a write group is already open");
 	store_rtxn_reset(st);
+	st->st_poisoned = 0;
 	if ((rc = store_txn_begin(st, NULL, 0, &st->st_wgroup)) != 0) {
 		st->st_wgroup = NULL;
 		return store_mdb_err(e, rc, "write group transaction");
@@ -833,6 +871,12 @@ store_wgroup_commit(struct store *st, struct err *e)
 
 	if (txn == NULL)
 		return err_set(e, ERR_INTERNAL, "no write group is open");
+	if (st->st_poisoned) {
+		/* Never commit half an item: the caller redoes the group. */
+		store_wgroup_abort(st);
+		return err_set(e, ERR_INTERNAL,
+		    "write group holds a half-applied write");
+	}
 	st->st_wgroup = NULL;
 	return store_commit(st, txn, e);
 }
@@ -845,12 +889,25 @@ store_wgroup_abort(struct store *st)
 	if (st->st_wgroup != NULL)
 		mdb_txn_abort(st->st_wgroup);
 	st->st_group = st->st_wgroup = NULL;
+	st->st_poisoned = 0;
 }
 
 int
 store_wgroup_open(const struct store *st)
 {
 	return st->st_wgroup != NULL;
+}
+
+void
+store_direct(struct store *st, int on)
+{
+	st->st_direct = on;
+}
+
+int
+store_poisoned(const struct store *st)
+{
+	return st->st_poisoned;
 }
 
 int
@@ -923,6 +980,7 @@ store_open(struct store **stp, const struct store_opts *o, char *err,
 	st->st_max_result = o->max_result_bytes;
 	st->st_sync = o->sync;
 	st->st_shared = o->shared;
+	st->st_direct = 1;
 	/*
 	 * db_sync on: a commit flushes its pages before it writes its meta
 	 * page, unflushed; store_durable() makes that meta page durable, one

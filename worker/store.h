@@ -101,6 +101,15 @@ int	store_wgroup_open(const struct store *);
  * it and then need a sync of its own, so a group may as well keep taking
  * items until it is done (its end bumps the futex word shared.seq). */
 int	store_sync_busy(const struct store *);
+/*
+ * Row writes in a write group run straight in its transaction (on, the
+ * default) or each in a nested one (off).  A direct write that failed
+ * after changing something leaves the group poisoned: it must be dropped
+ * (store_wgroup_abort) and its items run again with direct writes off;
+ * store_wgroup_commit() refuses to commit it.
+ */
+void	store_direct(struct store *, int on);
+int	store_poisoned(const struct store *);
 /* The last write failed for lack of room (map or transaction full): in a
  * fresh group of its own it may fit. */
 int	store_overflowed(const struct store *);

@@ -223,8 +223,9 @@ worker_groupable(const struct item_req *rq)
 /*
  * Commit the group, make it durable, then publish its answers (a failed
  * commit or sync turns every one into that error: nothing is acknowledged
- * that is not durable).  keep is the held[] entry claimed but not yet
- * executed, which stays held (as held[0]), or WSLOT_RUN_NONE.
+ * that is not durable).  keep is the first held[] entry claimed but not
+ * yet executed: it and those after it stay held (from held[0]); or
+ * WSLOT_RUN_NONE.
  */
 static void
 worker_flush(const struct worker_args *a, struct store *st,
@@ -232,7 +233,7 @@ worker_flush(const struct worker_args *a, struct store *st,
 {
 	struct wslot	*me = a->me;
 	struct err	 e;
-	size_t		 i;
+	size_t		 i, n;
 
 	atomic_store(&me->run_idx, WSLOT_RUN_NONE);
 	atomic_store(&me->phase, WG_COMMIT);
@@ -246,13 +247,17 @@ worker_flush(const struct worker_args *a, struct store *st,
 	g->nans = 0;
 	g->nitems = 0;
 	g->bytes = 0;
+	store_direct(st, 1);
 	if (keep == WSLOT_RUN_NONE) {
 		wslot_release(me);
 		return;
 	}
-	me->held[0] = me->held[keep];
+	/* held[keep..nheld) were never applied: they stay, from held[0]. */
+	n = atomic_load(&me->nheld) - keep;
+	for (i = 0; i < n; i++)
+		me->held[i] = me->held[keep + i];
 	atomic_store(&me->run_idx, 0);
-	atomic_store(&me->nheld, 1);
+	atomic_store(&me->nheld, (uint32_t)n);
 	atomic_store(&me->phase, WG_OPEN);
 	atomic_store(&me->started_ns, mono_ns());
 }
@@ -414,14 +419,22 @@ worker_group_exec(const struct worker_args *a, struct store *st,
  * while other items filled the group is run again alone, in a group of
  * its own, after the others are committed.
  */
+static void worker_group_redo(const struct worker_args *, struct store *,
+    struct wgroup *, uint32_t, struct buf *);
+
 static void
 worker_group_add(const struct worker_args *a, struct store *st,
-    struct wgroup *g, uint32_t k, const struct item_req *rq)
+    struct wgroup *g, uint32_t k, const struct item_req *rq,
+    struct buf *scratch)
 {
 	size_t	from = g->nans;
 
 	if (worker_group_exec(a, st, g, k, rq) == -1)
 		worker_oom(a, st, g, from);
+	if (store_poisoned(st)) {
+		worker_group_redo(a, st, g, k, scratch);
+		return;
+	}
 	if (store_overflowed(st) && g->nitems > 0) {
 		g->nans = from;
 		worker_flush(a, st, g, k);
@@ -432,6 +445,58 @@ worker_group_add(const struct worker_args *a, struct store *st,
 	g->nitems++;
 	g->bytes += a->me->held[k].len;
 	atomic_store(&a->me->run_idx, WSLOT_RUN_NONE);
+}
+
+/*
+ * A write that ran straight in the group's transaction failed after
+ * changing it (the store ran out of room, or of memory: store_direct):
+ * the group is dropped and held[0..k] run again in claim order, each in
+ * its own nested transaction, as if they had just been claimed.  Nothing
+ * was committed or answered, so nothing is applied twice; ETags come out
+ * in the same order.  A write that fails again for lack of room is run
+ * alone, as worker_group_add() does.
+ */
+static void
+worker_group_redo(const struct worker_args *a, struct store *st,
+    struct wgroup *g, uint32_t k, struct buf *scratch)
+{
+	struct wslot	*me = a->me;
+	struct item_req	 rq;
+	struct item_res	*r;
+	const char	*p;
+	size_t		 from;
+	uint32_t	 j, n = k + 1;
+
+	store_wgroup_abort(st);
+	store_direct(st, 0);
+	g->nans = 0;
+	g->nitems = 0;
+	g->bytes = 0;
+	for (j = 0; j < n; j++) {
+		atomic_store(&me->run_idx, j);
+		from = g->nans;
+		if ((p = ring_data_read(a->ring, &me->held[j], scratch)) ==
+		    NULL || item_decode(p, me->held[j].len, &rq) == -1) {
+			if ((r = worker_wans(g, j, me->held[j].item_idx)) ==
+			    NULL)
+				worker_oom(a, st, g, from);
+			item_res_error(r, ERR_INTERNAL,
+			    "item could not be read from the ring");
+		} else if (worker_group_exec(a, st, g, j, &rq) == -1)
+			worker_oom(a, st, g, from);
+		if (store_overflowed(st) && g->nitems > 0) {
+			/* Commit those before it; it starts a group alone. */
+			g->nans = from;
+			worker_flush(a, st, g, j);
+			n -= j;
+			j = (uint32_t)-1;
+			store_direct(st, 0);
+			continue;
+		}
+		g->nitems++;
+		g->bytes += me->held[j].len;
+	}
+	atomic_store(&me->run_idx, WSLOT_RUN_NONE);
 }
 
 /*
@@ -569,7 +634,7 @@ worker_run(const struct worker_args *a)
 				worker_flush(a, st, &g, k);
 				k = 0;
 			}
-			worker_group_add(a, st, &g, k, &rq);
+			worker_group_add(a, st, &g, k, &rq, &scratch);
 			continue;
 		}
 		if (g.nitems > 0) {

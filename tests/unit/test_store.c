@@ -1600,6 +1600,7 @@ START_TEST(test_wgroup_map_full)
 	int		 i;
 
 	store_reopen(BIG_RESULT, 1);
+	store_direct(st, 0);
 	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
 	ck_assert_int_eq(put("t1", "small", "{\"v\":1}"), 201);
 	ck_assert_int_eq(store_overflowed(st), 0);
@@ -1610,6 +1611,57 @@ START_TEST(test_wgroup_map_full)
 	ck_assert_int_eq(get("t1", "r000"), 200);
 	snprintf(key, sizeof(key), "r%03d", i);
 	ck_assert_int_eq(get("t1", key), 404);
+	free(row);
+}
+END_TEST
+
+/*
+ * Direct writes (the default): a write that fails before changing
+ * anything (412) leaves its neighbours and the group usable; one that
+ * fails after changing the transaction (the map is full mid-write)
+ * poisons the group, which then cannot be committed: nothing of it is
+ * written, and the next group works.
+ */
+START_TEST(test_wgroup_direct_poison)
+{
+	struct item_req	 q;
+	struct err	 e;
+	char		*row;
+
+	store_reopen(BIG_RESULT, 1);
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "small", "{\"v\":1}"), 201);
+	q = req_make(OP_ROW_PUT, "t1", "small");
+	req_body(&q, "{\"v\":2}", 7);
+	q.if_match = rs("\"0000000000000000\"");
+	ck_assert_int_eq(exec(&q), 412);
+	ck_assert_int_eq(store_poisoned(st), 0);
+	ck_assert_int_eq(put("t1", "small2", "{\"v\":3}"), 201);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
+	ck_assert_int_eq(get("t1", "small"), 200);
+	ck_assert_str_eq(body(), "{\"v\":1}");
+
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "small3", "{\"v\":4}"), 201);
+	put_until_full(&row);
+	ck_assert_int_eq(store_poisoned(st), 1);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), -1);
+	ck_assert_int_eq(store_wgroup_open(st), 0);
+	ck_assert_int_eq(store_poisoned(st), 0);
+	ck_assert_int_eq(get("t1", "small3"), 404);
+	ck_assert_int_eq(get("t1", "r000"), 404);
+	ck_assert_int_eq(get("t1", "small2"), 200);
+	free(row);
+	/* Nested again, as the worker redoes it: the rows that fit are kept. */
+	store_direct(st, 0);
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "small3", "{\"v\":4}"), 201);
+	put_until_full(&row);
+	ck_assert_int_eq(store_poisoned(st), 0);
+	ck_assert_int_eq(store_overflowed(st), 1);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
+	ck_assert_int_eq(get("t1", "small3"), 200);
+	ck_assert_int_eq(get("t1", "r000"), 200);
 	free(row);
 }
 END_TEST
@@ -1873,6 +1925,7 @@ store_suite(void)
 	tcase_add_test(txn, test_map_full);
 	tcase_add_test(txn, test_wgroup_commit);
 	tcase_add_test(txn, test_wgroup_map_full);
+	tcase_add_test(txn, test_wgroup_direct_poison);
 	tcase_add_test(txn, test_shared_sync);
 	tcase_add_test(txn, test_durable_words);
 	tcase_add_test(txn, test_durable_by_next_commit);
