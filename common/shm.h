@@ -35,7 +35,7 @@
  *
  *    Group commit (SPEC 6).  A worker may hold up to WSLOT_HELD_MAX items
  *    at once: write items it claims one after another are executed inside
- *    one LMDB write transaction (each in a nested transaction) and made
+ *    one LMDB write transaction (worker/store.h, "Write groups") and made
  *    durable by one sync, and their completion records are published only
  *    after that.  held[0..nheld) names every item it holds, in claim order;
  *    run_idx names the one it is executing (WSLOT_RUN_NONE between items);

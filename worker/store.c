@@ -11,7 +11,8 @@
  * thread at one live transaction, as LMDB documents - then runs in a fresh
  * write transaction that is committed only when the operation succeeded.
  * Inside an atomicity group, reads use the group's write transaction and
- * each write runs in a nested transaction of it.
+ * each write runs in a nested transaction of it; inside a write group, row
+ * writes run straight in its transaction (store_write says why).
  */
 #include <errno.h>
 #include <inttypes.h>

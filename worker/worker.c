@@ -171,9 +171,10 @@ worker_complete_idx(const struct worker_args *a, const struct ring_desc *d,
 
 /*
  * Group commit (SPEC 6, shm.h "Group commit").  Write items the worker
- * claims one after another are executed into one write group: each in a
- * nested transaction of one LMDB write transaction, opened at the first
- * write.  Their answers wait here and are published only once the group
+ * claims one after another are executed into one write group: one LMDB
+ * write transaction, opened at the first write; a row write runs straight
+ * in it, any other in a nested transaction of it (store_direct; a group a
+ * direct write spoilt is redone, worker_group_redo).  Their answers wait here and are published only once the group
  * is committed and durable; a read, an empty ring or a full group ends it.
  */
 struct wans {
@@ -557,7 +558,8 @@ worker_run(const struct worker_args *a)
 		_exit(WORKER_EXIT_FATAL);
 	}
 	/*
-	 * Every nested transaction (one per write item) has LMDB allocate
+	 * Every nested transaction (atomicity groups, redone write groups,
+	 * writes other than row writes) has LMDB allocate
 	 * its dirty-page lists, 3 MiB, and free them at commit.  With glibc's
 	 * defaults those come from mmap, or from heap it trims at once:
 	 * fresh pages, page faults, every item.  Kept in the heap instead,
