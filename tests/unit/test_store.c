@@ -185,6 +185,17 @@ patch(const char *table, const char *key, const char *json)
 	return exec(&q);
 }
 
+/* A write of op with an If-Match no row ever has: 412, no change. */
+static int
+stale_write(enum route_op op, const char *table, const char *key)
+{
+	struct item_req	q = req_make(op, table, key);
+
+	req_body(&q, "{\"v\":2}", 7);
+	q.if_match = rs("\"0000000000000000\"");
+	return exec(&q);
+}
+
 static int
 post(const char *table, const char *json)
 {
@@ -1457,7 +1468,6 @@ END_TEST
 START_TEST(test_atomicity_group)
 {
 	struct err	e;
-	struct item_req	q;
 
 	memset(&e, 0, sizeof(e));
 	ck_assert_int_eq(put("t1", "base", "{}"), 201);
@@ -1480,10 +1490,7 @@ START_TEST(test_atomicity_group)
 	/* Committed, with a failing op in the middle that leaves no trace. */
 	ck_assert_int_eq(store_group_begin(st, &e), 0);
 	ck_assert_int_eq(put("t1", "g1", "{\"v\":1}"), 201);
-	q = req_make(OP_ROW_PATCH, "t1", "g1");
-	req_body(&q, "{\"v\":2}", 7);
-	q.if_match = rs("\"0000000000000000\"");
-	ck_assert_int_eq(exec(&q), 412);
+	ck_assert_int_eq(stale_write(OP_ROW_PATCH, "t1", "g1"), 412);
 	ck_assert_int_eq(patch("t1", "g1", "{\"w\":3}"), 200);
 	ck_assert_int_eq(store_group_end(st, 1, &e), 0);
 	ck_assert_int_eq(get("t1", "g1"), 200);
@@ -1542,7 +1549,6 @@ END_TEST
  */
 START_TEST(test_wgroup_commit)
 {
-	struct item_req	 q;
 	struct err	 e;
 	char		 e1[ITEM_ETAG_MAX], e2[ITEM_ETAG_MAX];
 
@@ -1552,10 +1558,7 @@ START_TEST(test_wgroup_commit)
 	ck_assert_int_eq(store_wgroup_begin(st, &e), -1);
 	ck_assert_int_eq(put("t1", "a", "{\"v\":1}"), 201);
 	snprintf(e1, sizeof(e1), "%s", res.etag);
-	q = req_make(OP_ROW_PATCH, "t1", "a");
-	req_body(&q, "{\"v\":2}", 7);
-	q.if_match = rs("\"0000000000000000\"");
-	ck_assert_int_eq(exec(&q), 412);
+	ck_assert_int_eq(stale_write(OP_ROW_PATCH, "t1", "a"), 412);
 	ck_assert_int_eq(put("t1", "b", "{\"v\":2}"), 201);
 	snprintf(e2, sizeof(e2), "%s", res.etag);
 	ck_assert_int_lt(strcmp(e1, e2), 0);
@@ -1624,17 +1627,13 @@ END_TEST
  */
 START_TEST(test_wgroup_direct_poison)
 {
-	struct item_req	 q;
 	struct err	 e;
 	char		*row;
 
 	store_reopen(BIG_RESULT, 1);
 	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
 	ck_assert_int_eq(put("t1", "small", "{\"v\":1}"), 201);
-	q = req_make(OP_ROW_PUT, "t1", "small");
-	req_body(&q, "{\"v\":2}", 7);
-	q.if_match = rs("\"0000000000000000\"");
-	ck_assert_int_eq(exec(&q), 412);
+	ck_assert_int_eq(stale_write(OP_ROW_PUT, "t1", "small"), 412);
 	ck_assert_int_eq(store_poisoned(st), 0);
 	ck_assert_int_eq(put("t1", "small2", "{\"v\":3}"), 201);
 	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
