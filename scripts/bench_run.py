@@ -1422,7 +1422,8 @@ def main():
         run.res["elapsed_s"] = time.time() - t0
         with open(os.path.join(run.scratch, "raw.json"), "w") as f:
             json.dump(run.res, f, indent=1, default=str)
-        plots(run)
+        if "batchd" not in run.res["skipped"]:
+            plots(run)          # the plots are of section 1
         text = report(run)
         text += "Whole run: %.0f s.\n" % (time.time() - t0)
         with open(os.path.join(run.out, "results.md"), "w") as f:
