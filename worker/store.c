@@ -492,14 +492,17 @@ store_txn_begin(struct store *st, MDB_txn *parent, unsigned int flags,
 }
 
 /* The newest committed txnid: its meta page is written (mdb_env_info
- * reads the mapped meta pages: no lock, no system call). */
-static uint64_t
-store_last_txnid(struct store *st)
+ * reads the mapped meta pages: no lock, no system call).  -1 if it
+ * cannot be read. */
+static int
+store_last_txnid(struct store *st, uint64_t *last)
 {
 	MDB_envinfo	info;
 
-	return mdb_env_info(st->st_env, &info) == 0 ?
-	    (uint64_t)info.me_last_txnid : 0;
+	if (mdb_env_info(st->st_env, &info) != 0)
+		return -1;
+	*last = (uint64_t)info.me_last_txnid;
+	return 0;
 }
 
 /*
@@ -522,7 +525,7 @@ store_durable(struct store *st, uint64_t txnid, struct err *e)
 	if (!st->st_sync)
 		return 0;
 	/* A commit that changed nothing wrote nothing: no txnid to wait for. */
-	if ((last = store_last_txnid(st)) < txnid)
+	if (store_last_txnid(st, &last) == 0 && last < txnid)
 		return 0;
 	if (sh->durable == NULL) {
 		if ((rc = mdb_env_sync(st->st_env, 1)) != 0)
@@ -546,7 +549,8 @@ store_durable(struct store *st, uint64_t txnid, struct err *e)
 	rc = 0;
 	if (!durable_covers(sh->durable, txnid)) {
 		/* Everything committed before the sync starts is covered. */
-		last = store_last_txnid(st);
+		if (store_last_txnid(st, &last) == -1 || last < txnid)
+			last = txnid;
 		if ((rc = mdb_env_sync(st->st_env, 1)) == 0)
 			durable_after_sync(sh->durable, last);
 	}
