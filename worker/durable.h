@@ -11,7 +11,11 @@
  *    the writer lock) is on disk once T's commit returns: the worker that
  *    committed T knows T - 1 durable (durable_after_commit).  Only the
  *    committer says so: after a SIGHUP that turned db_sync on, a worker
- *    still running with it off commits MDB_NOSYNC, without that flush;
+ *    still running with it off commits MDB_NOSYNC, without that flush
+ *    (one gap is left: a group that changed nothing commits nothing, and
+ *    if such an old worker committed that txnid meanwhile, T - 1 is
+ *    counted durable on its say; db_sync changed by SIGHUP reaches
+ *    running workers only when they are replaced anyway);
  *  - an mdb_env_sync() that starts after T's meta was written makes T
  *    durable: whoever read T as the last txnid before such a sync, and saw
  *    it succeed, knows T durable (durable_after_sync);
