@@ -88,17 +88,6 @@ batch_free(struct master *m, struct mbatch *b)
 	free(b);
 }
 
-const char *
-batch_item_enc(const struct mitem *it, size_t *len)
-{
-	if (it->mi_enc.data != NULL) {
-		*len = it->mi_enc.len;
-		return it->mi_enc.data;
-	}
-	*len = it->mi_enc_len;
-	return it->mi_batch->mb_enc.data + it->mi_enc_off;
-}
-
 /*
  * Route one item (plain request or batch item) and encode it.  A routing
  * failure is the item's own answer (404, 405, 400...), returned in e.
@@ -843,7 +832,7 @@ batch_release_group(struct master *m, struct mitem *lead)
 			it = &b->mb_items[i];
 			if (it->mi_group != (int32_t)lead->mi_idx)
 				continue;
-			p = batch_item_enc(it, &elen);
+			p = mitem_enc(it, &elen);
 			len = (uint32_t)elen;
 			buf_append(&body, &it->mi_idx, 4);
 			buf_append(&body, &len, 4);
@@ -1151,6 +1140,12 @@ batch_item_done(struct master *m, struct mitem *it)
 		m->finished = b->mb_next_done;
 		batch_finish(m, b);
 	}
+}
+
+void
+batch_init(struct master *m)
+{
+	m->item_done = batch_item_done;
 }
 
 /* Queue b for finishing if it is complete (once). */

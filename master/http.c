@@ -451,7 +451,7 @@ http_status_page(struct master *m, struct hreq *r, const char *path,
 		return;
 	}
 	if (health)
-		health_render(m, out);
+		health_render(m, out, pool_live(m));
 	else if (path[1] == 'o') {
 		/* The OpenAPI document, built into the binary. */
 		size_t		 n;
@@ -460,7 +460,7 @@ http_status_page(struct master *m, struct hreq *r, const char *path,
 		evbuffer_add_reference(out, doc, n, NULL, NULL);
 		health = 1;	/* JSON */
 	} else
-		metrics_render(m, out);
+		metrics_render(m, out, pool_live(m), quarantine_size(m));
 	len = evbuffer_get_length(out);
 	hl = http_headers(hdrs, sizeof(hdrs), rid, 200, health, NULL, NULL, 0);
 	if (!health)

@@ -215,7 +215,7 @@ pool_drain(struct master *m)
 		atomic_store(&m->ring.hdr->master_armed, 0);
 		for (i = 0; i < m->nslots; i++)
 			pool_drain_slot(m, i);
-		batch_item_done(m, NULL);
+		sched_settle(m);
 		sched_pump(m);
 		atomic_store(&m->ring.hdr->master_armed, 1);
 		again = 0;
@@ -319,7 +319,7 @@ pool_orphaned_work(struct master *m)
 		sched_fail_entry(m, it, ERR_SERVICE_UNAVAILABLE,
 		    "no worker is running; retry shortly");
 	m->answer_depth--;
-	batch_item_done(m, NULL);
+	sched_settle(m);
 }
 
 static void
@@ -396,7 +396,7 @@ pool_died(struct master *m, uint32_t i, int status)
 	w->w_pid = 0;
 	w->w_state = MW_EMPTY;
 	atomic_store(&w->w_slot->state, WS_EMPTY);
-	batch_item_done(m, NULL);
+	sched_settle(m);
 
 	if (m->draining || !w->w_wanted || i >= (uint32_t)m->cfg.workers) {
 		pool_orphaned_work(m);

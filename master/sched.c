@@ -21,8 +21,14 @@ sched_queue(struct master *m, const struct mitem *it)
 void
 sched_submit(struct master *m, struct mitem *it)
 {
-	if (quarantine_check(m, it))
+	struct sched_answer	a;
+	struct buf		body = BUF_INIT;
+
+	if (quarantine_check(m, it, &a, &body)) {
+		sched_answer(m, it, &a);
+		buf_free(&body);
 		return;
+	}
 	it->mi_state = MI_PENDING;
 	TAILQ_INSERT_TAIL(sched_queue(m, it), it, mi_pending);
 	m->npending++;
@@ -48,7 +54,7 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
 	const char	*enc;
 	size_t		 len;
 
-	enc = batch_item_enc(it, &len);
+	enc = mitem_enc(it, &len);
 	if (ring_data_alloc(&m->ring, len, &it->mi_first,
 	    &it->mi_nslots) == -1)
 		return -1;
@@ -95,7 +101,7 @@ sched_async_cap(struct master *m, const struct mitem *it)
 	size_t		 len;
 	uint32_t	 op = OP_NONE;
 
-	enc = batch_item_enc(it, &len);
+	enc = mitem_enc(it, &len);
 	if (len >= sizeof(struct item_wire))
 		memcpy(&op, enc + offsetof(struct item_wire, op), sizeof(op));
 	if (!m->cfg.db_sync || !route_op_writes(op))
@@ -429,7 +435,13 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 		metrics_item(m, a->status, it->mi_t_queued ?
 		    (m->burst_ns ? m->burst_ns : mono_ns()) - it->mi_t_queued :
 		    0);
-	batch_item_done(m, it);
+	m->item_done(m, it);
+}
+
+void
+sched_settle(struct master *m)
+{
+	m->item_done(m, NULL);
 }
 
 void

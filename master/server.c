@@ -423,6 +423,7 @@ server_run(struct master *m)
 		m->exit_code = 1;
 		goto out;
 	}
+	batch_init(m);
 	TAILQ_INIT(&m->pending);
 	TAILQ_INIT(&m->pending_async);
 	TAILQ_INIT(&m->batches);
