@@ -164,8 +164,10 @@ static const struct config_key keys[] = {
 	    "items past it are not run (413 each).", NULL },
 	{ "async_buffer_bytes", KEY_LONG, FIELD(async_buffer_bytes, long),
 	    "8388608", 1048576, 1073741824, 0,
-	    "Results of one asynchronous batch held by the master until they "
-	    "are stored; past it the batch waits for the store.", NULL },
+	    "Answers the master gives an asynchronous batch itself (failed "
+	    "dependencies, cancellations, crashes) held until stored; past it "
+	    "the batch waits for the store.  Workers store the rest with "
+	    "their items.", NULL },
 	{ "tls_cert_file", KEY_STRING, FIELD(tls_cert_file, char *),
 	    "", 0, STRMAX(tls_cert_file), 0,
 	    "PEM certificate chain; with tls_key_file the listener speaks "

@@ -127,6 +127,14 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 	rq.if_match = if_match;
 	rq.if_none_match = if_none_match;
 	rq.prefer = it->mi_prefer.flags;
+	if (b->mb_store_id[0] != '\0') {
+		rq.async_id.p = b->mb_store_id;
+		rq.async_id.n = strlen(b->mb_store_id);
+		rq.item_id.p = it->mi_id;
+		rq.item_id.n = it->mi_id_len;
+		rq.agroup.p = it->mi_agroup;
+		rq.agroup.n = it->mi_agroup != NULL ? it->mi_agroup_len : 0;
+	}
 	/* "body ... Ignored for GET" (and DELETE carries none). */
 	if (body != NULL && meth != METHOD_GET && meth != METHOD_DELETE) {
 		rq.body = body->p;

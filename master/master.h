@@ -81,6 +81,8 @@ struct mitem {
 	int			 mi_inwin;	/* counted in mb_inflight */
 	int			 mi_writes;	/* its operation writes */
 	int			 mi_quarantined; /* answered by quarantine.c */
+	int			 mi_stored;	/* async: the worker stored its
+						 * answer (COMP_F_STORED) */
 	struct prefer		 mi_prefer;	/* its Prefer header */
 	uint32_t		 mi_retry_after; /* plain request: Retry-After
 						 * seconds, or 0 */
@@ -155,6 +157,10 @@ struct mbatch {
 						 * as long as the body */
 	size_t			 mb_strs_len;
 	char			 mb_rid[48];	/* request id */
+	/* Set by an async batch's owner before batch_parse: workers store
+	 * each item's answer under this batch id, in the transaction that
+	 * runs the item (async_item.h).  "" otherwise. */
+	char			 mb_store_id[32];
 	uint64_t		 mb_t0;		/* mono ns at arrival */
 	char			 mb_method[8];
 	char			*mb_path;	/* for the log line */
@@ -355,6 +361,7 @@ struct sched_answer {
 	uint64_t		 body_pos;
 	size_t			 body_len;
 	uint32_t		 retry_after;	/* seconds, or 0: none */
+	int			 stored;	/* COMP_F_STORED: no body */
 };
 void	sched_submit(struct master *, struct mitem *);
 void	sched_unqueue(struct master *, struct mitem *);

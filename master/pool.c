@@ -179,6 +179,7 @@ pool_drain_slot(struct master *m, uint32_t i)
 			a.src = ws;
 			a.body_pos = pos + rec.etag_len + rec.loc_len;
 			a.body_len = rec.body_len;
+			a.stored = (rec.flags & COMP_F_STORED) != 0;
 			m->answer_depth++;
 			sched_answer(m, it, &a);
 			m->answer_depth--;
