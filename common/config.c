@@ -166,8 +166,8 @@ static const struct config_key keys[] = {
 	    "8388608", 1048576, 1073741824, 0,
 	    "Answers the master gives an asynchronous batch itself (failed "
 	    "dependencies, cancellations, crashes) held until stored; past it "
-	    "the batch waits for the store.  Workers store the rest with "
-	    "their items.", NULL },
+	    "the batch waits for the store (workers store the rest with "
+	    "their items).", NULL },
 	{ "tls_cert_file", KEY_STRING, FIELD(tls_cert_file, char *),
 	    "", 0, STRMAX(tls_cert_file), 0,
 	    "PEM certificate chain; with tls_key_file the listener speaks "
