@@ -68,6 +68,7 @@ struct hconn {
 	struct buf		 c_in;		/* input; c_in.len bytes */
 	size_t			 c_off;		/* start of this request */
 	size_t			 c_head_len;	/* CS_BODY..: its head */
+	const char		*c_head_at;	/* where c_req.hr_h was parsed */
 	size_t			 c_body_in;	/* input bytes of its body */
 	uint64_t		 c_body_need;	/* Content-Length */
 	struct http_chunked	 c_chunk;
@@ -517,9 +518,11 @@ conn_dispatch(struct hconn *c, const char *body, size_t len)
 {
 	struct err e;
 
-	/* The head again, now that the buffer has stopped moving: its
-	 * strings point into it. */
-	if (http_parse_head(c->c_in.data + c->c_off, c->c_head_len,
+	/* The head's strings point into the input: if reading the body
+	 * moved it, the head is parsed again where it lies now (once the
+	 * request is with http.c the buffer stops moving). */
+	if (c->c_in.data + c->c_off != c->c_head_at &&
+	    http_parse_head(c->c_in.data + c->c_off, c->c_head_len,
 	    c->c_head_len, &c->c_req.hr_h, &e) <= 0) {
 		conn_fail(c, &e);
 		return;
@@ -575,6 +578,7 @@ conn_take_head(struct hconn *c)
 		return;
 	}
 	c->c_head_len = (size_t)r;
+	c->c_head_at = c->c_in.data + c->c_off;
 	c->c_req.hr_t0 = mono_ns();
 	c->c_req.hr_h = h;
 	memset(&c->c_chunk, 0, sizeof(c->c_chunk));
