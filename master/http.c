@@ -516,6 +516,7 @@ http_dispatch(struct master *m, struct hreq *r)
 	int			 meth;
 
 	m->metrics.requests++;
+	pool_busy(m);
 	http_request_id(m, r, rid, sizeof(rid));
 	q = memchr(h->target.p, '?', h->target.n);
 	plen = q != NULL ? (size_t)(q - h->target.p) : h->target.n;

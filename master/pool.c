@@ -196,6 +196,14 @@ pool_drain_slot(struct master *m, uint32_t i)
 	}
 }
 
+/* The master is at work: workers need not wake it (server.c's loop
+ * drains, and re-arms, before it sleeps). */
+void
+pool_busy(struct master *m)
+{
+	atomic_store(&m->ring.hdr->master_armed, 0);
+}
+
 /*
  * The eventfd fired (or we are about to sleep): consume every completion
  * ring, then ask to be woken for the next one and look once more, so a
