@@ -150,6 +150,37 @@ START_TEST(test_log_line)
 }
 END_TEST
 
+START_TEST(test_log_control_bytes)
+{
+	static const unsigned char bad[] = { 0x00, 0x01, '\n', '\r', 0x1f,
+	    0x7f };
+	static const unsigned char good[] = { 0x20, 0x7e, 0x80, 0x9f, 0xa0,
+	    0xff };
+	char	 msg[41], want[41], *text, *at;
+	size_t	 pos, k;
+
+	/* Every position of a word, and past it: each control byte made
+	 * '?', every other byte kept as it is. */
+	for (pos = 0; pos < sizeof(msg); pos++)
+		for (k = 0; k < sizeof(bad); k++) {
+			memset(msg, 'a', sizeof(msg));
+			msg[0] = 'M';
+			msg[pos] = (char)bad[k];
+			msg[(pos + 9) % sizeof(msg)] = (char)good[k];
+			if ((pos + 9) % sizeof(msg) == 0)
+				msg[0] = (char)good[k];
+			memcpy(want, msg, sizeof(msg));
+			want[pos] = '?';
+			log_line(LOG_LEVEL_INFO, msg, sizeof(msg));
+			text = log_read();
+			at = text + strlen(text) - sizeof(msg) - 1;
+			ck_assert_msg(memcmp(at, want, sizeof(want)) == 0 &&
+			    at[sizeof(want)] == '\n', "byte %#x at %zu",
+			    bad[k], pos);
+		}
+}
+END_TEST
+
 START_TEST(test_log_hold)
 {
 	char	*text;
@@ -207,6 +238,7 @@ fmt_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tl, log_setup, log_teardown);
 	tcase_add_test(tl, test_log_line);
+	tcase_add_test(tl, test_log_control_bytes);
 	tcase_add_test(tl, test_log_hold);
 	suite_add_tcase(s, tl);
 	return s;
