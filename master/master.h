@@ -318,6 +318,7 @@ int	pool_start(struct master *);
 void	pool_resize(struct master *);
 void	pool_reap(struct master *);
 void	pool_busy(struct master *);
+int	pool_pending(const struct master *);
 void	pool_tick(struct master *);
 void	pool_drain(struct master *);
 void	pool_shutdown(struct master *);

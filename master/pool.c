@@ -196,6 +196,19 @@ pool_drain_slot(struct master *m, uint32_t i)
 	}
 }
 
+/* Does a completion ring hold a record? */
+int
+pool_pending(const struct master *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->workers[i].w_slot != NULL &&
+		    wslot_pending(m->workers[i].w_slot) > 0)
+			return 1;
+	return 0;
+}
+
 /* The master is at work: workers need not wake it (server.c's loop
  * drains, and re-arms, before it sleeps). */
 void
@@ -224,11 +237,7 @@ pool_drain(struct master *m)
 		batch_item_done(m, NULL);
 		sched_pump(m);
 		atomic_store(&m->ring.hdr->master_armed, 1);
-		again = 0;
-		for (i = 0; i < m->nslots; i++)
-			if (m->workers[i].w_slot != NULL &&
-			    wslot_pending(m->workers[i].w_slot) > 0)
-				again = 1;
+		again = pool_pending(m);
 	} while (again);
 	m->burst_ns = 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <sched.h>
 #include <pwd.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -115,8 +116,40 @@ server_on_efd(evutil_socket_t fd, short ev, void *arg)
 }
 
 /*
+ * Nothing to do but answers in flight: for up to ns, poll the completion
+ * rings (memory) and the sockets (epoll_wait with no timeout, running
+ * what is ready), yielding the CPU between looks, before sleeping.  On a
+ * virtual machine a sleep and its wake-up (the idle vCPU halts, an IPI
+ * brings it back) cost more than the work of a 1-item request; a worker
+ * has its answer ready within microseconds, and meanwhile the master is
+ * disarmed, so the worker writes no eventfd either.  1 when there is
+ * work (a completion, a request), 0 when the time is up, -1 when the
+ * loop was told to exit.
+ */
+static int
+server_spin(struct master *m, uint64_t ns)
+{
+	uint64_t	end = mono_ns() + ns, req = m->metrics.requests;
+
+	pool_busy(m);
+	for (;;) {
+		if (pool_pending(m))
+			return 1;
+		if (event_base_loop(m->base, EVLOOP_NONBLOCK | EVLOOP_ONCE) ==
+		    -1 || event_base_got_exit(m->base) ||
+		    event_base_got_break(m->base))
+			return -1;
+		if (m->metrics.requests != req)
+			return 1;
+		if (mono_ns() >= end)
+			return 0;
+		sched_yield();
+	}
+}
+
+/*
  * The event loop, one round at a time.  While the master is at work
- * (reading and dispatching requests) workers do not wake it
+ * (reading and dispatching requests, or spinning) workers do not wake it
  * (pool_busy()): what they complete meanwhile is taken here, after the
  * round's callbacks, and pool_drain() asks for a wake-up again (then
  * looks once more) before epoll_wait may sleep.  Under load most
@@ -126,8 +159,22 @@ server_on_efd(evutil_socket_t fd, short ev, void *arg)
 static void
 server_loop(struct master *m)
 {
+	int rc;
+
 	for (;;) {
 		server_drain(m);
+		/* Only for answers a client waits for: an async batch's
+		 * items may run for long, and nobody waits on each. */
+		if (m->cfg.master_spin_us > 0 &&
+		    m->inflight_items > m->async_inflight) {
+			rc = server_spin(m,
+			    (uint64_t)m->cfg.master_spin_us * 1000);
+			if (rc == -1)
+				break;
+			if (rc == 1)
+				continue;
+			server_drain(m);
+		}
 		if (event_base_loop(m->base, EVLOOP_ONCE) != 0 ||
 		    event_base_got_exit(m->base) ||
 		    event_base_got_break(m->base))
