@@ -179,16 +179,27 @@ class HotPathTest(unittest.TestCase):
                          [{"n": 3}, {"n": 4}, {"n": 5}])
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class MasterSpinTest(unittest.TestCase):
     """master_spin_us: while answers are in flight the master polls its
     completion rings and its sockets instead of sleeping.  With the spin
     set far longer than any answer takes (100 ms) and a slow item in
     flight the whole time, other requests are still served at once (the
     sockets are polled too), and SIGTERM still stops the server."""
+
+    def start_slow(self, srv, done):
+        """A 1.5 s item in a batch of its own, on a thread; returns once
+        it is in flight (the master then spins in rounds)."""
+        def slow():
+            done["r"] = srv.batch([{"id": "z", "path": "/debug/sleep",
+                                    "method": "POST", "body": {"ms": 1500}}])
+
+        t = threading.Thread(target=slow)
+        t.start()
+        deadline = time.monotonic() + 5
+        while srv.healthz()["inflight_items"] == 0:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.005)   # polling /healthz: no push signal
+        return t
 
     def test_long_spin_neither_delays_requests_nor_shutdown(self):
         srv = Server(workers=2, debug_ops=True, master_spin_us=100000)
@@ -197,19 +208,7 @@ class MasterSpinTest(unittest.TestCase):
             st, _, _, raw = srv.request("PUT", row_target("s"), {"s": 1})
             self.assertIn(st, (200, 201), raw)
             done = {}
-
-            def slow():
-                done["r"] = srv.batch([{"id": "z", "path": "/debug/sleep",
-                                        "method": "POST",
-                                        "body": {"ms": 1500}}])
-
-            t = threading.Thread(target=slow)
-            t.start()
-            # The slow item is in flight: the master spins in rounds.
-            deadline = time.monotonic() + 5
-            while srv.healthz()["inflight_items"] == 0:
-                self.assertLess(time.monotonic(), deadline)
-                time.sleep(0.005)   # polling /healthz: no push signal
+            t = self.start_slow(srv, done)
             worst = 0.0
             with RawConnection(srv.port, READ_S) as conn:
                 for i in range(40):
@@ -228,12 +227,7 @@ class MasterSpinTest(unittest.TestCase):
             self.assertEqual(done["r"][0], 200)
             # SIGTERM while spinning for another slow item: it is
             # finished, then the server exits (stop() checks the code).
-            t = threading.Thread(target=slow)
-            t.start()
-            deadline = time.monotonic() + 5
-            while srv.healthz()["inflight_items"] == 0:
-                self.assertLess(time.monotonic(), deadline)
-                time.sleep(0.005)   # polling /healthz: no push signal
+            t = self.start_slow(srv, done)
             t0 = time.monotonic()
             srv.stop()
             self.assertLess(time.monotonic() - t0, 10)
@@ -241,3 +235,7 @@ class MasterSpinTest(unittest.TestCase):
             self.assertEqual(done["r"][0], 200)
         finally:
             srv.stop(check=False)
+
+
+if __name__ == "__main__":
+    unittest.main()
