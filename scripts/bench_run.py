@@ -1092,7 +1092,7 @@ def report(run):
     ring = r.get("ring", [])
 
     # Headline: issue 6's targets.
-    L.append("## Headline (issue 6 targets)")
+    L.append("## Headline (issue 6 targets; issue 11's for 1-item batches)")
     L.append("")
     L.append("| measure | batchd | ceiling / peer | ratio | target |")
     L.append("|---|---|---|---|---|")
@@ -1118,7 +1118,8 @@ def report(run):
     logged = [x for x in ng if x.get("access_log", True)]
     if g1 and logged:
         best = max(logged, key=lambda x: x["batches_per_s"])
-        L.append("| 1-item batches: req/s vs nginx static file (%d worker%s, access log on) | %s | %s | %s | ≥ 0.50 |"
+        L.append("| 1-item batches: req/s vs nginx static file (%d worker%s, access log on) | %s | %s | %s | "
+                 "≥ 0.50 (issue 11: ≥ 0.80) |"
                  % (best["workers"], "s" if best["workers"] > 1 else "", fnum(g1["batches_per_s"]),
                     fnum(best["batches_per_s"]),
                     rounds(gr.get("1"), nr.get(best.get("key", str(best["workers"]))),
