@@ -205,6 +205,11 @@ static const struct config_key keys[] = {
 	{ "worker_spin_us", KEY_LONG, FIELD(worker_spin_us, long),
 	    "20", 0, 100000, 0,
 	    "Microseconds an idle worker watches the ring before it sleeps.", NULL },
+	{ "master_spin_us", KEY_LONG, FIELD(master_spin_us, long),
+	    "20", 0, 100000, 0,
+	    "Microseconds the master, with nothing to do but answers in "
+	    "flight, keeps polling the completion rings and its sockets "
+	    "(yielding) before it sleeps; 0 sleeps at once.", NULL },
 	{ "query_max_rows_scanned", KEY_LONG,
 	    FIELD(query_max_rows_scanned, long),
 	    "10000000", 1, LONG_MAX, 0,

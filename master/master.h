@@ -340,6 +340,8 @@ void	notify_watchdog_stop(struct master *);
 int	pool_start(struct master *);
 void	pool_resize(struct master *);
 void	pool_reap(struct master *);
+void	pool_busy(struct master *);
+int	pool_pending(const struct master *);
 void	pool_tick(struct master *);
 void	pool_drain(struct master *);
 void	pool_shutdown(struct master *);

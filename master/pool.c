@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -198,6 +197,27 @@ pool_drain_slot(struct master *m, uint32_t i)
 	}
 }
 
+/* Does a completion ring hold a record? */
+int
+pool_pending(const struct master *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->workers[i].w_slot != NULL &&
+		    wslot_pending(m->workers[i].w_slot) > 0)
+			return 1;
+	return 0;
+}
+
+/* The master is at work: workers need not wake it (server.c's loop
+ * drains, and re-arms, before it sleeps). */
+void
+pool_busy(struct master *m)
+{
+	atomic_store(&m->ring.hdr->master_armed, 0);
+}
+
 /*
  * The eventfd fired (or we are about to sleep): consume every completion
  * ring, then ask to be woken for the next one and look once more, so a
@@ -207,10 +227,9 @@ void
 pool_drain(struct master *m)
 {
 	uint32_t	i;
-	eventfd_t	v;
 	int		again;
 
-	eventfd_read(m->efd, &v);
+	/* The eventfd is edge-triggered (server.c): nothing to read back. */
 	m->burst_ns = mono_ns();	/* one clock read for the burst */
 	do {
 		atomic_store(&m->ring.hdr->master_armed, 0);
@@ -219,11 +238,7 @@ pool_drain(struct master *m)
 		sched_settle(m);
 		sched_pump(m);
 		atomic_store(&m->ring.hdr->master_armed, 1);
-		again = 0;
-		for (i = 0; i < m->nslots; i++)
-			if (m->workers[i].w_slot != NULL &&
-			    wslot_pending(m->workers[i].w_slot) > 0)
-				again = 1;
+		again = pool_pending(m);
 	} while (again);
 	m->burst_ns = 0;
 }
