@@ -221,6 +221,11 @@ struct comp_rec {
 	uint32_t	 flags;		/* COMP_F_* */
 };
 #define COMP_F_OOM	0x1		/* the worker will exit: memory ran out */
+#define COMP_F_STORED	0x2		/* the answer is stored already: an item
+					 * of an asynchronous batch whose
+					 * result record the worker wrote in
+					 * the transaction that ran it
+					 * (async_item.h) */
 
 /*
  * An item as encoded in data slots: this header, then the fields'
@@ -229,7 +234,11 @@ struct comp_rec {
  */
 enum item_field {
 	IF_WS = 0, IF_TABLE, IF_KEY, IF_PREFIX, IF_AFTER, IF_QUERY,
-	IF_TIMESPAN, IF_IF_MATCH, IF_IF_NONE_MATCH, IF_BODY, IF__COUNT
+	IF_TIMESPAN, IF_IF_MATCH, IF_IF_NONE_MATCH,
+	IF_ASYNC_ID,		/* an async batch's item: its batch id, */
+	IF_ITEM_ID,		/* its id and */
+	IF_AGROUP,		/* atomicityGroup (async_item.h) */
+	IF_BODY, IF__COUNT
 };
 #define ITEM_ABSENT	0xffffffffu
 
