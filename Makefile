@@ -44,7 +44,7 @@ ifeq ($(SAN),1)
 BIN	 = bin/batchd-san
 endif
 
-.PHONY: all run test unit blackbox compat-python compat-js test-compat fuzz \
+.PHONY: all run test layers unit blackbox compat-python compat-js test-compat fuzz \
 	fuzz-regress valgrind deps clean docs install deb openapi
 all: $(BIN)
 
@@ -182,7 +182,11 @@ compat-js: $(BIN)
 
 test-compat: compat-python compat-js
 
-test: unit fuzz-regress blackbox compat-python
+# The master's files call only down their layers (scripts/check-layers).
+layers: $(BIN)
+	@sh scripts/check-layers $(BUILD)
+
+test: layers unit fuzz-regress blackbox compat-python
 
 # Valgrind memcheck over the unit tests (scripts/valgrind-unit: CK_FORK=no,
 # --leak-check=full, --error-exitcode).  Slow, so not part of "make test";

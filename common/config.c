@@ -88,8 +88,9 @@ static const struct config_key keys[] = {
 	{ "db_sync", KEY_BOOL, FIELD(db_sync, int),
 	    "on", 0, 1, 0,
 	    "Answer a write only once it is on disk (one sync per write "
-	    "group, shared by the workers); off is faster, a crash may lose "
-	    "writes.", NULL },
+	    "group, shared by the workers; a system crash never damages the "
+	    "store); off is faster, a system crash may lose writes or damage "
+	    "the store.", NULL },
 	{ "write_group_max_items", KEY_LONG, FIELD(write_group_max_items, long),
 	    "512", 1, 1024, 0,
 	    "Most write items a worker applies in one transaction and makes "
@@ -164,8 +165,10 @@ static const struct config_key keys[] = {
 	    "items past it are not run (413 each).", NULL },
 	{ "async_buffer_bytes", KEY_LONG, FIELD(async_buffer_bytes, long),
 	    "8388608", 1048576, 1073741824, 0,
-	    "Results of one asynchronous batch held by the master until they "
-	    "are stored; past it the batch waits for the store.", NULL },
+	    "Answers the master gives an asynchronous batch itself (failed "
+	    "dependencies, cancellations, crashes) held until stored; past it "
+	    "the batch waits for the store (workers store the rest with "
+	    "their items).", NULL },
 	{ "tls_cert_file", KEY_STRING, FIELD(tls_cert_file, char *),
 	    "", 0, STRMAX(tls_cert_file), 0,
 	    "PEM certificate chain; with tls_key_file the listener speaks "
@@ -203,6 +206,11 @@ static const struct config_key keys[] = {
 	{ "worker_spin_us", KEY_LONG, FIELD(worker_spin_us, long),
 	    "20", 0, 100000, 0,
 	    "Microseconds an idle worker watches the ring before it sleeps.", NULL },
+	{ "master_spin_us", KEY_LONG, FIELD(master_spin_us, long),
+	    "20", 0, 100000, 0,
+	    "Microseconds the master, with nothing to do but answers in "
+	    "flight, keeps polling the completion rings and its sockets "
+	    "(yielding) before it sleeps; 0 sleeps at once.", NULL },
 	{ "query_max_rows_scanned", KEY_LONG,
 	    FIELD(query_max_rows_scanned, long),
 	    "10000000", 1, LONG_MAX, 0,

@@ -69,6 +69,7 @@ struct config {
 	long		 worker_memory_mb;	/* 0: unlimited */
 	long		 worker_max_items;	/* 0: never recycle */
 	long		 worker_spin_us;	/* idle watch before sleeping */
+	long		 master_spin_us;	/* the master's, likewise */
 	long		 query_max_rows_scanned;
 	long		 query_max_result_rows;
 	long		 query_parallel_rows;	/* split above; 0: never */

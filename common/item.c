@@ -9,6 +9,7 @@ item_res_reset(struct item_res *r)
 	r->status = 0;
 	r->comp_flags = 0;
 	r->etag[0] = '\0';
+	r->stored = 0;
 	buf_reset(&r->location);
 	buf_reset(&r->body);
 }
@@ -25,6 +26,7 @@ item_res_error(struct item_res *r, enum err_code code, const char *detail)
 {
 	r->status = err_status(code);
 	r->etag[0] = '\0';
+	r->stored = 0;
 	buf_reset(&r->location);
 	buf_reset(&r->body);
 	if (err_body(&r->body, code, detail) == -1)
@@ -35,6 +37,58 @@ item_res_error(struct item_res *r, enum err_code code, const char *detail)
 #include <string.h>
 
 #include "shm.h"
+
+static void
+item_put_status(struct buf *o, int status)
+{
+	char d[3];
+
+	if (status < 100 || status > 999)
+		status = 500;
+	d[0] = (char)('0' + status / 100);
+	d[1] = (char)('0' + status / 10 % 10);
+	d[2] = (char)('0' + status % 10);
+	buf_append(o, d, 3);
+}
+
+int
+item_render_head(struct buf *o, const struct item_head *h)
+{
+	int first = 1;
+
+	buf_append(o, "{\"id\":", 6);
+	buf_json_str(o, h->id, h->id_len);
+	/* OData 4.01: an answer of an atomicity group names it. */
+	if (h->agroup != NULL) {
+		buf_append(o, ",\"atomicityGroup\":", 18);
+		buf_json_str(o, h->agroup, h->agroup_len);
+	}
+	buf_append(o, ",\"status\":", 10);
+	item_put_status(o, h->status);
+	buf_append(o, ",\"headers\":{", 12);
+	if (h->etag_len > 0) {
+		buf_append(o, "\"ETag\":", 7);
+		buf_json_str(o, h->etag, h->etag_len);
+		first = 0;
+	}
+	if (h->loc_len > 0) {
+		buf_puts(o, first ? "\"Location\":" : ",\"Location\":");
+		buf_json_str(o, h->loc, h->loc_len);
+		first = 0;
+	}
+	if (h->retry_after > 0) {
+		buf_puts(o, first ? "\"Retry-After\":\"" : ",\"Retry-After\":\"");
+		buf_printf(o, "%u\"", h->retry_after);
+		first = 0;
+	}
+	if (h->body_len > 0)
+		buf_puts(o, first ? "\"Content-Type\":\"application/json\"" :
+		    ",\"Content-Type\":\"application/json\"");
+	buf_putc(o, '}');
+	if (h->body_len > 0)
+		buf_append(o, ",\"body\":", 8);
+	return buf_reserve(o, h->body_len + 1);
+}
 
 static struct route_str *
 item_field(struct item_req *rq, enum item_field f)
@@ -49,6 +103,9 @@ item_field(struct item_req *rq, enum item_field f)
 	case IF_TIMESPAN:	return &rq->timespan;
 	case IF_IF_MATCH:	return &rq->if_match;
 	case IF_IF_NONE_MATCH:	return &rq->if_none_match;
+	case IF_ASYNC_ID:	return &rq->async_id;
+	case IF_ITEM_ID:	return &rq->item_id;
+	case IF_AGROUP:		return &rq->agroup;
 	default:		return NULL;
 	}
 }

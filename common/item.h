@@ -30,6 +30,10 @@ struct item_req {
 	long		 limit;
 	struct route_str query, timespan;
 	struct route_str if_match, if_none_match;	/* raw header values */
+	/* An item of an asynchronous batch: the worker stores its answer
+	 * under this batch id, rendered with item_id and agroup, in the
+	 * transaction that runs it (async_item.h).  Absent otherwise. */
+	struct route_str async_id, item_id, agroup;
 	uint32_t	 prefer;	/* PREFER_STATS | PREFER_RENDER */
 	enum item_body	 body_kind;	/* already known from the master's parse */
 	const char	*body;		/* compact JSON text, body_len bytes */
@@ -43,9 +47,26 @@ struct item_res {
 	char		 etag[ITEM_ETAG_MAX];	/* quoted ETag, or "" */
 	struct buf	 location;		/* Location value, or empty */
 	struct buf	 body;			/* raw JSON; empty for 204/304 */
+	int		 stored;		/* async: its record is written
+						 * (COMP_F_STORED) */
 	uint32_t	 comp_flags;		/* COMP_F_* the completion
 						 * record carries (shm.h) */
 };
+
+/* An item's answer in a batch's "responses", up to its body. */
+struct item_head {
+	const char	*id, *agroup;		/* agroup may be NULL */
+	size_t		 id_len, agroup_len;
+	int		 status;
+	const char	*etag, *loc;
+	size_t		 etag_len, loc_len;
+	uint32_t	 retry_after;		/* seconds, or 0: none */
+	size_t		 body_len;
+};
+/* {"id":..,["atomicityGroup":..,]"status":N,"headers":{..} then, when
+ * body_len > 0, ,"body": - the caller appends the body's bytes and the
+ * closing brace.  -1 on ENOMEM. */
+int	item_render_head(struct buf *, const struct item_head *);
 
 /* Reset a result for reuse (keeps buffers). */
 void	item_res_reset(struct item_res *);

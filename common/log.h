@@ -42,6 +42,20 @@ const char *log_path(void);
 void	log_msg(enum log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A message already formatted (len bytes, no newline), written as
+ * log_msg() would: for the line of every request, where printf would
+ * cost more than the rest of the request's own work. */
+void	log_line(enum log_level, const char *msg, size_t len);
+/* Would a line of this level be written? */
+int	log_enabled(enum log_level);
+/*
+ * Between log_hold() and log_release() lines are kept (up to 16 KiB,
+ * then written) and written together by log_release(), each still whole
+ * and in order: one write(2) for a burst of lines.  A forked child starts
+ * with none held.
+ */
+void	log_hold(void);
+void	log_release(void);
 #define log_error(...)	log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

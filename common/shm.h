@@ -35,7 +35,7 @@
  *
  *    Group commit (SPEC 6).  A worker may hold up to WSLOT_HELD_MAX items
  *    at once: write items it claims one after another are executed inside
- *    one LMDB write transaction (each in a nested transaction) and made
+ *    one LMDB write transaction (worker/store.h, "Write groups") and made
  *    durable by one sync, and their completion records are published only
  *    after that.  held[0..nheld) names every item it holds, in claim order;
  *    run_idx names the one it is executing (WSLOT_RUN_NONE between items);
@@ -50,17 +50,27 @@
  *                  dies, the group may be applied: its unanswered items are
  *                  answered 500 WORKER_CRASHED, never run again.
  *
- *    Shared sync.  The store is opened MDB_NOSYNC and workers sync it
- *    themselves (worker/store.c): one sync covers every transaction
- *    committed before it started, whoever committed it.  durable_txnid is
- *    the highest LMDB txnid known durable (raised by a worker after its
- *    sync, never lowered); sync_owner is 1 + the slot of the worker
- *    syncing now (0: none), taken by CAS.  When it is done the owner
- *    bumps ring_hdr.wake and wakes its sleepers - the word the master
- *    bumps when it publishes - so a worker whose group waits for that sync
- *    sleeps on one futex for either event: the sync's end or new items to
- *    add to its group.  The master clears sync_owner (and bumps wake) when
- *    its owner dies.
+ *    Shared sync.  With db_sync on the store is opened MDB_NOMETASYNC
+ *    (worker/durable.h has the whole argument): a commit flushes its
+ *    pages, then writes its meta page unflushed, so the store on disk is
+ *    consistent at every instant, and txn T is durable once a later
+ *    commit's flush or an mdb_env_sync() started after T's commit has
+ *    completed.  durable_txnid is the highest LMDB txnid known durable,
+ *    never lowered: a worker raises it to T - 1 after its own commit of T
+ *    returns, and to the last committed txnid it read before a sync of
+ *    its own succeeds.  A commit already covered costs no sync;
+ *    otherwise sync_owner (1 + the slot of the worker syncing now, 0:
+ *    none, taken by CAS) elects one worker to sync, whose one
+ *    mdb_env_sync() covers every commit made before it started.  When it
+ *    is done the owner bumps ring_hdr.wake and wakes its sleepers - the
+ *    word the master bumps when it publishes - so a worker whose group
+ *    waits for that sync sleeps on one futex for either event: the sync's
+ *    end or new items to add to its group.  The master clears sync_owner
+ *    (and bumps wake) when its owner dies.  (MDB_NOSYNC with the same
+ *    shared sync would be faster and is what db_sync off uses, but there
+ *    a meta page may reach the disk before its pages, and a commit may
+ *    reuse pages the last meta on disk still points to: a system crash
+ *    could corrupt the store.)
  *
  * 2. One worker area per worker slot: an anonymous MAP_SHARED mapping
  *    made by the master before the first fork for that slot and reused by
@@ -211,7 +221,12 @@ struct comp_rec {
 	uint32_t	 flags;		/* COMP_F_* */
 };
 #define COMP_F_OOM	0x1		/* the worker will exit: memory ran out */
-#define COMP_F_SPLIT	0x2		/* not the answer: the query is to be
+#define COMP_F_STORED	0x2		/* the answer is stored already: an item
+					 * of an asynchronous batch whose
+					 * result record the worker wrote in
+					 * the transaction that ran it
+					 * (async_item.h) */
+#define COMP_F_SPLIT	0x4		/* not the answer: the query is to be
 					 * split (see "Parallel scans") */
 
 /*
@@ -221,7 +236,11 @@ struct comp_rec {
  */
 enum item_field {
 	IF_WS = 0, IF_TABLE, IF_KEY, IF_PREFIX, IF_AFTER, IF_QUERY,
-	IF_TIMESPAN, IF_IF_MATCH, IF_IF_NONE_MATCH, IF_BODY, IF__COUNT
+	IF_TIMESPAN, IF_IF_MATCH, IF_IF_NONE_MATCH,
+	IF_ASYNC_ID,		/* an async batch's item: its batch id, */
+	IF_ITEM_ID,		/* its id and */
+	IF_AGROUP,		/* atomicityGroup (async_item.h) */
+	IF_BODY, IF__COUNT
 };
 #define ITEM_ABSENT	0xffffffffu
 

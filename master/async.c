@@ -2,13 +2,16 @@
  * async.c - asynchronous batches (SPEC 3.3).
  *
  * An async batch runs like a synchronous one, from its own queue (see
- * sched_pump), with nobody waiting on the connection.  The master never
- * touches LMDB, so it persists the batch through its own items
- * (MB_SYSTEM batches of one OP_ASYNC_* item, worker/async.h): the meta
- * when the batch is accepted, the completion records as they arrive
- * (one save in flight per batch, flushed every tick), and the final state.
- * While the batch runs, GET is answered from memory; once its final state
- * is stored the master forgets it and GET reads the store.
+ * sched_pump), with nobody waiting on the connection.  Every item that a
+ * worker runs has its answer stored by that worker, in the transaction
+ * that runs it (async_item.h), so no item runs without its record and
+ * its result never enters the master (COMP_F_STORED).  The master, which
+ * never touches LMDB, persists the rest through its own items (MB_SYSTEM
+ * batches of one OP_ASYNC_* item, worker/async.h): the meta when the
+ * batch is accepted, the answers it gave itself (424, 499, 503, a crash,
+ * the quarantine) as they come (one save in flight per batch, flushed
+ * every tick), and the final state.  GET pages come from the store; once
+ * its final state is stored the master forgets the batch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,9 @@
 #include "async_item.h"
 #include "futex.h"
 #include "master.h"
+
+_Static_assert(sizeof(((struct mbatch *)0)->mb_store_id) > ASYNC_ID_LEN,
+    "mb_store_id holds a batch id");
 
 #define ASYNC_PURGE_EVERY_NS	(60ULL * 1000000000ULL)
 #define ASYNC_PURGE_BATCHES	64	/* expired batches dropped per round */
@@ -160,7 +166,7 @@ async_save(struct master *m, struct mbatch *b)
 	struct mbatch	*s;
 	struct item_req	 rq;
 	struct buf	 body = BUF_INIT, meta = BUF_INIT;
-	uint32_t	 seq, len, mlen;
+	uint32_t	 seq, len, mlen, status;
 	struct mitem	*it;
 
 	if (a->ma_saving || a->ma_stored)
@@ -176,12 +182,14 @@ async_save(struct master *m, struct mbatch *b)
 	buf_append(&body, meta.data, meta.len);
 	for (seq = a->ma_saved; seq < b->mb_ndone; seq++) {
 		it = &b->mb_items[b->mb_order[seq]];
-		if (it->mi_skipped)
+		if (it->mi_skipped || it->mi_stored)
 			continue;
 		if (body.len > ASYNC_SAVE_MAX_BYTES)
 			break;
 		len = (uint32_t)it->mi_out.len;
-		buf_append(&body, &seq, 4);
+		status = (uint32_t)it->mi_status;
+		buf_append(&body, &it->mi_idx, 4);
+		buf_append(&body, &status, 4);
 		buf_append(&body, &len, 4);
 		buf_append(&body, it->mi_out.data, len);
 	}
@@ -264,7 +272,7 @@ async_on_item(struct master *m, struct mitem *it)
 		buf_free(&it->mi_out);
 		return;
 	}
-	if (it->mi_skipped)
+	if (it->mi_skipped || it->mi_stored)
 		return;
 	a->ma_unsaved += it->mi_out.len;
 	if (a->ma_unsaved >= ASYNC_SAVE_MAX_BYTES)
@@ -345,6 +353,11 @@ async_post(struct master *m, struct hreq *req,
 	}
 	b->mb_on_done = async_batch_done;
 	b->mb_on_item = async_on_item;
+	a = b->mb_async;
+	/* Before the parse: every item carries the id its answer is
+	 * stored under. */
+	async_new_id(a->ma_id);
+	snprintf(b->mb_store_id, sizeof(b->mb_store_id), "%s", a->ma_id);
 	if (batch_parse(m, b, req->hr_body, req->hr_body_len, tok,
 	    &e) == -1) {
 		batch_free(m, b);
@@ -358,7 +371,6 @@ async_post(struct master *m, struct hreq *req,
 		http_log("POST", "/v1/batches", 503, 0, rid, t0);
 		return;
 	}
-	a = b->mb_async;
 	if (async_owner(tok, a->ma_owner) == -1) {
 		batch_free(m, b);
 		http_reply_error(m, req, rid, ERR_INTERNAL,
@@ -366,7 +378,6 @@ async_post(struct master *m, struct hreq *req,
 		http_log("POST", "/v1/batches", 500, 0, rid, t0);
 		return;
 	}
-	async_new_id(a->ma_id);
 	gmtime_r(&now, &tm);
 	strftime(a->ma_created, sizeof(a->ma_created), "%Y-%m-%dT%H:%M:%SZ",
 	    &tm);
@@ -546,9 +557,8 @@ async_request(struct master *m, struct hreq *req, const char *path,
 			    t0, 0, 0, 0);
 			return;
 		}
-		/* The results still in memory are those not yet stored. */
-		if (b->mb_async->ma_status == AS_FAILED ||
-		    offset >= (long)b->mb_async->ma_saved) {
+		/* A failed batch's results are gone: its summary only. */
+		if (b->mb_async->ma_status == AS_FAILED) {
 			async_reply_summary(m, req, b, 200, rid, method, path,
 			    t0, 1, offset, limit);
 			return;

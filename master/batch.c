@@ -7,6 +7,7 @@
  * only ids (and strings with escapes) are copied out of the request.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,13 @@ batch_items_alloc(struct mbatch *b, uint32_t n)
 {
 	uint32_t i;
 
-	if (n > 0 && ((b->mb_items = calloc(n, sizeof(*b->mb_items))) == NULL ||
-	    (b->mb_order = calloc(n, sizeof(uint32_t))) == NULL))
+	/* The completion order rides in the same allocation, after the
+	 * items (one calloc and one free per batch fewer). */
+	if (n > 0 && (b->mb_items = calloc(n, sizeof(*b->mb_items) +
+	    sizeof(uint32_t))) == NULL)
 		return -1;
+	if (n > 0)
+		b->mb_order = (uint32_t *)(b->mb_items + n);
 	b->mb_nitems = n;
 	for (i = 0; i < n; i++) {
 		b->mb_items[i].mi_batch = b;
@@ -45,8 +50,6 @@ batch_new(struct master *m, enum mbatch_kind kind, uint32_t n)
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;
 	if (batch_items_alloc(b, n) == -1) {
-		free(b->mb_items);
-		free(b->mb_order);
 		free(b);
 		return NULL;
 	}
@@ -82,22 +85,10 @@ batch_free(struct master *m, struct mbatch *b)
 	buf_free(&b->mb_side);
 	free(b->mb_async);
 	free(b->mb_split);
-	free(b->mb_items);
-	free(b->mb_order);
+	free(b->mb_items);	/* and mb_order with it */
 	free(b->mb_held);
 	free(b->mb_path);
 	free(b);
-}
-
-const char *
-batch_item_enc(const struct mitem *it, size_t *len)
-{
-	if (it->mi_enc.data != NULL) {
-		*len = it->mi_enc.len;
-		return it->mi_enc.data;
-	}
-	*len = it->mi_enc_len;
-	return it->mi_batch->mb_enc.data + it->mi_enc_off;
 }
 
 /*
@@ -139,6 +130,14 @@ batch_item_route(struct master *m, struct mitem *it, enum route_method meth,
 	rq.if_match = if_match;
 	rq.if_none_match = if_none_match;
 	rq.prefer = it->mi_prefer.flags;
+	if (b->mb_store_id[0] != '\0') {
+		rq.async_id.p = b->mb_store_id;
+		rq.async_id.n = strlen(b->mb_store_id);
+		rq.item_id.p = it->mi_id;
+		rq.item_id.n = it->mi_id_len;
+		rq.agroup.p = it->mi_agroup;
+		rq.agroup.n = it->mi_agroup != NULL ? it->mi_agroup_len : 0;
+	}
 	/* "body ... Ignored for GET" (and DELETE carries none). */
 	if (body != NULL && meth != METHOD_GET && meth != METHOD_DELETE) {
 		rq.body = body->p;
@@ -620,13 +619,17 @@ batch_parse_items(struct master *m, struct mbatch *b, const char **items,
 	unsigned char		*color;
 	uint32_t		 i, k, n = b->mb_nitems, cap;
 	size_t			 tsz = batch_names_size(n, &cap);
-	char			*mem;
+	size_t			 msz = 2 * tsz + (size_t)n * (sizeof(*src) + 1);
+	_Alignas(max_align_t) char small[2048];
+	char			*mem = small;
 	int			 rc = -1;
 
-	/* One allocation for the scratch of the parse: two name tables,
-	 * what pass 1 finds of each item, the cycle search's colours. */
-	if ((mem = calloc(1, 2 * tsz + (size_t)n * (sizeof(*src) + 1))) ==
-	    NULL)
+	/* One block for the scratch of the parse: two name tables, what
+	 * pass 1 finds of each item, the cycle search's colours; on the
+	 * stack for a small batch (a 1-item batch needs under 1 KiB). */
+	if (msz <= sizeof(small))
+		memset(small, 0, msz);
+	else if ((mem = calloc(1, msz)) == NULL)
 		return err_set(e, ERR_INTERNAL, "out of memory");
 	batch_names_init(&ids, n, mem);
 	batch_names_init(&groups, n, mem + tsz);
@@ -660,7 +663,8 @@ batch_parse_items(struct master *m, struct mbatch *b, const char **items,
 			goto out;
 	rc = 0;
 out:
-	free(mem);
+	if (mem != small)
+		free(mem);
 	buf_free(&target);
 	return rc;
 }
@@ -701,11 +705,12 @@ batch_json_body(const char *s, size_t len, struct buf *scratch,
 	return 0;
 }
 
-/* The elements of the array at p, in *items (grown as needed; *n of
+/* The elements of the array at p, in *items (*cap of them to start
+ * with, in stack, a caller's array: grown on the heap as needed; *n of
  * them). */
 static int
 batch_elements(const char *p, const char ***items, size_t *n, size_t *cap,
-    const char **end)
+    const char **stack, const char **end)
 {
 	struct jscan_iter	  ai;
 	const char		 *v, **q;
@@ -714,9 +719,12 @@ batch_elements(const char *p, const char ***items, size_t *n, size_t *cap,
 	jscan_iter_init(&ai, p);
 	while (jscan_iter_next(&ai, NULL, &v)) {
 		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 64;
-			if ((q = realloc(*items, *cap * sizeof(*q))) == NULL)
+			*cap *= 2;
+			if ((q = realloc(*items == stack ? NULL : *items,
+			    *cap * sizeof(*q))) == NULL)
 				return -1;
+			if (*items == stack)
+				memcpy(q, stack, *n * sizeof(*q));
 			*items = q;
 		}
 		(*items)[(*n)++] = v;
@@ -733,8 +741,8 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 	struct jscan_iter	 ri;
 	struct jscan_str	 name;
 	const char		*reqs = NULL, *ordered = NULL, *stop = NULL, *v;
-	const char		**items = NULL, *end;
-	size_t			 n = 0, cap = 0;
+	const char		*first[16], **items = first, *end;
+	size_t			 n = 0, cap = sizeof(first) / sizeof(first[0]);
 	int			 rc = -1;
 
 	if (batch_json_body(body, len, NULL, &root, e) == -1)
@@ -747,7 +755,7 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 				reqs = v;
 				if (*v != '[')
 					continue;
-				if (batch_elements(v, &items, &n, &cap,
+				if (batch_elements(v, &items, &n, &cap, first,
 				    &end) == -1) {
 					err_set(e, ERR_INTERNAL,
 					    "out of memory");
@@ -794,7 +802,8 @@ batch_parse(struct master *m, struct mbatch *b, const char *body, size_t len,
 	else
 		rc = batch_parse_items(m, b, items, tok, e);
 out:
-	free(items);
+	if (items != first)
+		free(items);
 	return rc;
 }
 
@@ -844,7 +853,7 @@ batch_release_group(struct master *m, struct mitem *lead)
 			it = &b->mb_items[i];
 			if (it->mi_group != (int32_t)lead->mi_idx)
 				continue;
-			p = batch_item_enc(it, &elen);
+			p = mitem_enc(it, &elen);
 			len = (uint32_t)elen;
 			buf_append(&body, &it->mi_idx, 4);
 			buf_append(&body, &len, 4);
@@ -1152,6 +1161,13 @@ batch_item_done(struct master *m, struct mitem *it)
 		m->finished = b->mb_next_done;
 		batch_finish(m, b);
 	}
+}
+
+void
+batch_init(struct master *m)
+{
+	m->item_done = batch_item_done;
+	m->item_split = split_start;
 }
 
 /* Queue b for finishing if it is complete (once). */

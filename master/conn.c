@@ -42,6 +42,7 @@
 #include <openssl/ssl.h>
 
 #include "conn.h"
+#include "fmt.h"
 #include "futex.h"
 #include "master.h"
 
@@ -67,6 +68,7 @@ struct hconn {
 	struct buf		 c_in;		/* input; c_in.len bytes */
 	size_t			 c_off;		/* start of this request */
 	size_t			 c_head_len;	/* CS_BODY..: its head */
+	const char		*c_head_at;	/* where c_req.hr_h was parsed */
 	size_t			 c_body_in;	/* input bytes of its body */
 	uint64_t		 c_body_need;	/* Content-Length */
 	struct http_chunked	 c_chunk;
@@ -280,15 +282,17 @@ conn_flush(struct hreq *r)
 	}
 }
 
+/* The head's own lines take at most this much; the caller's come after. */
+#define CONN_HEAD_OWN	256
+
 void
 conn_head(struct hreq *r, int status, const char *extra, size_t xlen,
     int64_t content_length)
 {
 	struct hconn	*c = r->hr_conn;
-	char		 line[160];
-	const char	*date;
+	char		 head[CONN_HEAD_OWN + 2048], *p = head;
+	const char	*date, *reason;
 	size_t		 dlen;
-	int		 n;
 
 	/* RFC 9110 8.6, 15.3.5, 15.4.5: no body and no length for these. */
 	int no_body = status < 200 || status == 204 || status == 304;
@@ -305,27 +309,34 @@ conn_head(struct hreq *r, int status, const char *extra, size_t xlen,
 		else
 			c->c_close = 1;	/* the end of the body is the close */
 	}
-	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status,
-	    conn_reason(status));
-	evbuffer_add(c->c_out, line, (size_t)n);
+	/* Put together here and added at once: one evbuffer chain, and no
+	 * printf (fmt.h) on the path of every answer. */
+	reason = conn_reason(status);
+	p = fmt_mem(p, "HTTP/1.1 ", 9);
+	p = fmt_u64(p, status > 0 && status < 1000 ? (uint64_t)status : 500);
+	*p++ = ' ';
+	p = fmt_strn(p, reason, 32);
+	p = fmt_mem(p, "\r\n", 2);
 	date = conn_date(&dlen);
-	evbuffer_add(c->c_out, date, dlen);
-	if (content_length >= 0)
-		n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n",
-		    (long long)content_length);
-	else if (c->c_chunked)
-		n = snprintf(line, sizeof(line),
-		    "Transfer-Encoding: chunked\r\n");
-	else
-		n = 0;
-	if (n > 0)
-		evbuffer_add(c->c_out, line, (size_t)n);
+	p = fmt_mem(p, date, dlen);
+	if (content_length >= 0) {
+		p = fmt_mem(p, "Content-Length: ", 16);
+		p = fmt_u64(p, (uint64_t)content_length);
+		p = fmt_mem(p, "\r\n", 2);
+	} else if (c->c_chunked)
+		p = fmt_mem(p, "Transfer-Encoding: chunked\r\n", 28);
 	if (c->c_close)
-		evbuffer_add(c->c_out, "Connection: close\r\n", 19);
+		p = fmt_mem(p, "Connection: close\r\n", 19);
 	else if (r->hr_h.minor == 0)
-		evbuffer_add(c->c_out, "Connection: keep-alive\r\n", 24);
-	if (xlen > 0)
-		evbuffer_add(c->c_out, extra, xlen);
+		p = fmt_mem(p, "Connection: keep-alive\r\n", 24);
+	if (xlen <= sizeof(head) - CONN_HEAD_OWN) {
+		p = fmt_mem(p, extra, xlen);
+		p = fmt_mem(p, "\r\n", 2);
+		evbuffer_add(c->c_out, head, (size_t)(p - head));
+		return;
+	}
+	evbuffer_add(c->c_out, head, (size_t)(p - head));
+	evbuffer_add(c->c_out, extra, xlen);
 	evbuffer_add(c->c_out, "\r\n", 2);
 }
 
@@ -507,9 +518,11 @@ conn_dispatch(struct hconn *c, const char *body, size_t len)
 {
 	struct err e;
 
-	/* The head again, now that the buffer has stopped moving: its
-	 * strings point into it. */
-	if (http_parse_head(c->c_in.data + c->c_off, c->c_head_len,
+	/* The head's strings point into the input: if reading the body
+	 * moved it, the head is parsed again where it lies now (once the
+	 * request is with http.c the buffer stops moving). */
+	if (c->c_in.data + c->c_off != c->c_head_at &&
+	    http_parse_head(c->c_in.data + c->c_off, c->c_head_len,
 	    c->c_head_len, &c->c_req.hr_h, &e) <= 0) {
 		conn_fail(c, &e);
 		return;
@@ -565,6 +578,7 @@ conn_take_head(struct hconn *c)
 		return;
 	}
 	c->c_head_len = (size_t)r;
+	c->c_head_at = c->c_in.data + c->c_off;
 	c->c_req.hr_t0 = mono_ns();
 	c->c_req.hr_h = h;
 	memset(&c->c_chunk, 0, sizeof(c->c_chunk));

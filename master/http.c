@@ -18,10 +18,15 @@
 
 #include <event2/buffer.h>
 
+#include "fmt.h"
 #include "futex.h"
 #include "master.h"
 
 #define HTTP_AUTH_MAX	1024	/* longest Authorization value read */
+/* A batch's answer up to this size is copied after its head, into the
+ * same evbuffer chain: cheaper than the two chains (and their malloc and
+ * free) that handing it over by reference takes. */
+#define HTTP_COPY_MAX	2048
 
 static uint64_t
 http_rand(struct master *m)
@@ -69,41 +74,70 @@ http_request_id(struct master *m, const struct hreq *r, char *out,
 	out[n] = '\0';
 }
 
+/* "request method=M path=P status=S items=N ms=T rid=R": one per request,
+ * so put together by hand (fmt.h). */
 void
 http_log(const char *method, const char *path, int status, uint32_t items,
     const char *rid, uint64_t t0)
 {
-	double	ms = (double)(mono_ns() - t0) / 1e6;
+	char	 msg[512], *p = msg;
 
-	log_info("request method=%s path=%.200s status=%d items=%u ms=%.3f "
-	    "rid=%s", method, path, status, items, ms > 0 ? ms : 0.0, rid);
+	if (!log_enabled(LOG_LEVEL_INFO))
+		return;
+	p = fmt_mem(p, "request method=", 15);
+	p = fmt_strn(p, method, 16);
+	p = fmt_mem(p, " path=", 6);
+	p = fmt_strn(p, path, 200);
+	p = fmt_mem(p, " status=", 8);
+	p = fmt_u64(p, status > 0 ? (uint64_t)status : 0);
+	p = fmt_mem(p, " items=", 7);
+	p = fmt_u64(p, items);
+	p = fmt_mem(p, " ms=", 4);
+	p = fmt_ms3(p, mono_ns() - t0);
+	p = fmt_mem(p, " rid=", 5);
+	p = fmt_strn(p, rid, 64);
+	log_line(LOG_LEVEL_INFO, msg, (size_t)(p - msg));
 }
 
 /*
  * The header lines of an answer: X-Request-Id always; the rest when
  * given.  Returns their length in out.
  */
-static size_t
-http_headers(char *out, size_t sz, const char *rid, int status,
-    int json, const char *etag, const char *loc, unsigned retry_after)
-{
-	char	ra[40] = "";
-	int	n;
+#define HTTP_HDRS_MAX	2048	/* what http_headers() may write */
 
+static char *
+http_header(char *p, const char *name, size_t nl, const char *v, size_t max)
+{
+	p = fmt_mem(p, name, nl);
+	p = fmt_strn(p, v, max);
+	return fmt_mem(p, "\r\n", 2);
+}
+
+static size_t
+http_headers(char *out, const char *rid, int status, int json,
+    const char *etag, const char *loc, unsigned retry_after)
+{
+	char *p = out;
+
+	/* Each bounded so that all of them fit HTTP_HDRS_MAX: a rid is at
+	 * most 64 bytes, an ETag 48 (ITEM_ETAG_MAX), a Location under 1,700
+	 * (a 512-byte key, percent-encoded, and two names). */
+	p = http_header(p, "X-Request-Id: ", 14, rid, 64);
+	if (json)
+		p = fmt_mem(p, "Content-Type: application/json\r\n", 32);
+	if (etag != NULL && etag[0])
+		p = http_header(p, "ETag: ", 6, etag, 64);
+	if (loc != NULL && loc[0])
+		p = http_header(p, "Location: ", 10, loc, 1750);
 	/* A quarantined item says when to come back; any other 503, 1 s. */
-	if (retry_after > 0 || status == 503)
-		snprintf(ra, sizeof(ra), "Retry-After: %u\r\n",
-		    retry_after > 0 ? retry_after : 1);
-	n = snprintf(out, sz, "X-Request-Id: %s\r\n%s%s%s%s%s%s%s%s%s", rid,
-	    json ? "Content-Type: application/json\r\n" : "",
-	    etag != NULL && etag[0] ? "ETag: " : "",
-	    etag != NULL && etag[0] ? etag : "",
-	    etag != NULL && etag[0] ? "\r\n" : "",
-	    loc != NULL && loc[0] ? "Location: " : "",
-	    loc != NULL && loc[0] ? loc : "",
-	    loc != NULL && loc[0] ? "\r\n" : "", ra,
-	    status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
-	return n < 0 ? 0 : (size_t)n < sz ? (size_t)n : sz - 1;
+	if (retry_after > 0 || status == 503) {
+		p = fmt_mem(p, "Retry-After: ", 13);
+		p = fmt_u64(p, retry_after > 0 ? retry_after : 1);
+		p = fmt_mem(p, "\r\n", 2);
+	}
+	if (status == 401)
+		p = fmt_mem(p, "WWW-Authenticate: Bearer\r\n", 26);
+	return (size_t)(p - out);
 }
 
 /*
@@ -116,7 +150,7 @@ http_answer(struct hreq *r, const char *rid, int status, const char *body,
     size_t len, int with_meta, const char *etag, const char *loc,
     unsigned retry_after)
 {
-	char	hdrs[1200], meta[96];
+	char	hdrs[HTTP_HDRS_MAX], meta[96];
 	size_t	hl, ml = 0;
 
 	if (with_meta && len > 1 && body[0] == '{') {
@@ -127,8 +161,8 @@ http_answer(struct hreq *r, const char *rid, int status, const char *body,
 		if (len == 1)	/* "{}": no ',' after meta */
 			ml--;
 	}
-	hl = http_headers(hdrs, sizeof(hdrs), rid, status, ml + len > 0,
-	    etag, loc, retry_after);
+	hl = http_headers(hdrs, rid, status, ml + len > 0, etag, loc,
+	    retry_after);
 	conn_head(r, status, hdrs, hl, (int64_t)(ml + len));
 	conn_body(r, meta, ml);
 	conn_body(r, body, len);
@@ -268,7 +302,7 @@ static void
 http_batch_emit(struct master *m, struct mbatch *b)
 {
 	struct hreq	*r = b->mb_req;
-	char		 hdrs[200];
+	char		 hdrs[HTTP_HDRS_MAX];
 	size_t		 hl;
 
 	if (r == NULL) {
@@ -276,7 +310,7 @@ http_batch_emit(struct master *m, struct mbatch *b)
 		return;
 	}
 	if (!b->mb_streaming) {
-		hl = http_headers(hdrs, sizeof(hdrs), b->mb_rid, 200, 1, NULL,
+		hl = http_headers(hdrs, b->mb_rid, 200, 1, NULL,
 		    NULL, 0);
 		conn_head(r, 200, hdrs, hl, -1);
 		conn_body(r, "{\"responses\":[", 14);
@@ -302,7 +336,7 @@ static void
 http_batch_done(struct master *m, struct mbatch *b)
 {
 	struct hreq	*r = b->mb_req;
-	char		 hdrs[200];
+	char		 hdrs[HTTP_HDRS_MAX];
 	size_t		 hl;
 	uint32_t	 n = b->mb_nitems - b->mb_nskipped;
 
@@ -311,15 +345,16 @@ http_batch_done(struct master *m, struct mbatch *b)
 		conn_body(r, "]}", 2);
 		conn_done(r);
 	} else if (r != NULL) {
-		hl = http_headers(hdrs, sizeof(hdrs), b->mb_rid, 200, 1, NULL,
+		hl = http_headers(hdrs, b->mb_rid, 200, 1, NULL,
 		    NULL, 0);
 		conn_head(r, 200, hdrs, hl, (int64_t)b->mb_out.len + 16);
 		conn_body(r, "{\"responses\":[", 14);
-		if (b->mb_out.len > 0) {
+		if (b->mb_out.len > HTTP_COPY_MAX) {
 			/* Handed over as it is: no copy. */
 			conn_body_ref(r, b->mb_out.data, b->mb_out.len);
 			b->mb_out = (struct buf)BUF_INIT;
-		}
+		} else
+			conn_body(r, b->mb_out.data, b->mb_out.len);
 		conn_body(r, "]}", 2);
 		conn_done(r);
 	}
@@ -337,8 +372,8 @@ http_batch_new(struct master *m, struct hreq *r, enum mbatch_kind kind,
 
 	if (b == NULL)
 		return NULL;
-	snprintf(b->mb_rid, sizeof(b->mb_rid), "%s", rid);
-	snprintf(b->mb_method, sizeof(b->mb_method), "%s", method);
+	*fmt_strn(b->mb_rid, rid, sizeof(b->mb_rid) - 1) = '\0';
+	*fmt_strn(b->mb_method, method, sizeof(b->mb_method) - 1) = '\0';
 	b->mb_path = strdup(path);
 	b->mb_t0 = r->hr_t0;
 	if (kind == MB_PLAIN)
@@ -441,7 +476,7 @@ http_status_page(struct master *m, struct hreq *r, const char *path,
     const char *rid)
 {
 	struct evbuffer	*out;
-	char		 hdrs[200];
+	char		 hdrs[HTTP_HDRS_MAX];
 	size_t		 hl, len;
 	int		 health = path[1] == 'h';
 
@@ -451,7 +486,7 @@ http_status_page(struct master *m, struct hreq *r, const char *path,
 		return;
 	}
 	if (health)
-		health_render(m, out);
+		health_render(m, out, pool_live(m));
 	else if (path[1] == 'o') {
 		/* The OpenAPI document, built into the binary. */
 		size_t		 n;
@@ -460,9 +495,9 @@ http_status_page(struct master *m, struct hreq *r, const char *path,
 		evbuffer_add_reference(out, doc, n, NULL, NULL);
 		health = 1;	/* JSON */
 	} else
-		metrics_render(m, out);
+		metrics_render(m, out, pool_live(m), quarantine_size(m));
 	len = evbuffer_get_length(out);
-	hl = http_headers(hdrs, sizeof(hdrs), rid, 200, health, NULL, NULL, 0);
+	hl = http_headers(hdrs, rid, 200, health, NULL, NULL, 0);
 	if (!health)
 		hl += (size_t)snprintf(hdrs + hl, sizeof(hdrs) - hl,
 		    "Content-Type: text/plain; version=0.0.4\r\n");
@@ -486,12 +521,14 @@ http_dispatch(struct master *m, struct hreq *r)
 	int			 meth;
 
 	m->metrics.requests++;
+	pool_busy(m);
 	http_request_id(m, r, rid, sizeof(rid));
 	q = memchr(h->target.p, '?', h->target.n);
 	plen = q != NULL ? (size_t)(q - h->target.p) : h->target.n;
-	snprintf(path, sizeof(path), "%.*s", (int)plen, h->target.p);
-	snprintf(mname, sizeof(mname), "%.*s", (int)(h->method_name.n < 15 ?
-	    h->method_name.n : 15), h->method_name.p);
+	*fmt_strn(path, h->target.p, plen < sizeof(path) - 1 ? plen :
+	    sizeof(path) - 1) = '\0';
+	*fmt_strn(mname, h->method_name.p, h->method_name.n <
+	    sizeof(mname) - 1 ? h->method_name.n : sizeof(mname) - 1) = '\0';
 
 	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0 ||
 	    strcmp(path, "/openapi.json") == 0) {

@@ -22,14 +22,60 @@ http_method_str(enum http_method m)
 	return "?";
 }
 
-/* RFC 9110 5.6.2 tchar. */
+/* RFC 9110 5.6.2 tchar: a table, as every byte of every field name is
+ * looked up. */
+#define T1(c)	[c] = 1
+static const unsigned char http_tchars[256] = {
+	T1('!'), T1('#'), T1('$'), T1('%'), T1('&'), T1('\''), T1('*'),
+	T1('+'), T1('-'), T1('.'), T1('^'), T1('_'), T1('`'), T1('|'), T1('~'),
+	T1('0'), T1('1'), T1('2'), T1('3'), T1('4'), T1('5'), T1('6'), T1('7'),
+	T1('8'), T1('9'),
+	T1('A'), T1('B'), T1('C'), T1('D'), T1('E'), T1('F'), T1('G'), T1('H'),
+	T1('I'), T1('J'), T1('K'), T1('L'), T1('M'), T1('N'), T1('O'), T1('P'),
+	T1('Q'), T1('R'), T1('S'), T1('T'), T1('U'), T1('V'), T1('W'), T1('X'),
+	T1('Y'), T1('Z'),
+	T1('a'), T1('b'), T1('c'), T1('d'), T1('e'), T1('f'), T1('g'), T1('h'),
+	T1('i'), T1('j'), T1('k'), T1('l'), T1('m'), T1('n'), T1('o'), T1('p'),
+	T1('q'), T1('r'), T1('s'), T1('t'), T1('u'), T1('v'), T1('w'), T1('x'),
+	T1('y'), T1('z'),
+};
+#undef T1
+
 static int
 http_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return http_tchars[c];
+}
+
+/* The first CRLF in p[0..n), or NULL: memchr finds each LF at memory
+ * speed, where memmem's general search cost more than the whole rest of
+ * the head's parse. */
+static const char *
+http_crlf(const char *p, size_t n)
+{
+	const char *s = p, *e = p + n, *q;
+
+	while (s < e && (q = memchr(s, '\n', (size_t)(e - s))) != NULL) {
+		if (q > p && q[-1] == '\r')
+			return q - 1;
+		s = q + 1;
+	}
+	return NULL;
+}
+
+/* The first CRLF CRLF (the end of a head) in p[0..n), or NULL. */
+static const char *
+http_head_end(const char *p, size_t n)
+{
+	const char *s = p, *e = p + n, *q;
+
+	while (s < e && (q = memchr(s, '\n', (size_t)(e - s))) != NULL) {
+		if (q - p >= 3 && q[-1] == '\r' && q[-2] == '\n' &&
+		    q[-3] == '\r')
+			return q - 3;
+		s = q + 1;
+	}
+	return NULL;
 }
 
 /* Field-value bytes: VCHAR, SP, HTAB, obs-text; never CR, LF, NUL. */
@@ -308,7 +354,7 @@ http_parse_head(const char *p, size_t n, size_t max, struct http_head *h,
 
 	while (skip + 1 < n && p[skip] == '\r' && p[skip + 1] == '\n')
 		skip += 2;
-	end = n - skip >= 4 ? memmem(p + skip, n - skip, "\r\n\r\n", 4) : NULL;
+	end = n - skip >= 4 ? http_head_end(p + skip, n - skip) : NULL;
 	if (end == NULL) {
 		if (n > max)
 			return err_set(e, ERR_BAD_REQUEST, "request header "
@@ -322,11 +368,11 @@ http_parse_head(const char *p, size_t n, size_t max, struct http_head *h,
 	memset(&f, 0, sizeof(f));
 	h->content_length = -1;
 	line = p + skip;
-	nl = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+	nl = http_crlf(line, (size_t)(end + 2 - line));
 	if (http_request_line(line, (size_t)(nl - line), h, e) == -1)
 		return -1;
 	for (line = nl + 2; line < end + 2; line = nl + 2) {
-		nl = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+		nl = http_crlf(line, (size_t)(end + 2 - line));
 		if (http_field_line(line, (size_t)(nl - line), h, &f, e) == -1)
 			return -1;
 	}

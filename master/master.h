@@ -81,6 +81,8 @@ struct mitem {
 	int			 mi_inwin;	/* counted in mb_inflight */
 	int			 mi_writes;	/* its operation writes */
 	int			 mi_quarantined; /* answered by quarantine.c */
+	int			 mi_stored;	/* async: the worker stored its
+						 * answer (COMP_F_STORED) */
 	struct prefer		 mi_prefer;	/* its Prefer header */
 	uint32_t		 mi_retry_after; /* plain request: Retry-After
 						 * seconds, or 0 */
@@ -88,6 +90,10 @@ struct mitem {
 	uint64_t		 mi_t_start;	/* a split query's part or merge:
 						 * mono ns its timeout counts
 						 * from (split.c); else 0 */
+	struct mitem		*mi_owner;	/* ... and its query while that
+						 * is unanswered: a crash,
+						 * timeout or OOM of the part
+						 * quarantines the query */
 	TAILQ_ENTRY(mitem)	 mi_pending;
 };
 
@@ -100,6 +106,7 @@ enum mbatch_kind {
 
 struct masync;
 struct msplit;
+struct sched_answer;
 
 /*
  * A batch's owner (http.c for MB_PLAIN and MB_SYNC, async.c for the rest)
@@ -161,11 +168,27 @@ struct mbatch {
 						 * as long as the body */
 	size_t			 mb_strs_len;
 	char			 mb_rid[48];	/* request id */
+	/* Set by an async batch's owner before batch_parse: workers store
+	 * each item's answer under this batch id, in the transaction that
+	 * runs the item (async_item.h).  "" otherwise. */
+	char			 mb_store_id[32];
 	uint64_t		 mb_t0;		/* mono ns at arrival */
 	char			 mb_method[8];
 	char			*mb_path;	/* for the log line */
 	TAILQ_ENTRY(mbatch)	 mb_entry;
 };
+
+/* An item's encoding for the ring: its own, or its place in the batch's. */
+static inline const char *
+mitem_enc(const struct mitem *it, size_t *len)
+{
+	if (it->mi_enc.data != NULL) {
+		*len = it->mi_enc.len;
+		return it->mi_enc.data;
+	}
+	*len = it->mi_enc_len;
+	return it->mi_batch->mb_enc.data + it->mi_enc_off;
+}
 TAILQ_HEAD(mbatch_list, mbatch);
 TAILQ_HEAD(mitem_list, mitem);
 
@@ -286,6 +309,15 @@ struct master {
 	uint64_t		 drain_deadline; /* mono ns */
 	int			 exit_code;
 	int			 answer_depth;	/* nested answers in progress */
+	/* Where sched and pool hand an answered item: the batch layer's
+	 * batch_item_done (set by batch_init), so the layers below the
+	 * batch never call up into it.  A NULL item finishes the batches
+	 * that became complete (see sched_settle). */
+	void			(*item_done)(struct master *, struct mitem *);
+	/* Where pool hands a query a worker answered with parts
+	 * (COMP_F_SPLIT): split_start (set by batch_init), likewise. */
+	void			(*item_split)(struct master *, struct mitem *,
+				    const struct sched_answer *);
 	uint64_t		 burst_ns;	/* mono ns of the completion
 						 * burst being drained, or 0 */
 	struct mbatch		*finished;	/* complete, to be answered */
@@ -323,6 +355,8 @@ void	notify_watchdog_stop(struct master *);
 int	pool_start(struct master *);
 void	pool_resize(struct master *);
 void	pool_reap(struct master *);
+void	pool_busy(struct master *);
+int	pool_pending(const struct master *);
 void	pool_tick(struct master *);
 void	pool_drain(struct master *);
 void	pool_shutdown(struct master *);
@@ -344,6 +378,7 @@ struct sched_answer {
 	uint64_t		 body_pos;
 	size_t			 body_len;
 	uint32_t		 retry_after;	/* seconds, or 0: none */
+	int			 stored;	/* COMP_F_STORED: no body */
 };
 void	sched_submit(struct master *, struct mitem *);
 void	sched_unqueue(struct master *, struct mitem *);
@@ -358,13 +393,13 @@ void	sched_requeue(struct master *, struct mitem *,
 	    const struct ring_desc *, enum err_code, const char *);
 void	sched_fail_entry(struct master *, struct mitem *, enum err_code,
 	    const char *detail);
+/* After a burst of answers: let the batch layer finish what completed. */
+void	sched_settle(struct master *);
 
 /* split.c */
 /* A worker answered query q with parts (COMP_F_SPLIT): run them. */
 void	split_start(struct master *, struct mitem *q,
 	    const struct sched_answer *);
-/* The item a failure of it counts against: a part's query, or it. */
-struct mitem *split_owner(struct mitem *);
 
 /* quarantine.c */
 int	quarantine_init(struct master *);
@@ -373,7 +408,9 @@ void	quarantine_free(struct master *);
 /* Remember an item that timed out, crashed or ran out of memory. */
 void	quarantine_note(struct master *, struct mitem *, enum err_code);
 /* 1 if the item is quarantined: then it has been answered. */
-int	quarantine_check(struct master *, struct mitem *);
+/* 1 if the item is quarantined: a is its answer (body in body). */
+int	quarantine_check(struct master *, struct mitem *,
+	    struct sched_answer *a, struct buf *body);
 uint32_t quarantine_size(const struct master *);
 
 /* async.c */
@@ -409,13 +446,13 @@ struct mbatch *batch_new(struct master *, enum mbatch_kind, uint32_t n);
 int	batch_parse(struct master *, struct mbatch *, const char *body,
 	    size_t len, const struct config_token *, struct err *);
 void	batch_start(struct master *, struct mbatch *);
+/* Become the layer below's m->item_done. */
+void	batch_init(struct master *);
 /* The item was answered: release dependents, maybe finish the batch. */
 void	batch_item_done(struct master *, struct mitem *);
 /* The owner lifted mb_paused: run what the window allows. */
 void	batch_resume(struct master *, struct mbatch *);
 void	batch_free(struct master *, struct mbatch *);
-/* An item's encoding: its own, or its place in the batch's. */
-const char *batch_item_enc(const struct mitem *, size_t *len);
 int	batch_item_route(struct master *, struct mitem *,
 	    enum route_method, const char *target, size_t target_len,
 	    struct route_str if_match, struct route_str if_none_match,
@@ -450,7 +487,10 @@ const char *openapi_json(size_t *len);
 /* metrics.c */
 void	metrics_item(struct master *, int status, uint64_t lat_ns);
 void	metrics_response(struct master *, int status, int is_batch);
-void	metrics_render(struct master *, struct evbuffer *);
-void	health_render(struct master *, struct evbuffer *);
+/* metrics.c reads the master's counters and calls nothing: the live
+ * workers and quarantine entries are given by the caller. */
+void	metrics_render(struct master *, struct evbuffer *, uint32_t live,
+	    uint32_t quarantined);
+void	health_render(struct master *, struct evbuffer *, uint32_t live);
 
 #endif

@@ -47,7 +47,8 @@ metrics_response(struct master *m, int status, int is_batch)
 }
 
 void
-metrics_render(struct master *m, struct evbuffer *o)
+metrics_render(struct master *m, struct evbuffer *o, uint32_t live,
+    uint32_t quarantined)
 {
 	struct metrics	*mt = &m->metrics;
 	uint64_t	 cum = 0;
@@ -113,7 +114,7 @@ metrics_render(struct master *m, struct evbuffer *o)
 	    "# TYPE batchd_worker_restarts_total counter\n",
 	    (unsigned long long)ring_depth(&m->ring),
 	    (unsigned long long)m->npending,
-	    (unsigned long long)m->inflight_items, pool_live(m));
+	    (unsigned long long)m->inflight_items, live);
 	for (i = 0; i < RC__COUNT; i++)
 		evbuffer_add_printf(o, "batchd_worker_restarts_total"
 		    "{cause=\"%s\"} %llu\n", cause_names[i],
@@ -131,11 +132,11 @@ metrics_render(struct master *m, struct evbuffer *o)
 	    "# HELP batchd_quarantine_entries Items the quarantine remembers.\n"
 	    "# TYPE batchd_quarantine_entries gauge\n"
 	    "batchd_quarantine_entries %u\n",
-	    (unsigned long long)mt->quarantined, quarantine_size(m));
+	    (unsigned long long)mt->quarantined, quarantined);
 }
 
 void
-health_render(struct master *m, struct evbuffer *o)
+health_render(struct master *m, struct evbuffer *o, uint32_t live)
 {
 	static const char *states[] = { "empty", "starting", "idle", "busy",
 	    "exiting" };
@@ -144,7 +145,7 @@ health_render(struct master *m, struct evbuffer *o)
 	uint32_t	 i, st, n = 0;
 
 	evbuffer_add_printf(o, "{\"status\":\"%s\",\"workers\":[",
-	    pool_live(m) > 0 ? "ok" : "degraded");
+	    live > 0 ? "ok" : "degraded");
 	for (i = 0; i < m->nslots; i++) {
 		w = &m->workers[i];
 		if (w->w_slot == NULL || !w->w_wanted)

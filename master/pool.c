@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -179,10 +178,11 @@ pool_drain_slot(struct master *m, uint32_t i)
 			a.src = ws;
 			a.body_pos = pos + rec.etag_len + rec.loc_len;
 			a.body_len = rec.body_len;
+			a.stored = (rec.flags & COMP_F_STORED) != 0;
 			m->answer_depth++;
 			if ((rec.flags & COMP_F_SPLIT) && a.status == 200 &&
 			    it->mi_state == MI_QUEUED)
-				split_start(m, it, &a);
+				m->item_split(m, it, &a);
 			else
 				sched_answer(m, it, &a);
 			m->answer_depth--;
@@ -201,6 +201,27 @@ pool_drain_slot(struct master *m, uint32_t i)
 	}
 }
 
+/* Does a completion ring hold a record? */
+int
+pool_pending(const struct master *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->workers[i].w_slot != NULL &&
+		    wslot_pending(m->workers[i].w_slot) > 0)
+			return 1;
+	return 0;
+}
+
+/* The master is at work: workers need not wake it (server.c's loop
+ * drains, and re-arms, before it sleeps). */
+void
+pool_busy(struct master *m)
+{
+	atomic_store(&m->ring.hdr->master_armed, 0);
+}
+
 /*
  * The eventfd fired (or we are about to sleep): consume every completion
  * ring, then ask to be woken for the next one and look once more, so a
@@ -210,23 +231,18 @@ void
 pool_drain(struct master *m)
 {
 	uint32_t	i;
-	eventfd_t	v;
 	int		again;
 
-	eventfd_read(m->efd, &v);
+	/* The eventfd is edge-triggered (server.c): nothing to read back. */
 	m->burst_ns = mono_ns();	/* one clock read for the burst */
 	do {
 		atomic_store(&m->ring.hdr->master_armed, 0);
 		for (i = 0; i < m->nslots; i++)
 			pool_drain_slot(m, i);
-		batch_item_done(m, NULL);
+		sched_settle(m);
 		sched_pump(m);
 		atomic_store(&m->ring.hdr->master_armed, 1);
-		again = 0;
-		for (i = 0; i < m->nslots; i++)
-			if (m->workers[i].w_slot != NULL &&
-			    wslot_pending(m->workers[i].w_slot) > 0)
-				again = 1;
+		again = pool_pending(m);
 	} while (again);
 	m->burst_ns = 0;
 }
@@ -323,7 +339,7 @@ pool_orphaned_work(struct master *m)
 		sched_fail_entry(m, it, ERR_SERVICE_UNAVAILABLE,
 		    "no worker is running; retry shortly");
 	m->answer_depth--;
-	batch_item_done(m, NULL);
+	sched_settle(m);
 }
 
 static void
@@ -400,7 +416,7 @@ pool_died(struct master *m, uint32_t i, int status)
 	w->w_pid = 0;
 	w->w_state = MW_EMPTY;
 	atomic_store(&w->w_slot->state, WS_EMPTY);
-	batch_item_done(m, NULL);
+	sched_settle(m);
 
 	if (m->draining || !w->w_wanted || i >= (uint32_t)m->cfg.workers) {
 		pool_orphaned_work(m);

@@ -68,7 +68,7 @@ quar_fingerprint(struct quarantine *q, const struct mitem *it,
 	uint32_t	 w[2];
 	unsigned int	 n;
 
-	enc = batch_item_enc(it, &len);
+	enc = mitem_enc(it, &len);
 	if (q->q_md == NULL || item_decode(enc, len, &rq) == -1)
 		return -1;
 
@@ -252,7 +252,8 @@ quarantine_note(struct master *m, struct mitem *it, enum err_code code)
 	uint32_t		 i;
 
 	/* A part of a split query fails the query: remember the query. */
-	it = split_owner(it);
+	if (it->mi_owner != NULL)
+		it = it->mi_owner;
 	if (!quar_eligible(m, it) || it->mi_quarantined ||
 	    quar_fingerprint(q, it, fp) == -1)
 		return;
@@ -291,11 +292,10 @@ quarantine_note(struct master *m, struct mitem *it, enum err_code code)
 }
 
 int
-quarantine_check(struct master *m, struct mitem *it)
+quarantine_check(struct master *m, struct mitem *it, struct sched_answer *a,
+    struct buf *body)
 {
 	struct quarantine	*q = &m->quar;
-	struct sched_answer	 a;
-	struct buf		 body = BUF_INIT;
 	struct qentry		*e;
 	unsigned char		 fp[QUAR_FP_LEN];
 	char			 detail[200];
@@ -320,16 +320,14 @@ quarantine_check(struct master *m, struct mitem *it)
 	    e->q_code == ERR_OUT_OF_MEMORY ? "ran out of memory" :
 	    "crashed its worker", e->q_strikes, e->q_strikes == 1 ? "" : "s",
 	    (unsigned long long)left_ms);
-	err_body(&body, (enum err_code)e->q_code, detail);
-	memset(&a, 0, sizeof(a));
-	a.status = err_status((enum err_code)e->q_code);
-	a.body = body.data;
-	a.body_len = body.len;
-	a.retry_after = (uint32_t)((left_ms + 999) / 1000);
+	err_body(body, (enum err_code)e->q_code, detail);
+	memset(a, 0, sizeof(*a));
+	a->status = err_status((enum err_code)e->q_code);
+	a->body = body->data;
+	a->body_len = body->len;
+	a->retry_after = (uint32_t)((left_ms + 999) / 1000);
 	it->mi_quarantined = 1;
 	m->metrics.quarantined++;
-	sched_answer(m, it, &a);
-	buf_free(&body);
 	return 1;
 }
 

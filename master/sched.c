@@ -21,8 +21,14 @@ sched_queue(struct master *m, const struct mitem *it)
 void
 sched_submit(struct master *m, struct mitem *it)
 {
-	if (quarantine_check(m, it))
+	struct sched_answer	a;
+	struct buf		body = BUF_INIT;
+
+	if (quarantine_check(m, it, &a, &body)) {
+		sched_answer(m, it, &a);
+		buf_free(&body);
 		return;
+	}
 	it->mi_state = MI_PENDING;
 	TAILQ_INSERT_TAIL(sched_queue(m, it), it, mi_pending);
 	m->npending++;
@@ -48,7 +54,7 @@ sched_publish(struct master *m, struct mitem_list *q, struct mitem *it,
 	const char	*enc;
 	size_t		 len;
 
-	enc = batch_item_enc(it, &len);
+	enc = mitem_enc(it, &len);
 	if (ring_data_alloc(&m->ring, len, &it->mi_first,
 	    &it->mi_nslots) == -1)
 		return -1;
@@ -95,7 +101,7 @@ sched_async_cap(struct master *m, const struct mitem *it)
 	size_t		 len;
 	uint32_t	 op = OP_NONE;
 
-	enc = batch_item_enc(it, &len);
+	enc = mitem_enc(it, &len);
 	if (len >= sizeof(struct item_wire))
 		memcpy(&op, enc + offsetof(struct item_wire, op), sizeof(op));
 	if (!m->cfg.db_sync || !route_op_writes(op))
@@ -238,20 +244,6 @@ sched_copy_body(struct buf *out, const struct sched_answer *a)
 	return 0;
 }
 
-/* Append a status code (100..999) in decimal. */
-static void
-sched_put_status(struct buf *o, int status)
-{
-	char d[3];
-
-	if (status < 100 || status > 999)
-		status = 500;
-	d[0] = (char)('0' + status / 100);
-	d[1] = (char)('0' + status / 10 % 10);
-	d[2] = (char)('0' + status % 10);
-	buf_append(o, d, 3);
-}
-
 /*
  * A batch item's answer, appended to o, spliced without re-serialising
  * the body: {"id":..,"status":N,"headers":{..},"body":RAW}
@@ -260,41 +252,17 @@ static void
 sched_render_item(struct buf *o, const struct mitem *it,
     const struct sched_answer *a)
 {
-	int first = 1;
+	struct item_head h = {
+		.id = it->mi_id, .id_len = it->mi_id_len,
+		.agroup = it->mi_agroup, .agroup_len = it->mi_agroup_len,
+		.status = a->status, .etag = a->etag, .etag_len = a->etag_len,
+		.loc = a->loc, .loc_len = a->loc_len,
+		.retry_after = a->retry_after, .body_len = a->body_len,
+	};
 
-	buf_append(o, "{\"id\":", 6);
-	buf_json_str(o, it->mi_id, it->mi_id_len);
-	/* OData 4.01: an answer of an atomicity group names it. */
-	if (it->mi_agroup != NULL) {
-		buf_append(o, ",\"atomicityGroup\":", 18);
-		buf_json_str(o, it->mi_agroup, it->mi_agroup_len);
-	}
-	buf_append(o, ",\"status\":", 10);
-	sched_put_status(o, a->status);
-	buf_append(o, ",\"headers\":{", 12);
-	if (a->etag_len > 0) {
-		buf_append(o, "\"ETag\":", 7);
-		buf_json_str(o, a->etag, a->etag_len);
-		first = 0;
-	}
-	if (a->loc_len > 0) {
-		buf_puts(o, first ? "\"Location\":" : ",\"Location\":");
-		buf_json_str(o, a->loc, a->loc_len);
-		first = 0;
-	}
-	if (a->retry_after > 0) {
-		buf_puts(o, first ? "\"Retry-After\":\"" : ",\"Retry-After\":\"");
-		buf_printf(o, "%u\"", a->retry_after);
-		first = 0;
-	}
+	item_render_head(o, &h);
 	if (a->body_len > 0)
-		buf_puts(o, first ? "\"Content-Type\":\"application/json\"" :
-		    ",\"Content-Type\":\"application/json\"");
-	buf_putc(o, '}');
-	if (a->body_len > 0) {
-		buf_append(o, ",\"body\":", 8);
 		sched_copy_body(o, a);
-	}
 	buf_putc(o, '}');
 }
 
@@ -422,14 +390,23 @@ sched_answer(struct master *m, struct mitem *it, const struct sched_answer *a)
 	} else if (kind == MB_SYNC)
 		sched_render_sync(m, it, a);
 	else {
+		/* MB_ASYNC: kept until stored, unless the worker stored it. */
 		buf_reset(&it->mi_out);
-		sched_render_item(&it->mi_out, it, a);
+		it->mi_stored = a->stored;
+		if (!a->stored)
+			sched_render_item(&it->mi_out, it, a);
 	}
 	if (kind != MB_SYSTEM)
 		metrics_item(m, a->status, it->mi_t_queued ?
 		    (m->burst_ns ? m->burst_ns : mono_ns()) - it->mi_t_queued :
 		    0);
-	batch_item_done(m, it);
+	m->item_done(m, it);
+}
+
+void
+sched_settle(struct master *m)
+{
+	m->item_done(m, NULL);
 }
 
 void

@@ -27,6 +27,7 @@
 
 struct msplit {
 	struct mitem	*sp_query;	/* the query's item */
+	struct mbatch	*sp_hb;		/* the hidden batch of its parts */
 	uint32_t	 sp_nparts;
 	uint32_t	 sp_ndone;	/* parts answered 200 */
 	int		 sp_answered;	/* the query has its answer */
@@ -38,23 +39,18 @@ split_ring_bytes(const struct master *m)
 	return (size_t)(m->ring.mask + 1) * m->ring.slot_bytes;
 }
 
-/* The item a failure of it is blamed on: a part's or merge's query. */
-struct mitem *
-split_owner(struct mitem *it)
-{
-	struct msplit *sp = it->mi_batch->mb_split;
-
-	return sp != NULL && !sp->sp_answered ? sp->sp_query : it;
-}
-
 /* Answer the query with status and body (once). */
 static void
 split_answer(struct master *m, struct msplit *sp, int status,
     const struct buf *body)
 {
 	struct sched_answer	 a;
+	uint32_t		 i;
 
 	sp->sp_answered = 1;
+	/* The query's batch may go once answered: nothing points at it. */
+	for (i = 0; i <= sp->sp_nparts; i++)
+		sp->sp_hb->mb_items[i].mi_owner = NULL;
 	memset(&a, 0, sizeof(a));
 	a.status = status;
 	a.body = body->data != NULL ? body->data : "";
@@ -89,7 +85,7 @@ split_merge(struct master *m, struct mbatch *hb, struct msplit *sp)
 	uint32_t	 i, len;
 	char		 why[160];
 
-	enc = batch_item_enc(q, &elen);
+	enc = mitem_enc(q, &elen);
 	total = 8 + elen;
 	for (i = 0; i < sp->sp_nparts; i++)
 		total += 4 + hb->mb_items[i].mi_out.len;
@@ -159,7 +155,8 @@ split_on_done(struct master *m, struct mbatch *hb)
 /*
  * A worker answered the query q with parts (a: the COMP_F_SPLIT record's
  * body, in its completion ring).  Run them; if that cannot be done the
- * query is answered the error.
+ * query is answered the error.  Reached from pool.c through
+ * m->item_split (the layers below the batch do not call up).
  */
 void
 split_start(struct master *m, struct mitem *q, const struct sched_answer *a)
@@ -184,7 +181,7 @@ split_start(struct master *m, struct mitem *q, const struct sched_answer *a)
 	list.len = a->body_len;
 	p = list.data;
 	e = p + list.len;
-	enc = batch_item_enc(q, &elen);
+	enc = mitem_enc(q, &elen);
 	if (list.len < 8 || elen == 0)
 		goto fail;
 	memcpy(&magic, p, 4);
@@ -198,6 +195,7 @@ split_start(struct master *m, struct mitem *q, const struct sched_answer *a)
 		goto fail;
 	}
 	hb->mb_split = sp;
+	sp->sp_hb = hb;
 	sp->sp_query = q;
 	sp->sp_nparts = n;
 	hb->mb_on_item = split_on_item;
@@ -209,6 +207,7 @@ split_start(struct master *m, struct mitem *q, const struct sched_answer *a)
 		it->mi_id_len = q->mi_id_len;
 		it->mi_prefer = q->mi_prefer;
 		it->mi_t_start = now;
+		it->mi_owner = q;
 		if (i == n) {
 			it->mi_deps_left = 1;	/* the merge: after the parts */
 			break;

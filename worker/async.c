@@ -51,6 +51,110 @@ async_decimal(struct route_str s, long dflt)
 	return *end == '\0' && v >= 0 ? v : dflt;
 }
 
+/* The batch's counters ('N'): records stored, of which status >= 400. */
+struct async_count {
+	uint32_t	next;
+	uint32_t	failed;
+};
+
+static int
+async_count_get(struct store *st, MDB_txn *txn, struct route_str id,
+    struct async_count *n, struct err *e)
+{
+	struct async_key	 k;
+	MDB_val			 key, val;
+	int			 rc;
+
+	memset(n, 0, sizeof(*n));
+	if (async_key(&k, 'N', id, 0, 0) == -1)
+		return err_set(e, ERR_BAD_REQUEST, "bad batch id");
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	if ((rc = mdb_get(txn, st->st_async, &key, &val)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_mdb_err(e, rc, "async counters");
+	if (val.mv_size == sizeof(*n))
+		memcpy(n, val.mv_data, sizeof(*n));
+	return 0;
+}
+
+/*
+ * Store one rendered answer of item idx of batch id: under the next seq
+ * (the order answers were stored in, which is what pages follow), unless
+ * one is stored for that item already ('I': a worker that died while its
+ * group committed may have stored the answer the master then gives as a
+ * crash; the first one stays).
+ */
+static int
+async_put_record(struct store *st, MDB_txn *txn, struct route_str id,
+    uint32_t idx, int status, const void *rec, size_t len, struct err *e)
+{
+	struct async_key	 k;
+	struct async_count	 n;
+	MDB_val			 key, val;
+	int			 rc;
+
+	if (async_count_get(st, txn, id, &n, e) == -1)
+		return -1;
+	async_key(&k, 'I', id, 1, idx);
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	val.mv_data = &n.next;
+	val.mv_size = sizeof(n.next);
+	if ((rc = mdb_put(txn, st->st_async, &key, &val,
+	    MDB_NOOVERWRITE)) == MDB_KEYEXIST)
+		return 0;
+	if (rc != 0)
+		return store_mdb_err(e, rc, "async record index");
+	async_key(&k, 'R', id, 1, n.next);
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	val.mv_data = (void *)rec;
+	val.mv_size = len;
+	if ((rc = mdb_put(txn, st->st_async, &key, &val, 0)) != 0)
+		return store_mdb_err(e, rc, "async record");
+	n.next++;
+	if (status >= 400)
+		n.failed++;
+	async_key(&k, 'N', id, 0, 0);
+	key.mv_data = k.ak_data;
+	key.mv_size = k.ak_len;
+	val.mv_data = &n;
+	val.mv_size = sizeof(n);
+	if ((rc = mdb_put(txn, st->st_async, &key, &val, 0)) != 0)
+		return store_mdb_err(e, rc, "async counters");
+	return 0;
+}
+
+int
+async_record(struct store *st, const struct item_req *rq, uint32_t idx,
+    const struct item_res *res, struct err *e)
+{
+	static struct buf	 rec = BUF_INIT;
+	MDB_txn			*txn = st->st_group != NULL ? st->st_group :
+				    st->st_wgroup;
+	struct item_head	 h = {
+		.id = rq->item_id.p, .id_len = rq->item_id.n,
+		.agroup = rq->agroup.n > 0 ? rq->agroup.p : NULL,
+		.agroup_len = rq->agroup.n, .status = res->status,
+		.etag = res->etag, .etag_len = strlen(res->etag),
+		.loc = res->location.data, .loc_len = res->location.len,
+		.body_len = res->body.len,
+	};
+
+	if (txn == NULL)
+		return err_set(e, ERR_INTERNAL, "no write transaction");
+	buf_reset(&rec);
+	if (item_render_head(&rec, &h) == -1 ||
+	    buf_append(&rec, res->body.data, res->body.len) == -1 ||
+	    buf_putc(&rec, '}') == -1)
+		return err_set(e, ERR_OUT_OF_MEMORY, "async record");
+	return async_put_record(st, txn, rq->async_id, idx, res->status,
+	    rec.data, rec.len, e);
+}
+
+/* The master's own answers: meta replaced, records added (async_item.h). */
 static int
 async_save(struct store *st, MDB_txn *txn, const struct item_req *rq,
     struct item_res *res, struct err *e)
@@ -59,7 +163,7 @@ async_save(struct store *st, MDB_txn *txn, const struct item_req *rq,
 	MDB_val			 key, val;
 	const char		*p = rq->body;
 	size_t			 left = rq->body_len;
-	uint32_t		 mlen, seq, len;
+	uint32_t		 mlen, idx, status, len;
 	int			 rc;
 
 	if (left < 4 || async_key(&k, 'M', rq->key, 0, 0) == -1)
@@ -76,43 +180,34 @@ async_save(struct store *st, MDB_txn *txn, const struct item_req *rq,
 	p += 4 + mlen;
 	left -= 4 + mlen;
 	while (left > 0) {
-		if (left < 8)
+		if (left < 12)
 			return err_set(e, ERR_BAD_REQUEST, "malformed async save");
-		memcpy(&seq, p, 4);
-		memcpy(&len, p + 4, 4);
-		if (len > left - 8)
+		memcpy(&idx, p, 4);
+		memcpy(&status, p + 4, 4);
+		memcpy(&len, p + 8, 4);
+		if (len > left - 12)
 			return err_set(e, ERR_BAD_REQUEST, "malformed async save");
-		async_key(&k, 'R', rq->key, 1, seq);
-		key.mv_data = k.ak_data;
-		key.mv_size = k.ak_len;
-		val.mv_data = (void *)(p + 8);
-		val.mv_size = len;
-		if ((rc = mdb_put(txn, st->st_async, &key, &val, 0)) != 0)
-			return store_mdb_err(e, rc, "async record");
-		p += 8 + len;
-		left -= 8 + len;
+		if (async_put_record(st, txn, rq->key, idx, (int)status,
+		    p + 12, len, e) == -1)
+			return -1;
+		p += 12 + len;
+		left -= 12 + len;
 	}
 	res->status = 204;
 	return 0;
 }
 
-/* Drop meta and every record of one batch. */
+/* Delete every key kind || id || u32 of one batch. */
 static int
-async_drop(struct store *st, MDB_txn *txn, struct route_str id, struct err *e)
+async_drop_seq(struct store *st, MDB_txn *txn, char kind, struct route_str id,
+    struct err *e)
 {
 	struct async_key	 k;
 	MDB_cursor		*c;
 	MDB_val			 key, val;
 	int			 rc;
 
-	if (async_key(&k, 'M', id, 0, 0) == -1)
-		return err_set(e, ERR_BAD_REQUEST, "bad batch id");
-	key.mv_data = k.ak_data;
-	key.mv_size = k.ak_len;
-	if ((rc = mdb_del(txn, st->st_async, &key, NULL)) != 0 &&
-	    rc != MDB_NOTFOUND)
-		return store_mdb_err(e, rc, "async drop");
-	async_key(&k, 'R', id, 0, 0);
+	async_key(&k, kind, id, 0, 0);
 	if ((rc = mdb_cursor_open(txn, st->st_async, &c)) != 0)
 		return store_mdb_err(e, rc, "async cursor");
 	key.mv_data = k.ak_data;
@@ -133,6 +228,29 @@ async_drop(struct store *st, MDB_txn *txn, struct route_str id, struct err *e)
 	mdb_cursor_close(c);
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 :
 	    store_mdb_err(e, rc, "async drop");
+}
+
+/* Drop meta, counters, records and their index of one batch. */
+static int
+async_drop(struct store *st, MDB_txn *txn, struct route_str id, struct err *e)
+{
+	struct async_key	 k;
+	MDB_val			 key;
+	const char		*kinds = "MN";
+	int			 rc;
+
+	for (; *kinds != '\0'; kinds++) {
+		if (async_key(&k, *kinds, id, 0, 0) == -1)
+			return err_set(e, ERR_BAD_REQUEST, "bad batch id");
+		key.mv_data = k.ak_data;
+		key.mv_size = k.ak_len;
+		if ((rc = mdb_del(txn, st->st_async, &key, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			return store_mdb_err(e, rc, "async drop");
+	}
+	if (async_drop_seq(st, txn, 'R', id, e) == -1)
+		return -1;
+	return async_drop_seq(st, txn, 'I', id, e);
 }
 
 static const char *
@@ -171,18 +289,25 @@ async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
 
 	if (async_key(&k, 'M', rq->key, 0, 0) == -1)
 		return err_set(e, ERR_NOT_FOUND, "no such batch");
+	live = rq->ws.n == 4 && memcmp(rq->ws.p, "live", 4) == 0;
 	key.mv_data = k.ak_data;
 	key.mv_size = k.ak_len;
-	if ((rc = mdb_get(txn, st->st_async, &key, &val)) == MDB_NOTFOUND)
+	/* A live batch (the master checked its owner and gives the summary)
+	 * may have stored answers before its meta. */
+	if ((rc = mdb_get(txn, st->st_async, &key, &val)) == MDB_NOTFOUND &&
+	    live) {
+		val.mv_data = (void *)"{}";
+		val.mv_size = 2;
+	} else if (rc == MDB_NOTFOUND)
 		return err_set(e, ERR_NOT_FOUND, "no such batch");
-	if (rc != 0)
+	else if (rc != 0)
 		return store_mdb_err(e, rc, "async meta");
 	if (store_json_parse(val.mv_data, val.mv_size, &meta, ERR_INTERNAL,
 	    "async meta", e) == -1)
 		return -1;
 	owner = async_str(meta, "owner");
-	if (strlen(owner) != (rq->query.p ? rq->query.n : 0) ||
-	    (rq->query.n > 0 && memcmp(owner, rq->query.p, rq->query.n) != 0)) {
+	if (!live && (strlen(owner) != (rq->query.p ? rq->query.n : 0) ||
+	    (rq->query.n > 0 && memcmp(owner, rq->query.p, rq->query.n) != 0))) {
 		json_object_put(meta);
 		return err_set(e, ERR_NOT_FOUND, "no such batch");
 	}
@@ -196,14 +321,24 @@ async_get(struct store *st, MDB_txn *txn, const struct item_req *rq,
 		return item_res_error(res, ERR_NOT_FOUND,
 		    "batch results expired");
 	}
-	live = rq->ws.n == 4 && memcmp(rq->ws.p, "live", 4) == 0;
 	status = async_str(meta, "status");
 	if (!live && (strcmp(status, "queued") == 0 ||
 	    strcmp(status, "running") == 0)) {
-		/* Not run by the master: a restart cut it short. */
-		const char *js;
-		size_t jl;
+		/* Not run by the master: a restart cut it short.  What ran
+		 * is what was stored (every record is stored with its item):
+		 * the counters say how much. */
+		struct async_count	 cnt;
+		const char		*js;
+		size_t			 jl;
 
+		if (async_count_get(st, txn, rq->key, &cnt, e) == -1) {
+			json_object_put(meta);
+			return -1;
+		}
+		json_object_object_add(meta, "completed",
+		    json_object_new_int64(cnt.next));
+		json_object_object_add(meta, "failed",
+		    json_object_new_int64(cnt.failed));
 		json_object_object_add(meta, "status",
 		    json_object_new_string("cancelled"));
 		json_object_object_add(meta, "finished_at_ms",

@@ -43,6 +43,11 @@ struct store {
 	MDB_txn		*st_group;	/* open atomicity group, or NULL */
 	MDB_txn		*st_wgroup;	/* open write group, or NULL */
 	int		 st_overflow;	/* the last write ran out of room */
+	int		 st_direct;	/* row writes of a write group run in
+					 * its transaction, not nested */
+	int		 st_wrote;	/* the running write changed the txn */
+	int		 st_poisoned;	/* a direct write failed after a change:
+					 * the write group must be redone */
 	int		 st_sync;	/* db_sync: make commits durable */
 	struct store_shared_sync st_shared; /* .durable NULL: sync alone */
 	size_t		 st_max_result;	/* 0: unlimited */

@@ -11,7 +11,8 @@
  * thread at one live transaction, as LMDB documents - then runs in a fresh
  * write transaction that is committed only when the operation succeeded.
  * Inside an atomicity group, reads use the group's write transaction and
- * each write runs in a nested transaction of it.
+ * each write runs in a nested transaction of it; inside a write group, row
+ * writes run straight in its transaction (store_write says why).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +24,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "durable.h"
 #include "futex.h"
 #include "rows.h"
 
@@ -229,6 +231,7 @@ store_row_write(struct store *st, MDB_txn *txn, uint32_t tid,
 	mk.mv_size = k.sk_len;
 	mv.mv_data = NULL;
 	mv.mv_size = STORE_VAL_HDR + n + json_len;
+	st->st_wrote = 1;
 	/* MDB_RESERVE: the value is written in place, never copied twice. */
 	if ((rc = mdb_put(txn, st->st_rows, &mk, &mv, MDB_RESERVE)) != 0)
 		return store_mdb_err(e, rc, "row write");
@@ -252,6 +255,7 @@ store_row_del(struct store *st, MDB_txn *txn, uint32_t tid, const char *key,
 	store_key_encode(&k, tid, key, n);
 	mk.mv_data = k.sk_data;
 	mk.mv_size = k.sk_len;
+	st->st_wrote = 1;
 	if ((rc = mdb_del(txn, st->st_rows, &mk, NULL)) != 0)
 		return store_mdb_err(e, rc, "row delete");
 	return 0;
@@ -312,6 +316,7 @@ store_table_put(struct store *st, MDB_txn *txn, struct route_str ws,
 	put_be64(val + 4, t->tb_rows);
 	v.mv_data = val;
 	v.mv_size = sizeof(val);
+	st->st_wrote = 1;
 	if ((rc = mdb_put(txn, st->st_catalog, &k, &v, 0)) != 0)
 		return store_mdb_err(e, rc, "catalog write");
 	return 0;
@@ -326,6 +331,7 @@ store_table_del(struct store *st, MDB_txn *txn, struct route_str ws,
 	int		 rc;
 
 	store_cat_key(buf, &k, ws, table);
+	st->st_wrote = 1;
 	if ((rc = mdb_del(txn, st->st_catalog, &k, NULL)) != 0)
 		return store_mdb_err(e, rc, "catalog delete");
 	return 0;
@@ -369,6 +375,7 @@ store_meta_put(struct store *st, MDB_txn *txn, const char *name,
 	k.mv_size = strlen(name);
 	v.mv_data = buf;
 	v.mv_size = width;
+	st->st_wrote = 1;
 	if ((rc = mdb_put(txn, st->st_meta, &k, &v, 0)) != 0)
 		return store_mdb_err(e, rc, "meta write");
 	return 0;
@@ -484,35 +491,41 @@ store_txn_begin(struct store *st, MDB_txn *parent, unsigned int flags,
 	return rc;
 }
 
-/* durable_txnid only ever rises. */
-static void
-store_durable_raise(_Atomic uint64_t *durable, uint64_t txnid)
+/* The newest committed txnid: its meta page is written (mdb_env_info
+ * reads the mapped meta pages: no lock, no system call).  -1 if it
+ * cannot be read. */
+static int
+store_last_txnid(struct store *st, uint64_t *last)
 {
-	uint64_t cur = atomic_load(durable);
+	MDB_envinfo	info;
 
-	while (cur < txnid &&
-	    !atomic_compare_exchange_weak(durable, &cur, txnid))
-		;
+	if (mdb_env_info(st->st_env, &info) != 0)
+		return -1;
+	*last = (uint64_t)info.me_last_txnid;
+	return 0;
 }
 
 /*
- * Make every commit up to txnid durable, sharing the sync with the other
- * workers (shm.h, "Shared sync"): a commit another worker's sync already
- * covered costs nothing, and while one worker syncs, the others wait for
- * it and then one sync covers all they committed meanwhile.  The store is
- * opened MDB_NOSYNC, so mdb_txn_commit() only writes; mdb_env_sync()
- * flushes the data file, the meta page with it.
+ * Make the commit of txnid durable (worker/durable.h says why this order
+ * is safe), sharing syncs with the other workers (shm.h, "Shared sync"):
+ * a commit another worker's commit or sync already covered costs nothing,
+ * and while one worker syncs, the others wait for it and then one sync
+ * covers all they committed meanwhile.  The store is opened
+ * MDB_NOMETASYNC: mdb_txn_commit() has flushed the pages and written the
+ * meta page; mdb_env_sync() flushes that meta page.
  */
 static int
 store_durable(struct store *st, uint64_t txnid, struct err *e)
 {
 	struct store_shared_sync	*sh = &st->st_shared;
-	MDB_envinfo			 info;
-	uint64_t			 upto;
+	uint64_t			 last;
 	uint32_t			 none, seq;
 	int				 rc;
 
 	if (!st->st_sync)
+		return 0;
+	/* A commit that changed nothing wrote nothing: no txnid to wait for. */
+	if (store_last_txnid(st, &last) == 0 && last < txnid)
 		return 0;
 	if (sh->durable == NULL) {
 		if ((rc = mdb_env_sync(st->st_env, 1)) != 0)
@@ -520,24 +533,26 @@ store_durable(struct store *st, uint64_t txnid, struct err *e)
 			    mdb_strerror(rc));
 		return 0;
 	}
+	/* This commit flushed the file before writing its meta page. */
+	durable_after_commit(sh->durable, txnid);
 	for (;;) {
-		if (atomic_load(sh->durable) >= txnid)
+		if (durable_covers(sh->durable, txnid))
 			return 0;
 		none = 0;
 		if (atomic_compare_exchange_strong(sh->owner, &none, sh->self))
 			break;
 		seq = atomic_load(sh->seq);
 		if (atomic_load(sh->owner) != 0 &&
-		    atomic_load(sh->durable) < txnid)
+		    !durable_covers(sh->durable, txnid))
 			futex_wait(sh->seq, seq, 100);
 	}
 	rc = 0;
-	if (atomic_load(sh->durable) < txnid) {
+	if (!durable_covers(sh->durable, txnid)) {
 		/* Everything committed before the sync starts is covered. */
-		upto = mdb_env_info(st->st_env, &info) == 0 &&
-		    info.me_last_txnid > txnid ? info.me_last_txnid : txnid;
+		if (store_last_txnid(st, &last) == -1 || last < txnid)
+			last = txnid;
 		if ((rc = mdb_env_sync(st->st_env, 1)) == 0)
-			store_durable_raise(sh->durable, upto);
+			durable_after_sync(sh->durable, last);
 	}
 	atomic_store(sh->owner, 0);
 	atomic_fetch_add(sh->seq, 1);
@@ -642,6 +657,20 @@ store_write_fail(struct store *st, struct item_res *res, const struct err *e)
 	return store_fail(res, e);
 }
 
+/*
+ * Row writes that may run straight in the write group's transaction: each
+ * checks everything that can make it fail (If-Match, a missing row, a bad
+ * body, a row too large) before its first change, so once it changes
+ * something only the store itself can fail it (a full map, a full
+ * transaction, memory), and that is rare.
+ */
+static int
+store_op_direct(enum route_op op)
+{
+	return op == OP_ROW_PUT || op == OP_ROW_CREATE ||
+	    op == OP_ROW_PATCH || op == OP_ROW_DELETE;
+}
+
 int
 store_write(struct store *st, const struct item_req *req,
     struct item_res *res, store_op_fn fn)
@@ -653,6 +682,24 @@ store_write(struct store *st, const struct item_req *req,
 
 	st->st_overflow = 0;
 	store_rtxn_reset(st);
+	/*
+	 * A nested transaction per item costs LMDB a dirty list, a copy of
+	 * every page the group already changed that the item changes too
+	 * (the counters' pages, the B-tree's upper pages) and a merge into the
+	 * parent at commit, which grows with the group.  A direct write
+	 * skips all of it.  One that fails before its first change leaves
+	 * no trace, as a nested one would; one that fails after it poisons
+	 * the group, which the worker then drops and runs again, every item
+	 * nested (store_poisoned).
+	 */
+	if (parent != NULL && parent == st->st_wgroup && st->st_direct &&
+	    store_op_direct(req->op)) {
+		st->st_wrote = 0;
+		if (fn(st, parent, req, res, &e) == 0)
+			return 0;
+		st->st_poisoned = st->st_wrote;
+		return store_write_fail(st, res, &e);
+	}
 	if ((rc = store_txn_begin(st, parent, 0, &txn)) != 0) {
 		store_mdb_err(&e, rc, "write transaction");
 		return store_write_fail(st, res, &e);
@@ -836,6 +883,7 @@ store_wgroup_begin(struct store *st, struct err *e)
 	if (st->st_wgroup != NULL || st->st_group != NULL)
 		return err_set(e, ERR_INTERNAL, "a write group is already open");
 	store_rtxn_reset(st);
+	st->st_poisoned = 0;
 	if ((rc = store_txn_begin(st, NULL, 0, &st->st_wgroup)) != 0) {
 		st->st_wgroup = NULL;
 		return store_mdb_err(e, rc, "write group transaction");
@@ -850,6 +898,12 @@ store_wgroup_commit(struct store *st, struct err *e)
 
 	if (txn == NULL)
 		return err_set(e, ERR_INTERNAL, "no write group is open");
+	if (st->st_poisoned) {
+		/* Never commit half an item: the caller redoes the group. */
+		store_wgroup_abort(st);
+		return err_set(e, ERR_INTERNAL,
+		    "write group holds a half-applied write");
+	}
 	st->st_wgroup = NULL;
 	return store_commit(st, txn, e);
 }
@@ -862,12 +916,25 @@ store_wgroup_abort(struct store *st)
 	if (st->st_wgroup != NULL)
 		mdb_txn_abort(st->st_wgroup);
 	st->st_group = st->st_wgroup = NULL;
+	st->st_poisoned = 0;
 }
 
 int
 store_wgroup_open(const struct store *st)
 {
 	return st->st_wgroup != NULL;
+}
+
+void
+store_direct(struct store *st, int on)
+{
+	st->st_direct = on;
+}
+
+int
+store_poisoned(const struct store *st)
+{
+	return st->st_poisoned;
 }
 
 int
@@ -940,8 +1007,16 @@ store_open(struct store **stp, const struct store_opts *o, char *err,
 	st->st_max_result = o->max_result_bytes;
 	st->st_sync = o->sync;
 	st->st_shared = o->shared;
-	/* Commits only write; store_durable() syncs, once per group. */
-	flags |= MDB_NOSYNC;
+	st->st_direct = 1;
+	/*
+	 * db_sync on: a commit flushes its pages before it writes its meta
+	 * page, unflushed; store_durable() makes that meta page durable, one
+	 * sync for many commits (worker/durable.h).  MDB_NOSYNC would let a
+	 * meta page reach the disk before its pages, and let a commit reuse
+	 * pages of the last meta on disk: a system crash could then corrupt
+	 * the store.  db_sync off takes that risk for speed (README).
+	 */
+	flags |= st->st_sync ? MDB_NOMETASYNC : MDB_NOSYNC;
 	step = "mdb_env_create";
 	if ((rc = mdb_env_create(&st->st_env)) != 0) {
 		st->st_env = NULL;

@@ -5,10 +5,10 @@
  * environment across fork).  Reads share one read transaction handle,
  * renewed for every read operation so that it sees every commit made
  * before it (by any worker); store_idle() resets it when the worker runs
- * out of work, so an idle worker pins no old snapshot.  Every write runs
- * in its own (nested) write transaction, committed only when the whole
- * operation succeeded, so a worker killed at any instruction leaves no
- * partial write; a worker groups the writes it holds (store_wgroup_*).
+ * out of work, so an idle worker pins no old snapshot.  A write is
+ * committed only when the whole operation succeeded, so a worker killed
+ * at any instruction leaves no partial write; a worker groups the writes
+ * it holds (store_wgroup_*).
  *
  * Layout inside LMDB (three named databases; integers big endian):
  *   "catalog": "ws\0table"  -> u32 table_id || u64 rows
@@ -84,8 +84,9 @@ int	store_group_end(struct store *, int commit, struct err *e);
 /*
  * Write groups (group commit, SPEC 6).  Between store_wgroup_begin() and
  * store_wgroup_commit(), every write (store_exec, atomicity groups, async
- * saves) runs in its own nested transaction of one write transaction, so
- * each still applies entirely or not at all, and the whole group is
+ * saves) runs in one write transaction - row writes straight in it, the
+ * others in a nested transaction of their own (store_direct) - so each
+ * still applies entirely or not at all, and the whole group is
  * committed and made durable (db_sync) at once.  store_wgroup_commit()
  * returns 0 once the group is durable, or -1 with e set: STORE_FULL when
  * the store had no room for the commit (nothing written), STORE_ERROR when
@@ -101,6 +102,15 @@ int	store_wgroup_open(const struct store *);
  * it and then need a sync of its own, so a group may as well keep taking
  * items until it is done (its end bumps the futex word shared.seq). */
 int	store_sync_busy(const struct store *);
+/*
+ * Row writes in a write group run straight in its transaction (on, the
+ * default) or each in a nested one (off).  A direct write that failed
+ * after changing something leaves the group poisoned: it must be dropped
+ * (store_wgroup_abort) and its items run again with direct writes off;
+ * store_wgroup_commit() refuses to commit it.
+ */
+void	store_direct(struct store *, int on);
+int	store_poisoned(const struct store *);
 /* The last write failed for lack of room (map or transaction full): in a
  * fresh group of its own it may fit. */
 int	store_overflowed(const struct store *);

@@ -146,13 +146,11 @@ worker_exec_one(const struct worker_args *a, struct store *st,
 	}
 }
 
-/* Hand one result to the master. */
+/* A result over max_result_bytes becomes an error. */
 static void
-worker_complete_idx(const struct worker_args *a, const struct ring_desc *d,
-    uint32_t item_idx, struct item_res *res, int oom)
+worker_bound(const struct worker_args *a, struct item_res *res)
 {
-	struct comp_rec	 rec;
-	size_t		 max = (size_t)a->cfg->max_result_bytes;
+	size_t	max = (size_t)a->cfg->max_result_bytes;
 
 	if (res->body.len > max) {
 		char detail[128];
@@ -161,15 +159,28 @@ worker_complete_idx(const struct worker_args *a, const struct ring_desc *d,
 		    "max_result_bytes (%zu)", res->body.len, max);
 		item_res_error(res, ERR_INTERNAL, detail);
 	}
+}
+
+/* Hand one result to the master; a stored one (async) as its status. */
+static void
+worker_complete_idx(const struct worker_args *a, const struct ring_desc *d,
+    uint32_t item_idx, struct item_res *res, int oom)
+{
+	struct comp_rec	 rec;
+
+	worker_bound(a, res);
 	memset(&rec, 0, sizeof(rec));
 	rec.batch_id = d->batch_id;
 	rec.item_idx = item_idx;
 	rec.first_slot = d->first_slot;
 	rec.status = (uint16_t)res->status;
-	rec.etag_len = (uint16_t)strlen(res->etag);
-	rec.loc_len = (uint32_t)res->location.len;
-	rec.body_len = (uint32_t)res->body.len;
-	rec.flags = (oom ? COMP_F_OOM : 0) | res->comp_flags;
+	if (!res->stored) {
+		rec.etag_len = (uint16_t)strlen(res->etag);
+		rec.loc_len = (uint32_t)res->location.len;
+		rec.body_len = (uint32_t)res->body.len;
+	}
+	rec.flags = (oom ? COMP_F_OOM : 0) | (res->stored ? COMP_F_STORED : 0) |
+	    res->comp_flags;
 	if (wslot_push(a->me, &rec, res->etag, res->location.data ?
 	    res->location.data : "", res->body.data ? res->body.data : "",
 	    a->efd, worker_master_alive) == -1)
@@ -181,9 +192,10 @@ worker_complete_idx(const struct worker_args *a, const struct ring_desc *d,
 
 /*
  * Group commit (SPEC 6, shm.h "Group commit").  Write items the worker
- * claims one after another are executed into one write group: each in a
- * nested transaction of one LMDB write transaction, opened at the first
- * write.  Their answers wait here and are published only once the group
+ * claims one after another are executed into one write group: one LMDB
+ * write transaction, opened at the first write; a row write runs straight
+ * in it, any other in a nested transaction of it (store_direct; a group a
+ * direct write spoilt is redone, worker_group_redo).  Their answers wait here and are published only once the group
  * is committed and durable; a read, an empty ring or a full group ends it.
  */
 struct wans {
@@ -221,20 +233,38 @@ worker_wans(struct wgroup *g, uint32_t held, uint32_t idx)
 	return &n->res;
 }
 
-/* Writes and debug items join a write group; reads end it (they must see
- * only committed data and must not wait for a sync). */
+/* An item of an asynchronous batch: its answer is stored with it. */
+static int
+worker_async_item(const struct item_req *rq)
+{
+	return rq->async_id.n > 0;
+}
+
+/* Writes, debug items and every item of an async batch (its answer is a
+ * write) join a write group; other reads end it (they must see only
+ * committed data and must not wait for a sync). */
 static int
 worker_groupable(const struct item_req *rq)
 {
 	return route_op_writes(rq->op) || rq->op == OP_DEBUG_SLEEP ||
-	    rq->op == OP_DEBUG_CRASH || rq->op == OP_DEBUG_ALLOC;
+	    rq->op == OP_DEBUG_CRASH || rq->op == OP_DEBUG_ALLOC ||
+	    worker_async_item(rq);
+}
+
+/* Items that must not hold the writer lock while they run: the writes
+ * before them are committed first. */
+static int
+worker_runs_long(const struct item_req *rq)
+{
+	return rq->op == OP_DEBUG_SLEEP || rq->op == OP_QUERY;
 }
 
 /*
  * Commit the group, make it durable, then publish its answers (a failed
  * commit or sync turns every one into that error: nothing is acknowledged
- * that is not durable).  keep is the held[] entry claimed but not yet
- * executed, which stays held (as held[0]), or WSLOT_RUN_NONE.
+ * that is not durable).  keep is the first held[] entry claimed but not
+ * yet executed: it and those after it stay held (from held[0]); or
+ * WSLOT_RUN_NONE.
  */
 static void
 worker_flush(const struct worker_args *a, struct store *st,
@@ -242,7 +272,7 @@ worker_flush(const struct worker_args *a, struct store *st,
 {
 	struct wslot	*me = a->me;
 	struct err	 e;
-	size_t		 i;
+	size_t		 i, n;
 
 	atomic_store(&me->run_idx, WSLOT_RUN_NONE);
 	atomic_store(&me->phase, WG_COMMIT);
@@ -256,13 +286,17 @@ worker_flush(const struct worker_args *a, struct store *st,
 	g->nans = 0;
 	g->nitems = 0;
 	g->bytes = 0;
+	store_direct(st, 1);
 	if (keep == WSLOT_RUN_NONE) {
 		wslot_release(me);
 		return;
 	}
-	me->held[0] = me->held[keep];
+	/* held[keep..nheld) were never applied: they stay, from held[0]. */
+	n = atomic_load(&me->nheld) - keep;
+	for (i = 0; i < n; i++)
+		me->held[i] = me->held[keep + i];
 	atomic_store(&me->run_idx, 0);
-	atomic_store(&me->nheld, 1);
+	atomic_store(&me->nheld, (uint32_t)n);
 	atomic_store(&me->phase, WG_OPEN);
 	atomic_store(&me->started_ns, mono_ns());
 }
@@ -279,9 +313,11 @@ worker_oom(const struct worker_args *a, struct store *st, struct wgroup *g,
 	size_t	i;
 
 	store_wgroup_abort(st);
-	for (i = from; i < g->nans; i++)
+	for (i = from; i < g->nans; i++) {
+		g->ans[i].res.stored = 0;	/* its record went too */
 		worker_complete_idx(a, &a->me->held[g->ans[i].held],
 		    g->ans[i].idx, &g->ans[i].res, 1);
+	}
 	_exit(WORKER_EXIT_OOM);
 }
 
@@ -298,18 +334,94 @@ struct group_member {
  * (started_ns 0 is "not running" to pool_tick).
  */
 static int
-worker_wgroup_need(const struct worker_args *a, struct store *st,
-    const struct item_req *rq, struct err *e)
+worker_wgroup_open(const struct worker_args *a, struct store *st,
+    struct err *e)
 {
 	int	rc;
 
-	if (rq->op == OP_DEBUG_SLEEP || rq->op == OP_DEBUG_CRASH ||
-	    rq->op == OP_DEBUG_ALLOC || store_wgroup_open(st))
+	if (store_wgroup_open(st))
 		return 0;
 	atomic_store(&a->me->started_ns, 0);
 	rc = store_wgroup_begin(st, e);
 	atomic_store(&a->me->started_ns, mono_ns());
 	return rc;
+}
+
+static int
+worker_wgroup_need(const struct worker_args *a, struct store *st,
+    const struct item_req *rq, struct err *e)
+{
+	if (rq->op == OP_DEBUG_SLEEP || rq->op == OP_DEBUG_CRASH ||
+	    rq->op == OP_DEBUG_ALLOC)
+		return 0;
+	return worker_wgroup_open(a, st, e);
+}
+
+/*
+ * An item of an async batch, into the write group: a write runs in a
+ * nested transaction that also stores its answer (both or neither); any
+ * other item runs first (inside the write group's transaction when one
+ * is open) and its answer is stored after, in a nested transaction.  An
+ * answer that cannot be stored is handed to the master unstored (it
+ * tries again) - and a write whose answer cannot be stored is undone.
+ * -1 when memory ran out.
+ */
+static int
+worker_exec_async(const struct worker_args *a, struct store *st,
+    const struct item_req *rq, uint32_t idx, struct item_res *r)
+{
+	struct err	 e;
+	int		 writes = route_op_writes(rq->op);
+
+	if (writes && (worker_wgroup_open(a, st, &e) == -1 ||
+	    store_group_begin(st, &e) == -1))
+		return item_res_error(r, e.code, e.detail);
+	/* Never split: its answer is stored here, with the item. */
+	if (worker_exec_one(a, st, rq, 0, r) == -1 && r->status == 507)
+		return -1;
+	worker_bound(a, r);
+	if (!writes && (worker_wgroup_open(a, st, &e) == -1 ||
+	    store_group_begin(st, &e) == -1))
+		return 0;
+	if (async_record(st, rq, idx, r, &e) == -1) {
+		store_group_end(st, 0, &e);
+		if (writes)
+			item_res_error(r, e.code, e.detail);
+		return 0;
+	}
+	if (store_group_end(st, 1, &e) == -1) {
+		if (writes)
+			item_res_error(r, e.code, e.detail);
+		return 0;
+	}
+	r->stored = 1;
+	return 0;
+}
+
+/*
+ * Store the answers of an async batch's atomicity group in the open
+ * nested transaction (none for a group of another batch); each is marked
+ * stored, for the caller to unmark if that transaction is dropped.
+ */
+static int
+worker_group_record(const struct worker_args *a, struct store *st,
+    struct group_member *gm, uint32_t n, struct err *e)
+{
+	uint32_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (!worker_async_item(&gm[i].rq))
+			continue;
+		worker_bound(a, gm[i].res);
+		if (async_record(st, &gm[i].rq, gm[i].idx, gm[i].res,
+		    e) == -1) {
+			while (i-- > 0)
+				gm[i].res->stored = 0;
+			return -1;
+		}
+		gm[i].res->stored = 1;
+	}
+	return 0;
 }
 
 /*
@@ -375,7 +487,12 @@ worker_exec_group(const struct worker_args *a, struct store *st,
 			break;
 		}
 	}
-	if (failed < 0 && store_group_end(st, 1, &e) == -1) {
+	/* An async batch's group: the answers are stored with the effects. */
+	if (failed < 0 && worker_group_record(a, st, gm, n, &e) == -1) {
+		store_group_end(st, 0, &e);
+		for (i = 0; i < n; i++)
+			item_res_error(gm[i].res, e.code, e.detail);
+	} else if (failed < 0 && store_group_end(st, 1, &e) == -1) {
 		for (i = 0; i < n; i++)
 			item_res_error(gm[i].res, e.code, e.detail);
 	} else if (failed >= 0) {
@@ -389,6 +506,13 @@ worker_exec_group(const struct worker_args *a, struct store *st,
 			if ((int64_t)i != failed)
 				item_res_error(gm[i].res, ERR_FAILED_DEPENDENCY,
 				    detail);
+		/* Nothing of it is applied; its answers are still stored. */
+		if (store_group_begin(st, &e) == 0) {
+			rc = worker_group_record(a, st, gm, n, &e);
+			if (store_group_end(st, rc == 0, &e) == -1 || rc == -1)
+				for (i = 0; i < n; i++)
+					gm[i].res->stored = 0;
+		}
 	}
 done:
 	free(gm);
@@ -413,6 +537,8 @@ worker_group_exec(const struct worker_args *a, struct store *st,
 		return worker_exec_group(a, st, g, k, rq);
 	if ((r = worker_wans(g, k, a->me->held[k].item_idx)) == NULL)
 		return -1;
+	if (worker_async_item(rq))
+		return worker_exec_async(a, st, rq, a->me->held[k].item_idx, r);
 	if (worker_wgroup_need(a, st, rq, &e) == -1)
 		return item_res_error(r, e.code, e.detail);
 	return worker_exec_one(a, st, rq, 0, r) == -1 && r->status == 507 ?
@@ -424,14 +550,22 @@ worker_group_exec(const struct worker_args *a, struct store *st,
  * while other items filled the group is run again alone, in a group of
  * its own, after the others are committed.
  */
+static void worker_group_redo(const struct worker_args *, struct store *,
+    struct wgroup *, uint32_t, struct buf *);
+
 static void
 worker_group_add(const struct worker_args *a, struct store *st,
-    struct wgroup *g, uint32_t k, const struct item_req *rq)
+    struct wgroup *g, uint32_t k, const struct item_req *rq,
+    struct buf *scratch)
 {
 	size_t	from = g->nans;
 
 	if (worker_group_exec(a, st, g, k, rq) == -1)
 		worker_oom(a, st, g, from);
+	if (store_poisoned(st)) {
+		worker_group_redo(a, st, g, k, scratch);
+		return;
+	}
 	if (store_overflowed(st) && g->nitems > 0) {
 		g->nans = from;
 		worker_flush(a, st, g, k);
@@ -442,6 +576,58 @@ worker_group_add(const struct worker_args *a, struct store *st,
 	g->nitems++;
 	g->bytes += a->me->held[k].len;
 	atomic_store(&a->me->run_idx, WSLOT_RUN_NONE);
+}
+
+/*
+ * A write that ran straight in the group's transaction failed after
+ * changing it (the store ran out of room, or of memory: store_direct):
+ * the group is dropped and held[0..k] run again in claim order, each in
+ * its own nested transaction, as if they had just been claimed.  Nothing
+ * was committed or answered, so nothing is applied twice; ETags come out
+ * in the same order.  A write that fails again for lack of room is run
+ * alone, as worker_group_add() does.
+ */
+static void
+worker_group_redo(const struct worker_args *a, struct store *st,
+    struct wgroup *g, uint32_t k, struct buf *scratch)
+{
+	struct wslot	*me = a->me;
+	struct item_req	 rq;
+	struct item_res	*r;
+	const char	*p;
+	size_t		 from;
+	uint32_t	 j, n = k + 1;
+
+	store_wgroup_abort(st);
+	store_direct(st, 0);
+	g->nans = 0;
+	g->nitems = 0;
+	g->bytes = 0;
+	for (j = 0; j < n; j++) {
+		atomic_store(&me->run_idx, j);
+		from = g->nans;
+		if ((p = ring_data_read(a->ring, &me->held[j], scratch)) ==
+		    NULL || item_decode(p, me->held[j].len, &rq) == -1) {
+			if ((r = worker_wans(g, j, me->held[j].item_idx)) ==
+			    NULL)
+				worker_oom(a, st, g, from);
+			item_res_error(r, ERR_INTERNAL,
+			    "item could not be read from the ring");
+		} else if (worker_group_exec(a, st, g, j, &rq) == -1)
+			worker_oom(a, st, g, from);
+		if (store_overflowed(st) && g->nitems > 0) {
+			/* Commit those before it; it starts a group alone. */
+			g->nans = from;
+			worker_flush(a, st, g, j);
+			n -= j;
+			j = (uint32_t)-1;
+			store_direct(st, 0);
+			continue;
+		}
+		g->nitems++;
+		g->bytes += me->held[j].len;
+	}
+	atomic_store(&me->run_idx, WSLOT_RUN_NONE);
 }
 
 /*
@@ -502,7 +688,8 @@ worker_run(const struct worker_args *a)
 		_exit(WORKER_EXIT_FATAL);
 	}
 	/*
-	 * Every nested transaction (one per write item) has LMDB allocate
+	 * Every nested transaction (atomicity groups, redone write groups,
+	 * writes other than row writes) has LMDB allocate
 	 * its dirty-page lists, 3 MiB, and free them at commit.  With glibc's
 	 * defaults those come from mmap, or from heap it trims at once:
 	 * fresh pages, page faults, every item.  Kept in the heap instead,
@@ -575,11 +762,11 @@ worker_run(const struct worker_args *a)
 			 * sleep must not hold the writer lock for its length:
 			 * the writes before it are committed first. */
 			if (g.nitems > 0 && (g.bytes + d.len > gbytes ||
-			    (rq.op == OP_DEBUG_SLEEP && store_wgroup_open(st)))) {
+			    (worker_runs_long(&rq) && store_wgroup_open(st)))) {
 				worker_flush(a, st, &g, k);
 				k = 0;
 			}
-			worker_group_add(a, st, &g, k, &rq);
+			worker_group_add(a, st, &g, k, &rq, &scratch);
 			continue;
 		}
 		if (g.nitems > 0) {

@@ -471,5 +471,80 @@ class AsyncLargeAndRestartTest(unittest.TestCase):
                 self.assertTrue(any(r["status"] == 200 for r in resps))
 
 
+class AsyncRecordWithItemTest(unittest.TestCase):
+    """Issue 11: no item of an async batch runs without its record being
+    stored.  The master is killed (SIGKILL, its workers die with it) while
+    a batch of PUTs runs; after a restart on the same store every row a
+    PUT wrote has that PUT's stored answer, once.  Before the worker
+    stored an answer in the transaction that ran its item, the master
+    saved answers in bursts, and a kill between the two lost the records
+    of items that had run."""
+
+    N = 8000
+    ROUNDS = 3
+
+    def rows(self, srv, ws):
+        keys, after = set(), None
+        while True:
+            path = rows_path(ws, "t") + "?limit=1000"
+            if after is not None:
+                path += "&after=" + after
+            st, _, body, raw = srv.v1("GET", path)
+            self.assertEqual(st, 200, raw[:300])
+            keys.update(r["key"] for r in body["rows"])
+            after = body["next"]
+            if after is None:
+                return keys
+
+    def test_every_row_written_has_its_record_after_master_kill(self):
+        with TempDir() as db:
+            args = ["--db-path", db, "--max-async-items", str(self.N)]
+            for rnd in range(self.ROUNDS):
+                ws = "kill%d" % rnd
+                # Single PUTs, and atomicity groups of two every 50 items
+                # (their answers are stored with the group's effects).
+                reqs = []
+                for i in range(self.N):
+                    extra = {}
+                    if i % 50 in (0, 1):
+                        extra["atomicityGroup"] = "g%d" % (i // 50)
+                    reqs.append(put(str(i), ws, "k%05d" % i, {"i": i},
+                                    **extra))
+                srv = Server(workers=2, extra_args=args).start()
+                try:
+                    loc, _ = post_ok(self, srv, reqs)
+                    async_wait(self, srv, loc, timeout=60, interval=0.005,
+                               pred=lambda b: b["completed"] >= 50)
+                    srv.kill_master()
+                finally:
+                    srv.stop(check=False)
+                with Server(workers=2, extra_args=args) as srv2:
+                    s, resps, _ = async_all(self, srv2, loc, limit=1000)
+                    written = self.rows(srv2, ws)
+                print("\n  round %d: %d of %d items ran before the kill, "
+                      "%d records" % (rnd, len(written), self.N, len(resps)),
+                      flush=True)
+                ids = [r["id"] for r in resps]
+                self.assertEqual(len(ids), len(set(ids)),
+                                 "an item has two records")
+                self.assertEqual(s["completed"], len(resps), s)
+                ok = {"k%05d" % int(r["id"]) for r in resps
+                      if r["status"] in (200, 201)}
+                ran_unrecorded = sorted(written - ok)
+                self.assertFalse(ran_unrecorded, "round %d: %d rows written "
+                                 "by items without a stored answer, e.g. %r"
+                                 % (rnd, len(ran_unrecorded),
+                                    ran_unrecorded[:5]))
+                self.assertLess(len(written), self.N,
+                                "round %d: the kill came after the end" % rnd)
+                self.assertGreater(len(written), 0, s)
+                for r in resps:
+                    if r["status"] in (200, 201):
+                        self.assertEqual(r["body"], {"i": int(r["id"])}, r)
+                        if int(r["id"]) % 50 in (0, 1):
+                            self.assertEqual(r.get("atomicityGroup"),
+                                             "g%d" % (int(r["id"]) // 50), r)
+
+
 if __name__ == "__main__":
     unittest.main()

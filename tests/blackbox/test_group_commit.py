@@ -52,6 +52,25 @@ def worker_busy(srv):
     return any(w.get("state") == "busy" for w in srv.healthz()["workers"])
 
 
+def batch_in_one_group(test, srv, reqs):
+    """Post reqs while the server's one worker sleeps through a 1 s debug
+    item, so that the whole batch is in the ring when it wakes and goes
+    into one write group.  Returns the answers by id."""
+    srv.wait_workers()
+    out = {}
+    t = threading.Thread(target=lambda: out.update(
+        first=srv.batch_ok([sleep_item("s", 1000)])))
+    t.start()
+    try:
+        wait_until(lambda: worker_busy(srv), 10, what="worker busy")
+        by_id, _ = srv.batch_ok(reqs)
+    finally:
+        t.join(timeout=30)
+    test.assertFalse(t.is_alive())
+    test.assertEqual(out["first"][0]["s"]["status"], 200)
+    return by_id
+
+
 class CrashMidGroup(unittest.TestCase):
     """One worker, so every item of the batch lands in its group: a sleep
     keeps it busy while the whole batch is published, then it takes the
@@ -59,23 +78,12 @@ class CrashMidGroup(unittest.TestCase):
 
     def run_fault(self, fault, **opts):
         with Server(workers=1, debug_ops=True, db_sync=True, **opts) as srv:
-            srv.wait_workers()
-            out = {}
-            t = threading.Thread(target=lambda: out.update(
-                first=srv.batch_ok([sleep_item("s", 1000)])))
-            t.start()
-            try:
-                wait_until(lambda: worker_busy(srv), 10, what="worker busy")
-                reqs = [create("c%02d" % i, "gc", "k%02d" % i, {"v": i})
-                        for i in range(10)]
-                reqs.append(fault)
-                reqs += [create("c%02d" % i, "gc", "k%02d" % i, {"v": i})
-                         for i in range(10, 20)]
-                by_id, _ = srv.batch_ok(reqs)
-            finally:
-                t.join(timeout=30)
-            self.assertFalse(t.is_alive())
-            self.assertEqual(out["first"][0]["s"]["status"], 200)
+            reqs = [create("c%02d" % i, "gc", "k%02d" % i, {"v": i})
+                    for i in range(10)]
+            reqs.append(fault)
+            reqs += [create("c%02d" % i, "gc", "k%02d" % i, {"v": i})
+                     for i in range(10, 20)]
+            by_id = batch_in_one_group(self, srv, reqs)
             for i in range(20):
                 r = by_id["c%02d" % i]
                 # 409 would mean the create was applied twice.
@@ -267,6 +275,40 @@ class Limits(unittest.TestCase):
             self.assertEqual(by_id["g"]["status"], 200)
             self.assertEqual(by_id["g"]["body"], {"v": 1})
             self.assertEqual(by_id["g2"]["status"], 200)
+            self.assertTrue(srv.alive())
+
+    def test_full_store_mid_group_redoes_it(self):
+        """Row writes run straight in the group's transaction; one that
+        runs out of room after changing it (its ETag counted, its row not
+        written) spoils the group, which is dropped and run again with one
+        nested transaction per item: the writes around it are kept, in
+        order, it alone answers 507.  One worker, held busy by a sleep
+        while the batch is published, so all of it is one group."""
+        huge = {"pad": "x" * (2 << 20)}
+        with Server(workers=1, debug_ops=True, db_sync=True,
+                    db_map_size_mb=1) as srv:
+            reqs = [create("a%d" % i, "rd", "k%d" % i, {"v": i})
+                    for i in range(5)]
+            reqs.append(put("huge", "rd", "huge", huge))
+            reqs += [create("a%d" % i, "rd", "k%d" % i, {"v": i})
+                     for i in range(5, 10)]
+            by_id = batch_in_one_group(self, srv, reqs)
+            check_item_error(self, by_id["huge"], 507, "STORE_FULL")
+            etags = []
+            for i in range(10):
+                r = by_id["a%d" % i]
+                # 409 would be a create applied twice; 500 a spoilt group.
+                self.assertEqual(r["status"], 201, r)
+                etags.append(r["headers"]["ETag"])
+            self.assertEqual(etags, sorted(etags), "ETags out of order")
+            by_id, _ = srv.batch_ok([get("g%d" % i, "rd", "k%d" % i)
+                                     for i in range(10)] +
+                                    [get("gh", "rd", "huge")])
+            for i in range(10):
+                r = by_id["g%d" % i]
+                self.assertEqual(r["status"], 200, r)
+                self.assertEqual(r["headers"]["ETag"], etags[i])
+            self.assertEqual(by_id["gh"]["status"], 404)
             self.assertTrue(srv.alive())
 
     def test_failed_sync_acknowledges_nothing(self):

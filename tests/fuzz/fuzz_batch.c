@@ -365,7 +365,7 @@ fb_check_items(const struct master *m, const struct mbatch *b,
 			continue;
 		}
 		FUZZ_CHECK(it->mi_status == 0);
-		enc = batch_item_enc(it, &elen);
+		enc = mitem_enc(it, &elen);
 		FUZZ_CHECK(item_decode(enc, elen, &rq) == 0);
 		FUZZ_CHECK(rq.op > OP_NONE && rq.op < OP_GROUP);
 		if (!m->cfg.debug_ops)

@@ -70,6 +70,7 @@ assert_same_keys(const struct config *a, const struct config *b)
 	ck_assert_int_eq(a->worker_memory_mb, b->worker_memory_mb);
 	ck_assert_int_eq(a->worker_max_items, b->worker_max_items);
 	ck_assert_int_eq(a->worker_spin_us, b->worker_spin_us);
+	ck_assert_int_eq(a->master_spin_us, b->master_spin_us);
 	ck_assert_int_eq(a->query_max_rows_scanned, b->query_max_rows_scanned);
 	ck_assert_int_eq(a->query_max_result_rows, b->query_max_result_rows);
 	ck_assert_int_eq(a->async_result_ttl_s, b->async_result_ttl_s);
@@ -128,6 +129,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.worker_memory_mb, 1024);
 	ck_assert_int_eq(c.worker_max_items, 0);
 	ck_assert_int_eq(c.worker_spin_us, 20);
+	ck_assert_int_eq(c.master_spin_us, 20);
 	ck_assert_int_eq(c.query_max_rows_scanned, 10000000);
 	ck_assert_int_eq(c.query_max_result_rows, 10000);
 	ck_assert_int_eq(c.async_result_ttl_s, 3600);
@@ -335,6 +337,8 @@ static const struct {
 	{ "workers = -3\n", 1, "workers: -3 is out of range (1..256)" },
 	{ "worker_spin_us = 100001\n", 1,
 	    "worker_spin_us: 100001 is out of range (0..100000)" },
+	{ "master_spin_us = -1\n", 1,
+	    "master_spin_us: -1 is out of range (0..100000)" },
 	{ "max_body_bytes = 1023\n", 1,
 	    "max_body_bytes: 1023 is out of range (1024..1073741824)" },
 	{ "max_body_bytes = 1073741825\n", 1,

@@ -304,6 +304,38 @@ START_TEST(test_chunked_refused)
 }
 END_TEST
 
+START_TEST(test_head_end_and_tchars)
+{
+	static const char tchars[] = "!#$%&'*+-.^_`|~0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	struct http_head	h;
+	struct err		e;
+	char			req[128];
+	const char		*s;
+	int			c, n;
+
+	/* The head ends at the first CRLF CRLF, and only there: LF CR LF or
+	 * CR LF LF is no end (a bare LF is refused once the end comes). */
+	s = "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+	ck_assert_int_eq(head(s, &h, &e), 27);
+	ck_assert_int_eq(head("GET / HTTP/1.1\r\nHost: a\n\r\n", &h, &e), 0);
+	ck_assert_int_eq(head("GET / HTTP/1.1\r\nHost: a\n\r\n\r\n", &h, &e),
+	    -1);
+	ck_assert_int_eq(head("GET / HTTP/1.1\r\nHost: a\r\n\n\r\n", &h, &e),
+	    0);
+	/* A field name is tchars (RFC 9110 5.6.2), every one of them and
+	 * nothing else. */
+	for (c = 1; c < 256; c++) {
+		n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a\r\n"
+		    "X%cY: 1\r\n\r\n", c);
+		if (c == ':')
+			continue;	/* "X:Y: 1" is the field X */
+		ck_assert_msg((http_parse_head(req, (size_t)n, 65536, &h,
+		    &e) > 0) == (strchr(tchars, c) != NULL), "byte %d", c);
+	}
+}
+END_TEST
+
 static Suite *
 http_parse_suite(void)
 {
@@ -315,6 +347,7 @@ http_parse_suite(void)
 	tcase_add_test(tc, test_keep_alive);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_accepted);
+	tcase_add_test(tc, test_head_end_and_tchars);
 	tcase_add_test(tc, test_absolute_form);
 	tcase_add_test(tc, test_chunked);
 	tcase_add_test(tc, test_chunked_refused);

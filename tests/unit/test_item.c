@@ -39,6 +39,8 @@ field(struct item_req *rq, int f)
 		[IF_AFTER] = &rq->after, [IF_QUERY] = &rq->query,
 		[IF_TIMESPAN] = &rq->timespan, [IF_IF_MATCH] = &rq->if_match,
 		[IF_IF_NONE_MATCH] = &rq->if_none_match,
+		[IF_ASYNC_ID] = &rq->async_id, [IF_ITEM_ID] = &rq->item_id,
+		[IF_AGROUP] = &rq->agroup,
 	};
 
 	return tab[f];
@@ -120,6 +122,9 @@ full_req(struct item_req *rq)
 	rq->timespan = str_of("P1D");
 	rq->if_match = str_of("\"etag-1\"");
 	rq->if_none_match = str_of("*");
+	rq->async_id = str_of("gDhgQRWWFLUwvtJRCzoa-tiE");
+	rq->item_id = str_of("item \"7\"");
+	rq->agroup = str_of("g1");
 	rq->body_kind = BODY_OBJECT;
 	rq->body = body;
 	rq->body_len = sizeof(body) - 1;
@@ -532,6 +537,55 @@ START_TEST(test_res_reset)
 }
 END_TEST
 
+/* The answer object is rendered the same by the master (sync answers)
+ * and by a worker (a stored async answer): one function, checked here. */
+START_TEST(test_render_head)
+{
+	struct buf	 o = BUF_INIT;
+	struct item_head h = {
+		.id = "a\"1", .id_len = 3, .agroup = "g", .agroup_len = 1,
+		.status = 201, .etag = "\"e1\"", .etag_len = 4,
+		.loc = "/v1/x", .loc_len = 5, .body_len = 7,
+	};
+
+	ck_assert_int_eq(item_render_head(&o, &h), 0);
+	buf_append(&o, "{\"v\":1}", 7);
+	buf_putc(&o, '}');
+	ck_assert_str_eq(o.data, "{\"id\":\"a\\\"1\",\"atomicityGroup\":\"g\","
+	    "\"status\":201,\"headers\":{\"ETag\":\"\\\"e1\\\"\","
+	    "\"Location\":\"/v1/x\",\"Content-Type\":\"application/json\"},"
+	    "\"body\":{\"v\":1}}");
+	/* No body, no group, a Retry-After; a status out of range is 500. */
+	buf_reset(&o);
+	memset(&h, 0, sizeof(h));
+	h.id = "q";
+	h.id_len = 1;
+	h.status = 42;
+	h.retry_after = 3;
+	ck_assert_int_eq(item_render_head(&o, &h), 0);
+	buf_putc(&o, '}');
+	ck_assert_str_eq(o.data, "{\"id\":\"q\",\"status\":500,\"headers\":"
+	    "{\"Retry-After\":\"3\"}}");
+	buf_free(&o);
+}
+END_TEST
+
+START_TEST(test_res_stored_cleared)
+{
+	struct item_res	 res;
+
+	memset(&res, 0, sizeof(res));
+	res.stored = 1;
+	item_res_error(&res, ERR_STORE_FULL, "full");
+	/* An error replacing an answer was not stored with its item. */
+	ck_assert_int_eq(res.stored, 0);
+	res.stored = 1;
+	item_res_reset(&res);
+	ck_assert_int_eq(res.stored, 0);
+	item_res_free(&res);
+}
+END_TEST
+
 static Suite *
 item_suite(void)
 {
@@ -559,6 +613,8 @@ item_suite(void)
 	tcase_add_test(tc, test_res_error);
 	tcase_add_test(tc, test_syntax_error_position);
 	tcase_add_test(tc, test_res_reset);
+	tcase_add_test(tc, test_render_head);
+	tcase_add_test(tc, test_res_stored_cleared);
 	suite_add_tcase(s, tc);
 	return s;
 }

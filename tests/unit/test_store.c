@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "durable.h"
 #include "rows.h"
 #include "store.h"
 
@@ -180,6 +182,17 @@ patch(const char *table, const char *key, const char *json)
 	struct item_req	q = req_make(OP_ROW_PATCH, table, key);
 
 	req_body(&q, json, strlen(json));
+	return exec(&q);
+}
+
+/* A write of op with an If-Match no row ever has: 412, no change. */
+static int
+stale_write(enum route_op op, const char *table, const char *key)
+{
+	struct item_req	q = req_make(op, table, key);
+
+	req_body(&q, "{\"v\":2}", 7);
+	q.if_match = rs("\"0000000000000000\"");
 	return exec(&q);
 }
 
@@ -1455,7 +1468,6 @@ END_TEST
 START_TEST(test_atomicity_group)
 {
 	struct err	e;
-	struct item_req	q;
 
 	memset(&e, 0, sizeof(e));
 	ck_assert_int_eq(put("t1", "base", "{}"), 201);
@@ -1478,10 +1490,7 @@ START_TEST(test_atomicity_group)
 	/* Committed, with a failing op in the middle that leaves no trace. */
 	ck_assert_int_eq(store_group_begin(st, &e), 0);
 	ck_assert_int_eq(put("t1", "g1", "{\"v\":1}"), 201);
-	q = req_make(OP_ROW_PATCH, "t1", "g1");
-	req_body(&q, "{\"v\":2}", 7);
-	q.if_match = rs("\"0000000000000000\"");
-	ck_assert_int_eq(exec(&q), 412);
+	ck_assert_int_eq(stale_write(OP_ROW_PATCH, "t1", "g1"), 412);
 	ck_assert_int_eq(patch("t1", "g1", "{\"w\":3}"), 200);
 	ck_assert_int_eq(store_group_end(st, 1, &e), 0);
 	ck_assert_int_eq(get("t1", "g1"), 200);
@@ -1540,7 +1549,6 @@ END_TEST
  */
 START_TEST(test_wgroup_commit)
 {
-	struct item_req	 q;
 	struct err	 e;
 	char		 e1[ITEM_ETAG_MAX], e2[ITEM_ETAG_MAX];
 
@@ -1550,10 +1558,7 @@ START_TEST(test_wgroup_commit)
 	ck_assert_int_eq(store_wgroup_begin(st, &e), -1);
 	ck_assert_int_eq(put("t1", "a", "{\"v\":1}"), 201);
 	snprintf(e1, sizeof(e1), "%s", res.etag);
-	q = req_make(OP_ROW_PATCH, "t1", "a");
-	req_body(&q, "{\"v\":2}", 7);
-	q.if_match = rs("\"0000000000000000\"");
-	ck_assert_int_eq(exec(&q), 412);
+	ck_assert_int_eq(stale_write(OP_ROW_PATCH, "t1", "a"), 412);
 	ck_assert_int_eq(put("t1", "b", "{\"v\":2}"), 201);
 	snprintf(e2, sizeof(e2), "%s", res.etag);
 	ck_assert_int_lt(strcmp(e1, e2), 0);
@@ -1598,6 +1603,7 @@ START_TEST(test_wgroup_map_full)
 	int		 i;
 
 	store_reopen(BIG_RESULT, 1);
+	store_direct(st, 0);
 	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
 	ck_assert_int_eq(put("t1", "small", "{\"v\":1}"), 201);
 	ck_assert_int_eq(store_overflowed(st), 0);
@@ -1608,6 +1614,53 @@ START_TEST(test_wgroup_map_full)
 	ck_assert_int_eq(get("t1", "r000"), 200);
 	snprintf(key, sizeof(key), "r%03d", i);
 	ck_assert_int_eq(get("t1", key), 404);
+	free(row);
+}
+END_TEST
+
+/*
+ * Direct writes (the default): a write that fails before changing
+ * anything (412) leaves its neighbours and the group usable; one that
+ * fails after changing the transaction (the map is full mid-write)
+ * poisons the group, which then cannot be committed: nothing of it is
+ * written, and the next group works.
+ */
+START_TEST(test_wgroup_direct_poison)
+{
+	struct err	 e;
+	char		*row;
+
+	store_reopen(BIG_RESULT, 1);
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "small", "{\"v\":1}"), 201);
+	ck_assert_int_eq(stale_write(OP_ROW_PUT, "t1", "small"), 412);
+	ck_assert_int_eq(store_poisoned(st), 0);
+	ck_assert_int_eq(put("t1", "small2", "{\"v\":3}"), 201);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
+	ck_assert_int_eq(get("t1", "small"), 200);
+	ck_assert_str_eq(body(), "{\"v\":1}");
+
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "small3", "{\"v\":4}"), 201);
+	put_until_full(&row);
+	ck_assert_int_eq(store_poisoned(st), 1);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), -1);
+	ck_assert_int_eq(store_wgroup_open(st), 0);
+	ck_assert_int_eq(store_poisoned(st), 0);
+	ck_assert_int_eq(get("t1", "small3"), 404);
+	ck_assert_int_eq(get("t1", "r000"), 404);
+	ck_assert_int_eq(get("t1", "small2"), 200);
+	free(row);
+	/* Nested again, as the worker redoes it: the rows that fit are kept. */
+	store_direct(st, 0);
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	ck_assert_int_eq(put("t1", "small3", "{\"v\":4}"), 201);
+	put_until_full(&row);
+	ck_assert_int_eq(store_poisoned(st), 0);
+	ck_assert_int_eq(store_overflowed(st), 1);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
+	ck_assert_int_eq(get("t1", "small3"), 200);
+	ck_assert_int_eq(get("t1", "r000"), 200);
 	free(row);
 }
 END_TEST
@@ -1646,6 +1699,146 @@ START_TEST(test_shared_sync)
 	ck_assert_int_eq(put("t1", "b", "{}"), 201);
 	ck_assert_uint_eq(atomic_load(&seq), s0);
 	ck_assert_uint_eq(atomic_load(&durable), UINT64_MAX - 1);
+}
+END_TEST
+
+/*
+ * The durable word (worker/durable.h): a commit of T says T - 1 is on
+ * disk, a sync says the txnid read before it is; it never goes down.
+ */
+START_TEST(test_durable_words)
+{
+	_Atomic uint64_t	d = 0;
+
+	ck_assert(durable_covers(&d, 0));
+	ck_assert(!durable_covers(&d, 1));
+	durable_after_commit(&d, 0);
+	ck_assert_uint_eq(atomic_load(&d), 0);
+	durable_after_commit(&d, 5);
+	ck_assert(durable_covers(&d, 4));
+	ck_assert(!durable_covers(&d, 5));
+	durable_after_commit(&d, 3);
+	ck_assert_uint_eq(atomic_load(&d), 4);
+	durable_after_sync(&d, 5);
+	ck_assert(durable_covers(&d, 5));
+	ck_assert(!durable_covers(&d, 6));
+	durable_after_sync(&d, 2);
+	ck_assert_uint_eq(atomic_load(&d), 5);
+}
+END_TEST
+
+/* The words of "Shared sync" in memory both processes of a test share. */
+struct shared_words {
+	_Atomic uint64_t	durable;
+	_Atomic uint32_t	owner, child_owner, seq;
+};
+
+static void
+store_open_shared(struct store **s, _Atomic uint64_t *durable,
+    _Atomic uint32_t *owner, _Atomic uint32_t *seq, uint32_t self)
+{
+	struct store_opts	 o;
+	char			 err[256];
+
+	memset(&o, 0, sizeof(o));
+	o.path = dir;
+	o.map_size_mb = MAP_MB;
+	o.sync = 1;
+	o.max_result_bytes = BIG_RESULT;
+	o.shared.durable = durable;
+	o.shared.owner = owner;
+	o.shared.seq = seq;
+	o.shared.self = self;
+	if (store_open(s, &o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "store_open: %s\n", err);
+		_exit(2);
+	}
+}
+
+/*
+ * A commit is made durable by the next commit of another worker, without
+ * a sync: here no worker may sync (the owner word is held by a worker
+ * that never finishes), the parent's PUT waits until the child's later
+ * commit has flushed its meta page, and nobody syncs (seq unchanged).
+ */
+START_TEST(test_durable_by_next_commit)
+{
+	struct shared_words	*w;
+	struct item_req		 q;
+	pid_t			 pid;
+	int			 status;
+
+	w = mmap(NULL, sizeof(*w), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(w, MAP_FAILED);
+	memset(w, 0, sizeof(*w));
+	atomic_store(&w->owner, 99);
+	atomic_store(&w->child_owner, 99);
+	store_close(st);
+	st = NULL;
+	if ((pid = fork()) == 0) {
+		struct store	*s2;
+		struct item_res	 r;
+		int		 i, ok = 0;
+
+		memset(&r, 0, sizeof(r));
+		store_open_shared(&s2, &w->durable, &w->child_owner, &w->seq,
+		    2);
+		/* Wait for the parent's commit, then commit after it. */
+		for (i = 0; i < 2000 && !ok; i++) {
+			q = req_make(OP_ROW_GET, "t1", "a");
+			ok = store_exec(s2, &q, &r) == 0 && r.status == 200;
+			if (!ok)
+				usleep(5000);
+		}
+		q = req_make(OP_ROW_PUT, "t1", "b");
+		req_body(&q, "{}", 2);
+		if (!ok || store_exec(s2, &q, &r) != 0 || r.status != 201)
+			_exit(1);
+		store_close(s2);
+		item_res_free(&r);
+		_exit(0);
+	}
+	ck_assert_int_gt(pid, 0);
+	store_open_shared(&st, &w->durable, &w->owner, &w->seq, 3);
+	ck_assert_int_eq(put("t1", "a", "{}"), 201);
+	/* Released by the child's commit alone. */
+	ck_assert_uint_eq(atomic_load(&w->seq), 0);
+	ck_assert_uint_gt(atomic_load(&w->durable), 0);
+	/* Now the child's own commit: as if the owner's sync ended. */
+	atomic_fetch_add(&w->durable, 1);
+	atomic_fetch_add(&w->seq, 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(get("t1", "b"), 200);
+	munmap(w, sizeof(*w));
+}
+END_TEST
+
+/*
+ * A write group that changed nothing commits nothing: no txnid to make
+ * durable, so no sync, even with nothing durable yet.
+ */
+START_TEST(test_durable_empty_commit)
+{
+	_Atomic uint64_t	durable = 0;
+	_Atomic uint32_t	owner = 0, seq = 0;
+	struct item_req		q;
+	struct err		e;
+
+	store_close(st);
+	st = NULL;
+	store_open_shared(&st, &durable, &owner, &seq, 3);
+	ck_assert_int_eq(store_wgroup_begin(st, &e), 0);
+	q = req_make(OP_ROW_DELETE, "t1", "missing");
+	ck_assert_int_eq(exec(&q), 404);
+	ck_assert_int_eq(store_wgroup_commit(st, &e), 0);
+	ck_assert_uint_eq(atomic_load(&seq), 0);
+	ck_assert_uint_eq(atomic_load(&durable), 0);
+	/* A real write: its own commit covers the one before, a sync itself. */
+	ck_assert_int_eq(put("t1", "a", "{}"), 201);
+	ck_assert_uint_eq(atomic_load(&seq), 1);
+	ck_assert_uint_gt(atomic_load(&durable), 1);
 }
 END_TEST
 
@@ -1731,7 +1924,11 @@ store_suite(void)
 	tcase_add_test(txn, test_map_full);
 	tcase_add_test(txn, test_wgroup_commit);
 	tcase_add_test(txn, test_wgroup_map_full);
+	tcase_add_test(txn, test_wgroup_direct_poison);
 	tcase_add_test(txn, test_shared_sync);
+	tcase_add_test(txn, test_durable_words);
+	tcase_add_test(txn, test_durable_by_next_commit);
+	tcase_add_test(txn, test_durable_empty_commit);
 	tcase_add_test(txn, test_open_errors);
 
 	suite_add_tcase(s, rows);
