@@ -225,7 +225,8 @@ class SameAnswerTest(unittest.TestCase):
         self.assertEqual(got["1"]["status"], 200)
         self.assertEqual(got["1"]["body"], WANT[q][1])
         self.assertEqual(got["2"]["body"], WANT["Act | count"][1])
-        # an asynchronous batch's query is split alike
+        # an asynchronous batch's query runs whole (the worker stores its
+        # answer with it), and answers the same
         st, h, _, raw = async_post(SRV, [
             {"id": "a", "method": "POST",
              "path": "/v1/workspaces/%s/query" % WS, "body": {"query": q}}])
