@@ -467,6 +467,7 @@ server_run(struct master *m)
 	char		 err[256];
 	int		 sigs[SERVER_NSIGS] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT,
 			    SIGUSR1, SIGUSR2, SIGQUIT }, i, n;
+	sigset_t	 quiet;
 	long		 tick_ms;
 
 	log_init(m->cfg.log_level);
@@ -555,9 +556,23 @@ out:
 		event_free(m->ev_tick);
 	if (m->ev_efd != NULL)
 		event_free(m->ev_efd);
+	/*
+	 * Exiting: a stop or reload signal has nothing left to do.  Freeing
+	 * a signal event gives the signal back its default action (for
+	 * SIGTERM: death, and an exit status that is not 0), so they are
+	 * blocked first and ignored after, which also drops one pending.
+	 */
+	sigemptyset(&quiet);
+	for (i = 0; i < SERVER_NSIGS; i++)
+		if (sigs[i] != SIGCHLD)
+			sigaddset(&quiet, sigs[i]);
+	sigprocmask(SIG_BLOCK, &quiet, NULL);
 	for (i = 0; i < SERVER_NSIGS; i++)
 		if (m->ev_sig[i] != NULL)
 			event_free(m->ev_sig[i]);
+	for (i = 0; i < SERVER_NSIGS; i++)
+		if (sigs[i] != SIGCHLD)
+			signal(sigs[i], SIG_IGN);
 	while (!TAILQ_EMPTY(&m->batches))
 		batch_free(m, TAILQ_FIRST(&m->batches));
 	if (m->base != NULL)

@@ -514,6 +514,31 @@ class SigtermDrain(unittest.TestCase):
         finally:
             srv.stop(check=False)
 
+    def test_more_signals_while_exiting_still_exit_0(self):
+        """A service manager (or an impatient operator) may send SIGTERM
+        again while the master is exiting.  Once the loop is over, freeing
+        the signal events gave SIGTERM back its default action, and a
+        repeat landing there killed the master (exit status -15, seen as
+        a flake of test_operating).  Every repeat is ignored now."""
+        for rnd in range(8):
+            srv = Server(workers=1)
+            srv.start()
+            try:
+                srv.proc.send_signal(signal.SIGTERM)
+                sent = 1
+                while srv.proc.poll() is None:
+                    for sig in (signal.SIGTERM, signal.SIGINT):
+                        try:
+                            os.kill(srv.proc.pid, sig)
+                            sent += 1
+                        except ProcessLookupError:
+                            break
+                self.assertEqual(srv.proc.wait(timeout=15), 0,
+                                 "round %d: exit status after %d signals"
+                                 % (rnd, sent))
+            finally:
+                srv.stop(check=False)
+
 
 class MasterKilled(unittest.TestCase):
     """Test 8: after SIGKILL of the master its workers exit, its shared
