@@ -217,38 +217,17 @@ async_save(struct master *m, struct mbatch *b)
 static void
 async_reply_summary(struct master *m, struct hreq *req,
     const struct mbatch *b, int status, const char *rid, const char *method,
-    const char *path, uint64_t t0, int with_page, long offset, long limit)
+    const char *path, uint64_t t0, int with_page)
 {
 	struct buf	 o = BUF_INIT;
 	char		 loc[64];
-	long		 i, n = 0;
 
 	buf_puts(&o, "{\"batch\":");
 	async_summary(&o, b);
-	if (with_page) {
-		buf_puts(&o, ",\"responses\":[");
-		/* A failed batch's results could not be kept: none to page. */
-		i = b->mb_async->ma_status == AS_FAILED ? (long)b->mb_ndone :
-		    offset;
-		for (; i < (long)b->mb_ndone && n < limit; i++) {
-			const struct mitem *it = &b->mb_items[b->mb_order[i]];
-
-			if (it->mi_skipped)
-				continue;
-			/* Bounded in bytes too: a short page goes on at
-			 * next_offset. */
-			if (n > 0 && o.len + it->mi_out.len + 64 >
-			    (size_t)m->cfg.max_response_bytes)
-				break;
-			if (n++ > 0)
-				buf_putc(&o, ',');
-			buf_append(&o, it->mi_out.data, it->mi_out.len);
-		}
-		if (i < (long)b->mb_ndone)
-			buf_printf(&o, "],\"next_offset\":%ld", i);
-		else
-			buf_puts(&o, "],\"next_offset\":null");
-	}
+	/* Pages come from the store; the one page the master answers is a
+	 * failed batch's, whose results could not be kept: none. */
+	if (with_page)
+		buf_puts(&o, ",\"responses\":[],\"next_offset\":null");
 	buf_putc(&o, '}');
 	snprintf(loc, sizeof(loc), "/v1/batches/%s", b->mb_async->ma_id);
 	http_send_json(m, req, rid, status, o.data, o.len,
@@ -384,8 +363,7 @@ async_post(struct master *m, struct hreq *req,
 	a->ma_status = AS_QUEUED;
 	snprintf(b->mb_rid, sizeof(b->mb_rid), "%s", rid);
 	m->metrics.batches++;
-	async_reply_summary(m, req, b, 201, rid, "POST", "/v1/batches", t0, 0,
-	    0, 0);
+	async_reply_summary(m, req, b, 201, rid, "POST", "/v1/batches", t0, 0);
 	log_info("async batch %s accepted: %u items", a->ma_id, b->mb_nitems);
 	async_save(m, b);
 	batch_start(m, b);
@@ -554,13 +532,13 @@ async_request(struct master *m, struct hreq *req, const char *path,
 			async_cancel(m, b);
 			/* b may now be finished, but is kept until stored. */
 			async_reply_summary(m, req, b, 200, rid, method, path,
-			    t0, 0, 0, 0);
+			    t0, 0);
 			return;
 		}
 		/* A failed batch's results are gone: its summary only. */
 		if (b->mb_async->ma_status == AS_FAILED) {
 			async_reply_summary(m, req, b, 200, rid, method, path,
-			    t0, 1, offset, limit);
+			    t0, 1);
 			return;
 		}
 	}
