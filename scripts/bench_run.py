@@ -811,6 +811,17 @@ class Run:
                         row["redis_rps"] = x["rps"]
                         row["redis_p99_ms"] = x["p99_ms"]
                         msg += "; Redis -P %d: %.0f" % (bs, x["rps"])
+                    for mode in (("on", "commit") if sync == "on" else ("off",)):
+                        ceil = None
+                        for procs in sorted({1, self.a.workers}):
+                            c = lmdb_commit_bench(os.path.join(d0, "lmdb-%s-%d" % (mode, bs)), mode,
+                                                  min(bs * DURABLE_CONNS, DURABLE_GROUP_MAX), procs,
+                                                  min(self.durable_dur, 5))
+                            if c and (ceil is None or c["items_per_s"] > ceil["items_per_s"]):
+                                ceil = c
+                        if ceil:
+                            row["lmdb_" + mode] = ceil
+                            msg += "; LMDB alone (%s): %.0f" % (mode, ceil["items_per_s"])
                     rows.append(row)
                     log(msg)
             finally:
@@ -886,6 +897,26 @@ class Run:
             b.stop()
 
 
+def lmdb_commit_bench(d, mode, group, procs, secs):
+    """build/tools/bench_commit -m mode: LMDB alone, the same rows and keys,
+    groups of the given size committed by procs writers.  None if the tool
+    is missing or fails."""
+    tool = os.path.join(TOOLS, "bench_commit")
+    if not os.access(tool, os.X_OK):
+        return None
+    shutil.rmtree(d, ignore_errors=True)
+    try:
+        rc, out, err = PROCS.run([tool, "-m", mode, "-g", str(group),
+                                  "-p", str(procs), "-n", str(NKEYS), "-v", str(ROW_BYTES),
+                                  "-s", str(secs), d], timeout=secs * 4 + 120)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    if rc != 0:
+        log("bench_commit failed: %s" % err.strip()[-200:])
+        return None
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def cpu_ticks(pid):
     """utime + stime of a process, in clock ticks (0 if it is gone)."""
     try:
@@ -918,6 +949,7 @@ def fs_of(path):
 
 DURABLE_CONNS = 8
 DURABLE_BATCH = [1, 10, 100]
+DURABLE_GROUP_MAX = 512          # write_group_max_items' default
 
 
 def redis_set_bench(port, pl, secs, conns, threads):
@@ -1224,14 +1256,32 @@ def report(run):
         L.append("")
         L.append("Issue 10's targets: batchd / Redis ≥ 1.00 on the three db_sync on rows.")
         L.append("")
-        L.append("| mode | batch / -P | batchd items/s | Redis SET/s | batchd / Redis | batchd p50 / p99 ms "
-                 "| Redis p99 ms | master CPU µs/item | workers CPU µs/item | item errors |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        L.append("LMDB alone (`build/tools/bench_commit`, right after each point): the same rows and random keys "
+                 "put straight into a store by 1 or %d writer processes (the faster; 5 s each), in groups of the "
+                 "most items the point keeps in flight (connections × batch, at most write_group_max_items = %d), "
+                 "nothing else on the path: the store's own speed for this load.  **commit + sync** (db_sync on): "
+                 "each group committed MDB_NOMETASYNC, as batchd opens the store, then mdb_env_sync(), what one "
+                 "writer must do before it may acknowledge the group (worker/durable.h).  **commit only**: the "
+                 "same without mdb_env_sync(), only the flush inside each commit, which no sharing of syncs can "
+                 "avoid: the ceiling of any scheme in front of this store.  db_sync off rows: MDB_NOSYNC."
+                 % (a.workers, DURABLE_GROUP_MAX))
+        L.append("")
+        L.append("| mode | batch / -P | batchd items/s | Redis SET/s | batchd / Redis "
+                 "| LMDB alone items/s (writers × group): commit + sync; off rows NOSYNC | LMDB alone, commit only "
+                 "| LMDB alone best / Redis | batchd p50 / p99 ms | Redis p99 ms | master CPU µs/item "
+                 "| workers CPU µs/item | item errors |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        def lm(c):
+            return "%s (%d × %d)" % (fnum(c["items_per_s"]), c["procs"], c["group"]) if c else "–"
         for x in du:
             peer = "appendfsync always" if x["sync"] == "on" else "no persistence"
-            L.append("| db_sync %s vs Redis %s | %d | %s | %s | %s | %s / %s | %s | %.1f | %.1f | %d |" % (
+            first = x.get("lmdb_on") or x.get("lmdb_off")
+            best = max([c["items_per_s"] for c in (x.get("lmdb_on"), x.get("lmdb_commit"), x.get("lmdb_off"))
+                        if c] or [0])
+            L.append("| db_sync %s vs Redis %s | %d | %s | %s | %s | %s | %s | %s | %s / %s | %s | %.1f | %.1f | %d |" % (
                 x["sync"], peer, x["batch"], fnum(x["items_per_s"]), fnum(x.get("redis_rps")),
-                fratio(x["items_per_s"], x.get("redis_rps")), fms(x["p50_us"]), fms(x["p99_us"]),
+                fratio(x["items_per_s"], x.get("redis_rps")), lm(first), lm(x.get("lmdb_commit")),
+                fratio(best, x.get("redis_rps")), fms(x["p50_us"]), fms(x["p99_us"]),
                 "%.2f" % x["redis_p99_ms"] if "redis_p99_ms" in x else "–",
                 x["master_cpu_us"], x["workers_cpu_us"], x["errors"]))
         L.append("")

@@ -11,7 +11,7 @@ import time
 import unittest
 
 from harness import (Server, check_envelope, check_item_error, rows_path)
-from issue4_util import (TempDir, async_all, async_get, async_post,
+from batch_util import (TempDir, async_all, async_get, async_post,
                          async_wait, batch, get, item, percentile, put, req,
                          sleep_item, token_options)
 

@@ -8,7 +8,7 @@ import itertools
 import unittest
 
 from harness import Server, check_envelope, check_item_error, rows_path
-from issue4_util import (async_post, async_wait, batch, batch_ok, get, item,
+from batch_util import (async_post, async_wait, batch, batch_ok, get, item,
                          put, req, token_options)
 
 # Long, distinctive secrets, so a grep of the log cannot match by chance.

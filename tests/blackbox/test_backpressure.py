@@ -12,7 +12,7 @@ import time
 import unittest
 
 from harness import Server, check_envelope, rows_path
-from issue4_util import (async_post, async_wait, batch_ok, get, put,
+from batch_util import (async_post, async_wait, batch_ok, get, put,
                          run_threads, sleep_item)
 
 MAX_PENDING = 20

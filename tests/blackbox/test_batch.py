@@ -8,7 +8,7 @@ import unittest
 
 from harness import (Server, Headers, check_envelope, check_item_error,
                      dumps, qkey, rows_path)
-from issue4_util import item
+from batch_util import item
 
 SRV = None
 _counter = itertools.count()

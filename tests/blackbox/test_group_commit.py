@@ -28,7 +28,7 @@ import time
 import unittest
 
 from harness import (Server, check_item_error, rows_path, wait_until)
-from issue4_util import TempDir, crash_item, get, item, put, sleep_item
+from batch_util import TempDir, crash_item, get, item, put, sleep_item
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REQ_TIMEOUT = 15

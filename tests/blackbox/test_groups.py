@@ -6,7 +6,7 @@ import itertools
 import unittest
 
 from harness import Server, check_item_error, rows_path
-from issue4_util import (batch_ok, crash_item, get, item, put, read_row,
+from batch_util import (batch_ok, crash_item, get, item, put, read_row,
                          sleep_item)
 
 SRV = None

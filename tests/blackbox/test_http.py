@@ -17,7 +17,7 @@ from harness import (Headers, RawConnection, Server, check_envelope,
                      check_item_error, cpu_seconds, dumps, fd_count,
                      http_bytes, raise_nofile_limit, rows_path, vm_rss_kb,
                      wait_until)
-from issue4_util import (async_all, async_get, async_post, async_wait,
+from batch_util import (async_all, async_get, async_post, async_wait,
                          batch_ok, get, percentile, put, sleep_item)
 
 MiB = 1024 * 1024

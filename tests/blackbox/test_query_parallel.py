@@ -24,7 +24,7 @@ import tempfile
 import unittest
 
 from harness import Server, check_envelope
-from issue4_util import async_all, async_post, async_wait
+from batch_util import async_all, async_post, async_wait
 from test_query_rows import nested
 
 WS, WS2 = "par", "par2"

@@ -1,5 +1,5 @@
-"""Helpers for the issue-4 black-box tests (test_groups.py, test_async.py,
-test_auth.py, test_backpressure.py), on top of harness.py.
+"""Helpers for black-box tests that build batches, items and async
+batches and wait on them, on top of harness.py.
 
 Only the Python 3 standard library is used.  Every wait here has a
 deadline and every thread is joined with a timeout.
