@@ -108,6 +108,18 @@ class HotPathTest(unittest.TestCase):
         self.assertEqual(len(set(rids)), len(rids), "request ids repeat")
         for rid in rids:
             self.assertRegex(rid, r"^[A-Za-z0-9_-]{32}$")
+        # Drawn, not patterned: all 64 characters turn up in the 10,240,
+        # every position of the 320 ids takes many values, and no id
+        # repeats a character 6 times running or has few distinct ones
+        # (about 25 expected; a draw cut into characters wrongly repeats
+        # or fixes some).
+        self.assertEqual(len(set("".join(rids))), 64)
+        for pos in range(32):
+            self.assertGreater(len({rid[pos] for rid in rids}), 40,
+                               "position %d of the request ids" % pos)
+        for rid in rids:
+            self.assertNotRegex(rid, r"(.)\1{5}")
+            self.assertGreaterEqual(len(set(rid)), 12, rid)
         lines = self.request_lines(self.srv.log_sync())
         pid = str(self.srv.proc.pid)
         for rid in rids:
