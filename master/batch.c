@@ -26,7 +26,8 @@
  * cost five allocations and their frees, an eighth of the master's
  * instructions for it.  Up to BATCH_SPARE_MAX are kept (connections
  * answered in one burst free as many batches as the next burst makes):
- * at most 256 KiB of memory, whatever the load.
+ * under 400 KiB of memory (structs and items included), whatever the
+ * load.
  */
 #define BATCH_SPARE_ITEMS	4
 #define BATCH_SPARE_BYTES	4096
