@@ -64,6 +64,17 @@ class HttpCase(unittest.TestCase):
     def connect(self, **kw):
         return RawConnection(self.srv.port, READ_S, **kw)
 
+    def idle_after_answer(self, wait):
+        """One request answered on a new connection, then nothing: was it
+        closed within wait seconds, and after how long?"""
+        with self.connect() as conn:
+            conn.send(http_bytes("GET", "/healthz"))
+            r = conn.read_response(READ_S)
+            self.assertEqual(r.status, 200, r)
+            t0 = time.monotonic()
+            closed = conn.wait_closed(wait)
+            return closed, time.monotonic() - t0
+
     def exchange(self, data, head_only=False, piece=None):
         """data on a fresh connection; returns (connection, first answer).
         The caller closes the connection."""
@@ -550,13 +561,7 @@ class DeadlineTest(HttpCase):
         self.assertEqual(self.read_row("slow-body")[0], 404)
 
     def test_idle_keep_alive_connection_is_closed(self):
-        with self.connect() as conn:
-            conn.send(http_bytes("GET", "/healthz"))
-            r = conn.read_response(READ_S)
-            self.assertEqual(r.status, 200, r)
-            t0 = time.monotonic()
-            closed = conn.wait_closed(3.0)
-            took = time.monotonic() - t0
+        closed, took = self.idle_after_answer(3.0)
         self.assertTrue(closed, "idle connection still open after 3 s")
         self.assertGreaterEqual(took, 0.3, "closed %.2fs after the answer, "
                                 "before keepalive_timeout_ms" % took)
@@ -586,13 +591,7 @@ class LazyDeadlineTest(HttpCase):
         """The header's 0.4 s timer is still set when the answer moves
         the deadline to keepalive_timeout_ms (3 s): its firing must not
         close the connection, and the keep-alive deadline must."""
-        with self.connect() as conn:
-            conn.send(http_bytes("GET", "/healthz"))
-            r = conn.read_response(READ_S)
-            self.assertEqual(r.status, 200, r)
-            t0 = time.monotonic()
-            closed = conn.wait_closed(6.0)
-            took = time.monotonic() - t0
+        closed, took = self.idle_after_answer(6.0)
         self.assertTrue(closed, "idle connection still open after 6 s")
         self.assertTrue(2.8 <= took < 5.0, "closed %.2fs after the answer, "
                         "keepalive_timeout_ms is 3 s" % took)
