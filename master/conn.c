@@ -65,6 +65,8 @@ struct hconn {
 	int			 c_fd;
 	enum conn_state		 c_state;
 	struct event		*c_rev, *c_wev, *c_tev;
+	uint64_t		 c_deadline;	/* mono ns; 0: none running */
+	uint64_t		 c_tev_at;	/* c_tev fires then; 0: idle */
 	struct buf		 c_in;		/* input; c_in.len bytes */
 	size_t			 c_off;		/* start of this request */
 	size_t			 c_head_len;	/* CS_BODY..: its head */
@@ -99,23 +101,61 @@ static void	conn_close(struct hconn *);
 
 /* ------------------------------------------------------------ timers */
 
+/*
+ * Deadlines are kept lazily: a connection's deadline moves on every
+ * request (header, then keep-alive, then header again), but its timer is
+ * re-armed only when the new deadline is earlier than the one it is set
+ * for.  A timer that fires before the deadline sets itself again for
+ * what is left, so a busy keep-alive connection costs the timer heap one
+ * operation per header_timeout_ms instead of three per request, and a
+ * deadline is never late.
+ */
+static void
+conn_timer_set(struct hconn *c, uint64_t now, uint64_t at)
+{
+	struct timeval	tv;
+	uint64_t	us = (at - now + 999) / 1000;
+
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	event_add(c->c_tev, &tv);
+	c->c_tev_at = at;
+}
+
 static void
 conn_arm(struct hconn *c, long ms)
 {
-	struct timeval tv;
+	uint64_t now = mono_ns();
 
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_add(c->c_tev, &tv);
+	c->c_deadline = now + (uint64_t)ms * 1000000ULL;
+	if (c->c_tev_at == 0 || c->c_tev_at > c->c_deadline)
+		conn_timer_set(c, now, c->c_deadline);
+}
+
+/* No deadline runs (a request is with http.c); the timer, if set, finds
+ * none when it fires. */
+static void
+conn_disarm(struct hconn *c)
+{
+	c->c_deadline = 0;
 }
 
 static void
 conn_on_timer(evutil_socket_t fd, short ev, void *arg)
 {
-	struct hconn *c = arg;
+	struct hconn	*c = arg;
+	uint64_t	 now;
 
 	(void)fd;
 	(void)ev;
+	c->c_tev_at = 0;
+	if (c->c_deadline == 0)
+		return;
+	now = mono_ns();
+	if (now < c->c_deadline) {
+		conn_timer_set(c, now, c->c_deadline);
+		return;
+	}
 	log_debug("connection %d: %s deadline passed; closing", c->c_fd,
 	    c->c_state == CS_HEAD ? (c->c_started ? "header" : "keep-alive") :
 	    c->c_state == CS_BODY ? "body" :
@@ -274,7 +314,7 @@ conn_flush(struct hreq *r)
 			c->c_wactive = 1;
 		}
 		/* send_timeout: counted from the last progress. */
-		if (n > 0 || !event_pending(c->c_tev, EV_TIMEOUT, NULL))
+		if (n > 0 || c->c_deadline == 0)
 			conn_arm(c, c->c_m->cfg.send_timeout_ms);
 	} else if (c->c_wactive) {
 		event_del(c->c_wev);
@@ -508,7 +548,7 @@ conn_fail(struct hconn *c, const struct err *e)
 	c->c_close = 1;
 	c->c_linger = 1;
 	c->c_state = CS_BUSY;
-	event_del(c->c_tev);
+	conn_disarm(c);
 	c->c_req.hr_t0 = mono_ns();
 	http_reply_early(c->c_m, &c->c_req, e->code, e->detail);
 }
@@ -534,7 +574,7 @@ conn_dispatch(struct hconn *c, const char *body, size_t len)
 	c->c_answered = 0;
 	c->c_close = !c->c_req.hr_h.keep_alive;
 	c->c_linger = 0;
-	event_del(c->c_tev);
+	conn_disarm(c);
 	http_dispatch(c->c_m, &c->c_req);
 }
 
@@ -806,7 +846,7 @@ conn_on_write(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	if (evbuffer_get_length(c->c_out) == 0 && c->c_state != CS_LINGER) {
-		event_del(c->c_tev);
+		conn_disarm(c);
 		conn_process(c);
 	}
 }

@@ -167,6 +167,8 @@ struct mbatch {
 	char			*mb_strs;	/* ids and decoded strings,
 						 * as long as the body */
 	size_t			 mb_strs_len;
+	size_t			 mb_strs_cap;	/* bytes mb_strs holds */
+	uint32_t		 mb_items_cap;	/* items mb_items holds */
 	char			 mb_rid[48];	/* request id */
 	/* Set by an async batch's owner before batch_parse: workers store
 	 * each item's answer under this batch id, in the transaction that
@@ -288,6 +290,10 @@ struct master {
 	uint64_t		 npending_async;
 	struct mbatch_list	 batches;
 	uint64_t		 nbatches;
+	struct mbatch		*spare_batch;	/* freed small batches kept
+						 * for the next (batch.c),
+						 * linked by mb_next_done */
+	uint32_t		 nspare_batches;
 	uint64_t		 next_batch_id;
 	uint64_t		 inflight_items;
 	int			 ready;		/* every worker opened the
@@ -453,6 +459,8 @@ void	batch_item_done(struct master *, struct mitem *);
 /* The owner lifted mb_paused: run what the window allows. */
 void	batch_resume(struct master *, struct mbatch *);
 void	batch_free(struct master *, struct mbatch *);
+/* Free the batches batch_free() keeps for reuse (at exit). */
+void	batch_spare_drop(struct master *);
 int	batch_item_route(struct master *, struct mitem *,
 	    enum route_method, const char *target, size_t target_len,
 	    struct route_str if_match, struct route_str if_none_match,

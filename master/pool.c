@@ -140,7 +140,7 @@ pool_drain_slot(struct master *m, uint32_t i)
 	struct sched_answer	 a;
 	struct mitem		*it;
 	char			 etag[ITEM_ETAG_MAX];
-	struct buf		 loc = BUF_INIT;
+	char			 loc[8192];	/* a Location, if any */
 	uint64_t		 pos;
 	int			 r;
 
@@ -166,14 +166,11 @@ pool_drain_slot(struct master *m, uint32_t i)
 			    rec.etag_len : 0;
 			wslot_copy(ws, pos, etag, a.etag_len);
 			a.etag = etag;
-			buf_reset(&loc);
-			if (rec.loc_len <= 8192 &&
-			    buf_reserve(&loc, rec.loc_len) == 0) {
-				wslot_copy(ws, pos + rec.etag_len, loc.data,
+			if (rec.loc_len > 0 && rec.loc_len <= sizeof(loc)) {
+				wslot_copy(ws, pos + rec.etag_len, loc,
 				    rec.loc_len);
-				loc.len = rec.loc_len;
-				a.loc = loc.data;
-				a.loc_len = loc.len;
+				a.loc = loc;
+				a.loc_len = rec.loc_len;
 			}
 			a.src = ws;
 			a.body_pos = pos + rec.etag_len + rec.loc_len;
@@ -189,7 +186,6 @@ pool_drain_slot(struct master *m, uint32_t i)
 		}
 		wslot_consume(ws, &rec);
 	}
-	buf_free(&loc);
 	if (r == -1) {
 		log_error("worker %u pid %ld wrote a corrupt completion "
 		    "record; killing it", i, (long)w->w_pid);

@@ -575,6 +575,7 @@ out:
 			signal(sigs[i], SIG_IGN);
 	while (!TAILQ_EMPTY(&m->batches))
 		batch_free(m, TAILQ_FIRST(&m->batches));
+	batch_spare_drop(m);
 	if (m->base != NULL)
 		event_base_free(m->base);
 	if (m->efd >= 0)

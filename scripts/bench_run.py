@@ -1106,7 +1106,9 @@ def report(run):
              "%d s per PUT / mix point, %d s per scaling point; redis-benchmark -c %d --threads %d -r %d with -n "
              "sized for the same time; %s rows of %d bytes; batchd --workers %d --db-sync off, other keys at "
              "their defaults (log_level info: one log line per request); nginx with its default access log (one line "
-             "per request too), 1 and %d worker processes |"
+             "per request too), 1 and %d worker processes, keepalive_requests raised from 1,000 so that it closes "
+             "no connection during a point (batchd closes none); batchd and nginx driven by the same wrk command "
+             "and Lua script (batchd: a POST of a 1-item body from a prepared pool; nginx: a GET of the file) |"
              % (a.threads, a.connections, run.dur, run.sweep_dur, run.write_dur, run.scale_dur, a.connections,
                 a.threads, NKEYS, format(NKEYS, ","), ROW_BYTES, a.workers, os.cpu_count() or 1))
     if run.rounds > 1:

@@ -108,6 +108,18 @@ class HotPathTest(unittest.TestCase):
         self.assertEqual(len(set(rids)), len(rids), "request ids repeat")
         for rid in rids:
             self.assertRegex(rid, r"^[A-Za-z0-9_-]{32}$")
+        # Drawn, not patterned: all 64 characters turn up in the 10,240,
+        # every position of the 320 ids takes many values, and no id
+        # repeats a character 6 times running or has few distinct ones
+        # (about 25 expected; a draw cut into characters wrongly repeats
+        # or fixes some).
+        self.assertEqual(len(set("".join(rids))), 64)
+        for pos in range(32):
+            self.assertGreater(len({rid[pos] for rid in rids}), 40,
+                               "position %d of the request ids" % pos)
+        for rid in rids:
+            self.assertNotRegex(rid, r"(.)\1{5}")
+            self.assertGreaterEqual(len(set(rid)), 12, rid)
         lines = self.request_lines(self.srv.log_sync())
         pid = str(self.srv.proc.pid)
         for rid in rids:
@@ -239,3 +251,71 @@ class MasterSpinTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BatchReuseTest(unittest.TestCase):
+    """A freed small batch is kept, with its items, strings and buffers,
+    for the next one (batch.c, batch_keep): batches of every shape one
+    after another, on one connection (so each reuses the one before),
+    must never see anything of the one before."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(workers=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_batches_of_changing_shape_see_nothing_of_the_last(self):
+        def item(i, key, **kw):
+            return dict({"id": i, "path": rows_path(WS, "r", key)}, **kw)
+
+        shapes = [
+            # (requests, {id: (status, body or None)})
+            ([item("w\u00e9", "a", method="PUT", body={"v": "\u00e9" * 40})],
+             {"w\u00e9": (201, None)}),
+            ([item("1", "a")], {"1": (200, {"v": "\u00e9" * 40})}),
+            ([item("x%d" % i, "k%d" % i, method="PUT", body={"i": i})
+              for i in range(20)],
+             {"x%d" % i: (201, None) for i in range(20)}),
+            ([item("t\tab", "a")], {"t\tab": (200, {"v": "\u00e9" * 40})}),
+            ([item("p", "b", method="PUT", body={"b": 1}),
+              item("q", "b", dependsOn=["p"])],
+             {"p": (201, None), "q": (200, {"b": 1})}),
+            ([item("m", "missing")], {"m": (404, None)}),
+            ([item("g1", "k3"), item("g2", "k4", atomicityGroup="ag"),
+              item("g3", "k5", atomicityGroup="ag")],
+             {"g1": (200, {"i": 3}), "g2": (200, {"i": 4}),
+              "g3": (200, {"i": 5})}),
+            ([item("z", "a")], {"z": (200, {"v": "\u00e9" * 40})}),
+        ]
+        with RawConnection(self.srv.port, READ_S) as conn:
+            for rnd in range(3):
+                for n, (reqs, want) in enumerate(shapes):
+                    if rnd > 0 and n == 0:
+                        continue        # the PUTs of round 1 only
+                    body = dumps({"requests": reqs}).encode()
+                    conn.send(http_bytes("POST", "/v1/$batch", body,
+                                         {"Content-Type":
+                                          "application/json"}))
+                    r = conn.read_response(READ_S)
+                    self.assertEqual(r.status, 200, (rnd, n, r))
+                    self.assertEqual(int(r.headers["Content-Length"]),
+                                     len(r.body))
+                    resps = r.json["responses"]
+                    self.assertEqual([x["id"] for x in resps],
+                                     [x["id"] for x in reqs], (rnd, n))
+                    for x in resps:
+                        st, b = want[x["id"]]
+                        if rnd > 0 and st == 201:
+                            st = 200    # written again: replaced
+                        self.assertEqual(x["status"], st, (rnd, n, x))
+                        if b is not None:
+                            self.assertEqual(x["body"], b, (rnd, n, x))
+                    # A request the master refuses itself, between two.
+                    conn.send(http_bytes("POST", "/v1/$batch", b'{"requests":',
+                                         {"Content-Type":
+                                          "application/json"}))
+                    r = conn.read_response(READ_S)
+                    self.assertEqual(r.status, 400, (rnd, n, r))

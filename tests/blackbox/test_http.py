@@ -64,6 +64,17 @@ class HttpCase(unittest.TestCase):
     def connect(self, **kw):
         return RawConnection(self.srv.port, READ_S, **kw)
 
+    def idle_after_answer(self, wait):
+        """One request answered on a new connection, then nothing: was it
+        closed within wait seconds, and after how long?"""
+        with self.connect() as conn:
+            conn.send(http_bytes("GET", "/healthz"))
+            r = conn.read_response(READ_S)
+            self.assertEqual(r.status, 200, r)
+            t0 = time.monotonic()
+            closed = conn.wait_closed(wait)
+            return closed, time.monotonic() - t0
+
     def exchange(self, data, head_only=False, piece=None):
         """data on a fresh connection; returns (connection, first answer).
         The caller closes the connection."""
@@ -550,13 +561,7 @@ class DeadlineTest(HttpCase):
         self.assertEqual(self.read_row("slow-body")[0], 404)
 
     def test_idle_keep_alive_connection_is_closed(self):
-        with self.connect() as conn:
-            conn.send(http_bytes("GET", "/healthz"))
-            r = conn.read_response(READ_S)
-            self.assertEqual(r.status, 200, r)
-            t0 = time.monotonic()
-            closed = conn.wait_closed(3.0)
-            took = time.monotonic() - t0
+        closed, took = self.idle_after_answer(3.0)
         self.assertTrue(closed, "idle connection still open after 3 s")
         self.assertGreaterEqual(took, 0.3, "closed %.2fs after the answer, "
                                 "before keepalive_timeout_ms" % took)
@@ -571,6 +576,44 @@ class DeadlineTest(HttpCase):
                 self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
                 self.assertFalse(conn.wait_closed(0.25),
                                  "closed after request %d" % i)
+
+
+class LazyDeadlineTest(HttpCase):
+    """A connection's timer is re-armed only for an earlier deadline
+    (conn.c, conn_arm): a later one is left to the timer, which sets
+    itself again when it fires early.  Both directions, with deadlines of
+    very different lengths."""
+
+    SRV_OPTIONS = {"header_timeout_ms": 400, "body_timeout_ms": 400,
+                   "keepalive_timeout_ms": 3000}
+
+    def test_later_keep_alive_deadline_outlives_the_earlier_timer(self):
+        """The header's 0.4 s timer is still set when the answer moves
+        the deadline to keepalive_timeout_ms (3 s): its firing must not
+        close the connection, and the keep-alive deadline must."""
+        closed, took = self.idle_after_answer(6.0)
+        self.assertTrue(closed, "idle connection still open after 6 s")
+        self.assertTrue(2.8 <= took < 5.0, "closed %.2fs after the answer, "
+                        "keepalive_timeout_ms is 3 s" % took)
+
+    def test_earlier_deadline_rearms_a_later_timer(self):
+        """Answered once, and idle past the header's 0.4 s (so the timer
+        has set itself again for the 3 s keep-alive), a head whose body
+        never comes must be closed by the 0.4 s body deadline, not by the
+        later keep-alive timer."""
+        with self.connect() as conn:
+            conn.send(http_bytes("GET", "/healthz"))
+            self.assertEqual(conn.read_response(READ_S).status, 200)
+            self.assertFalse(conn.wait_closed(0.8), "closed while idle "
+                             "under keepalive_timeout_ms")
+            conn.send(http_bytes("PUT", row_target("lazy-body"), None,
+                                 {"Content-Length": "10"}))
+            t0 = time.monotonic()
+            closed = conn.wait_closed(5.0)
+            took = time.monotonic() - t0
+        self.assertTrue(closed, "a body never sent: still open after 5 s")
+        self.assertTrue(0.3 <= took < 1.5, "closed %.2fs after the head, "
+                        "body_timeout_ms is 0.4 s" % took)
 
 
 # --------------------------------------------------------------- ordering
