@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "shm.h"
 #include "query_int.h"
 
@@ -606,6 +607,11 @@ qpar_merge(struct qexec *x, const struct qpar *par)
 		x->x_p_sys += h.sys_ticks;
 		if (h.exec_s > x->x_p_exec)
 			x->x_p_exec = h.exec_s;
+		/* How even the parts were: the figures to balance them by. */
+		log_msg(LOG_LEVEL_DEBUG, "query merge: part %u/%u: %lld rows, "
+		    "cpu %.1f ms, %.1f ms, %zu bytes", part, x->x_nparts,
+		    (long long)h.scanned, (double)(h.user_ticks +
+		    h.sys_ticks) / 1e4, h.exec_s * 1e3, par->p_parts[part].n);
 		/* What one scan would have read before it stopped. */
 		if (!stopped)
 			counted += h.scanned;
