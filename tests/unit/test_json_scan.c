@@ -304,6 +304,48 @@ START_TEST(test_bounded)
 }
 END_TEST
 
+/* A string of len bytes of content, with a run of backslashes at at,
+ * then a quote or a letter (escaped when the run is odd), as a heap copy
+ * of exactly its bytes (AddressSanitizer sees an overread): its end as
+ * jscan_skip() finds it, and refused without its closing quote. */
+static void
+check_bounded_string(size_t len, size_t at, size_t run, char after)
+{
+	char	 s[64], *h;
+	size_t	 n = len + 2;
+
+	memset(s, 'a', sizeof(s));
+	s[0] = '"';
+	memset(s + 1 + at, '\\', run);
+	if (run > 0)
+		s[1 + at + run] = run % 2 ? after : 'b';
+	s[n - 1] = '"';
+	s[n] = '\0';
+	if ((h = malloc(n)) == NULL)
+		ck_abort();
+	memcpy(h, s, n);
+	ck_assert_ptr_eq(jscan_skip(s, NULL), s + n);
+	ck_assert_msg(jscan_bskip(h, h + n) == h + n, "%s", s);
+	ck_assert_msg(jscan_bskip(h, h + n - 1) == NULL, "%s", s);
+	free(h);
+}
+
+/* A string's end is found sixteen and eight bytes at a time: every
+ * length up to three blocks, an escape at every position. */
+START_TEST(test_bounded_strings)
+{
+	size_t	len, at, run;
+
+	for (len = 0; len <= 48; len++)
+		for (at = 0; at <= len; at++)
+			for (run = 0; run <= 4 && at + run + 1 <= len +
+			    (run == 0); run++) {
+				check_bounded_string(len, at, run, '"');
+				check_bounded_string(len, at, run, 'n');
+			}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -319,6 +361,7 @@ main(void)
 	tcase_add_test(tc, test_eq);
 	tcase_add_test(tc, test_minify);
 	tcase_add_test(tc, test_bounded);
+	tcase_add_test(tc, test_bounded_strings);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -222,11 +222,27 @@ START_TEST(test_key_between)
 	int	i;
 	const char *a = "act-00000000", *b = "act-00999999";
 
+	/* Digits interpolate as numbers: the cuts of equal row counts of
+	 * keys act-%08d are exact (bytes would cut 300,000 / 200,000 /
+	 * 200,000 / 300,000 of a million in 4 parts). */
 	n = qpar_key_between(a, 12, b, 12, 0.5, out, sizeof(out));
-	ck_assert_int_gt(n, 6);
-	ck_assert_int_eq(memcmp(out, "act-00", 6), 0);
-	ck_assert_int_gt(memcmp(out, "act-00499999", n < 12 ? n : 12), 0);
-	ck_assert_int_lt(memcmp(out, "act-00500000", n < 12 ? n : 12), 0);
+	ck_assert_uint_eq(n, 12);
+	ck_assert_int_eq(memcmp(out, "act-00500000", 12), 0);
+	n = qpar_key_between(a, 12, b, 12, 0.25, out, sizeof(out));
+	ck_assert_int_eq(memcmp(out, "act-00250000", n), 0);
+	n = qpar_key_between(a, 12, b, 12, 0.75, out, sizeof(out));
+	ck_assert_int_eq(memcmp(out, "act-00750000", n), 0);
+	/* Hexadecimal (UUIDs): half way is 8000..., not a byte's half. */
+	n = qpar_key_between("00000000-aa", 11, "ffffffff-bb", 11, 0.5, out,
+	    sizeof(out));
+	ck_assert_uint_eq(n, 8);
+	ck_assert_int_eq(memcmp(out, "80000000", 8), 0);
+	n = qpar_key_between("u3a00", 5, "u9f99", 5, 0.5, out, sizeof(out));
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(memcmp(out, "u6ccd", 5), 0);
+	/* A run of fewer than 3 digits: bytes. */
+	n = qpar_key_between("x1a", 3, "x9z", 3, 0.5, out, sizeof(out));
+	ck_assert(n >= 2 && out[0] == 'x' && out[1] == '5');
 	/* Monotonic in f, between a and b. */
 	for (i = 0; i <= 100; i++) {
 		n = qpar_key_between(a, 12, b, 12, i / 100.0, out,

@@ -1422,8 +1422,9 @@ iter_cb(void *arg, const char *key, size_t kn, const char *json, size_t jn)
 
 START_TEST(test_table_iter)
 {
-	struct iter_acc	a;
-	struct err	e;
+	struct iter_acc		a;
+	struct err		e;
+	struct route_str	lo, hi;
 
 	ck_assert_int_eq(put("t1", "b", "{\"k\":\"b\"}"), 201);
 	ck_assert_int_eq(put("t1", "a", "{\"k\":\"a\"}"), 201);
@@ -1462,6 +1463,26 @@ START_TEST(test_table_iter)
 	ck_assert_int_eq(store_table_iter(st, rs("ws1"), rs("nosuch"), iter_cb,
 	    &a, &e), -1);
 	ck_assert_int_eq(e.code, ERR_NOT_FOUND);
+
+	/* The scan runs a row ahead of its callback: a range's rows are
+	 * still the callback's own, whole, up to (not with) its end, and
+	 * a stop at the last row is no error. */
+	lo = rs("b");
+	hi = rs("c");
+	memset(&a, 0, sizeof(a));
+	a.stop_at = a.fail_at = -1;
+	ck_assert_int_eq(store_table_range(st, rs("ws1"), rs("t1"), &lo, &hi,
+	    iter_cb, &a, &e), 0);
+	ck_assert_int_eq(a.n, 1);
+	ck_assert_str_eq(a.json[0], "{\"k\":\"b\"}");
+	memset(&a, 0, sizeof(a));
+	a.stop_at = 2;
+	a.fail_at = -1;
+	ck_assert_int_eq(store_table_range(st, rs("ws1"), rs("t1"), &lo, NULL,
+	    iter_cb, &a, &e), 0);
+	ck_assert_int_eq(a.n, 2);
+	ck_assert_str_eq(a.keys[1], "c");
+	ck_assert_str_eq(a.json[1], "{\"k\":\"c\"}");
 }
 END_TEST
 

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "shm.h"
 #include "query_int.h"
 
@@ -366,6 +367,10 @@ query_run_par(const char *q, size_t qlen, const char *ts, size_t tslen,
 		if (qpar_part_end(&x, now_ms, &stats, &res->body) == -1)
 			goto done;
 	} else {
+		if (mode == QPM_MERGE)
+			log_msg(LOG_LEVEL_DEBUG, "query merge: its own cpu "
+			    "%.1f ms, %.1f ms", (double)(stats.user_ticks +
+			    stats.sys_ticks) / 1e4, stats.exec_s * 1e3);
 		/* A merge's statistics count its parts' work too; its time
 		 * is the slowest part's and its own. */
 		stats.exec_s += x.x_p_exec;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "shm.h"
 #include "query_int.h"
 
@@ -606,6 +607,11 @@ qpar_merge(struct qexec *x, const struct qpar *par)
 		x->x_p_sys += h.sys_ticks;
 		if (h.exec_s > x->x_p_exec)
 			x->x_p_exec = h.exec_s;
+		/* How even the parts were: the figures to balance them by. */
+		log_msg(LOG_LEVEL_DEBUG, "query merge: part %u/%u: %lld rows, "
+		    "cpu %.1f ms, %.1f ms, %zu bytes", part, x->x_nparts,
+		    (long long)h.scanned, (double)(h.user_ticks +
+		    h.sys_ticks) / 1e4, h.exec_s * 1e3, par->p_parts[part].n);
 		/* What one scan would have read before it stopped. */
 		if (!stopped)
 			counted += h.scanned;
@@ -653,30 +659,79 @@ bad:
 
 /* ---- cutting a key range ------------------------------------------------ */
 
+/* c's value as a digit of radix 10 or 16, or -1. */
+static int
+qpar_digit(char c, unsigned radix)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (radix == 16 && c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* va + (vb - va) * f within [va, vb]; up to the next whole number when
+ * up: the caller's f is rank / rows, and rows keys va, va + 1, ... have
+ * va + rank at (rows - 1) * rank / rows rounded up. */
+static uint64_t
+qpar_lerp(uint64_t va, uint64_t vb, double f, int up)
+{
+	long double	 d;
+	uint64_t	 v;
+
+	if (vb < va)
+		return va;
+	d = (long double)(vb - va) * f;
+	v = va + (uint64_t)d;
+	if (up && (long double)(uint64_t)d < d)
+		v++;
+	return v < va ? va : v > vb ? vb : v;
+}
+
 size_t
 qpar_key_between(const char *a, size_t an, const char *b, size_t bn,
     double f, char *out, size_t outmax)
 {
+	static const char	 hex[] = "0123456789abcdef";
 	const unsigned char	*ua = (const unsigned char *)a;
 	const unsigned char	*ub = (const unsigned char *)b;
 	uint64_t		 va = 0, vb = 0, v;
-	size_t			 p = 0, k, n;
+	size_t			 p = 0, k, n, run = 0;
+	unsigned		 radix = 10;
 
 	while (p < an && p < bn && ua[p] == ub[p])
 		p++;
-	for (k = 0; k < 8; k++) {
-		va = va << 8 | (p + k < an ? ua[p + k] : 0);
-		vb = vb << 8 | (p + k < bn ? ub[p + k] : 0);
-	}
 	if (f < 0)
 		f = 0;
 	if (f > 1)
 		f = 1;
-	v = vb >= va ? va + (uint64_t)((long double)(vb - va) * f) : va;
-	if (v < va)
-		v = va;
-	if (v > vb && vb >= va)
-		v = vb;
+	/* Ids are mostly digits, where bytes would interpolate over the
+	 * 256 values of a byte only 10 or 16 of which occur. */
+	while (p + run < an && p + run < bn && run < 15 &&
+	    qpar_digit(a[p + run], 16) >= 0 && qpar_digit(b[p + run], 16) >= 0) {
+		if (qpar_digit(a[p + run], 10) < 0 ||
+		    qpar_digit(b[p + run], 10) < 0)
+			radix = 16;
+		run++;
+	}
+	if (run >= 3 && p + run <= outmax) {
+		for (k = 0; k < run; k++) {
+			va = va * radix + (uint64_t)qpar_digit(a[p + k], radix);
+			vb = vb * radix + (uint64_t)qpar_digit(b[p + k], radix);
+		}
+		v = qpar_lerp(va, vb, f, 1);
+		memcpy(out, a, p);
+		for (k = run; k > 0; k--) {
+			out[p + k - 1] = hex[v % radix];
+			v /= radix;
+		}
+		return p + run;
+	}
+	for (k = 0; k < 8; k++) {
+		va = va << 8 | (p + k < an ? ua[p + k] : 0);
+		vb = vb << 8 | (p + k < bn ? ub[p + k] : 0);
+	}
+	v = qpar_lerp(va, vb, f, 0);
 	n = p < outmax ? p : outmax;
 	memcpy(out, a, n);
 	for (k = 0; k < 8 && n < outmax; k++)
