@@ -36,40 +36,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+#include "clock.h"
+
 struct result {
 	uint64_t	 items;
 	uint64_t	 commits;
 	uint64_t	 ns;
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void
-die(const char *what, int rc)
-{
-	fprintf(stderr, "bench_commit: %s: %s\n", what,
-	    rc > 0 && rc < 200 ? strerror(rc) : mdb_strerror(rc));
-	exit(1);
-}
-
-static uint64_t
-xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
 
 /* Key i as batchd stores a row of table 1. */
 static size_t
@@ -156,9 +130,9 @@ run(MDB_env *env, MDB_dbi dbi, int envsync, uint32_t nkeys, long group,
 
 	if ((vb = malloc(vbytes)) == NULL)
 		die("malloc", ENOMEM);
-	t0 = now_ns();
+	t0 = mono_ns();
 	end = t0 + (uint64_t)(secs * 1e9);
-	while (now_ns() < end) {
+	while (mono_ns() < end) {
 		if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
 			die("mdb_txn_begin", rc);
 		for (i = 0; i < group; i++) {
@@ -178,7 +152,7 @@ run(MDB_env *env, MDB_dbi dbi, int envsync, uint32_t nkeys, long group,
 		out->items += (uint64_t)group;
 		out->commits++;
 	}
-	out->ns = now_ns() - t0;
+	out->ns = mono_ns() - t0;
 	free(vb);
 }
 

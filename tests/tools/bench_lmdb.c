@@ -28,6 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+#include "clock.h"
+
 struct keyset {
 	char		*bytes;		/* every key back to back */
 	size_t		*off;		/* key i = bytes[off[i] .. off[i+1]) */
@@ -41,23 +44,6 @@ struct result {
 	uint64_t	 ns;
 	uint64_t	 sink;
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void
-die(const char *what, int rc)
-{
-	fprintf(stderr, "bench_lmdb: %s: %s\n", what,
-	    rc > 0 && rc < 200 ? strerror(rc) : mdb_strerror(rc));
-	exit(1);
-}
 
 static void
 keys_add(struct keyset *ks, const void *p, size_t len)
@@ -80,18 +66,6 @@ keys_add(struct keyset *ks, const void *p, size_t len)
 	ks->off[ks->n] = ks->used;
 }
 
-static uint64_t
-xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
-
 static void
 run(MDB_env *env, MDB_dbi dbi, const struct keyset *ks, double secs,
     long renew, uint64_t seed, struct result *out)
@@ -106,7 +80,7 @@ run(MDB_env *env, MDB_dbi dbi, const struct keyset *ks, double secs,
 
 	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
 		die("mdb_txn_begin", rc);
-	t0 = now_ns();
+	t0 = mono_ns();
 	end = t0 + (uint64_t)(secs * 1e9);
 	for (;;) {
 		for (i = 0; i < renew; i++) {
@@ -127,12 +101,12 @@ run(MDB_env *env, MDB_dbi dbi, const struct keyset *ks, double secs,
 		}
 		gets += (uint64_t)renew;
 		mdb_txn_reset(txn);
-		if (now_ns() >= end)
+		if (mono_ns() >= end)
 			break;
 		if ((rc = mdb_txn_renew(txn)) != 0)
 			die("mdb_txn_renew", rc);
 	}
-	out->ns = now_ns() - t0;
+	out->ns = mono_ns() - t0;
 	mdb_txn_abort(txn);
 	out->gets = gets;
 	out->found = found;
