@@ -679,13 +679,13 @@ int		 qpar_merge(struct qexec *x, const struct qpar *par);
  * The key of the row at fraction f (0..1) between stored keys a and b
  * (a <= b), as if keys were spread evenly: their common prefix, then
  * what follows read as a number and interpolated (rows keys va, va + 1,
- * ... have va + rank at f = rank / rows).  That number is the run of digits both keys have there when
- * it is 3 or more long, decimal if all are decimal digits, else
- * hexadecimal (lower case; at most 15 digits): "act-00000000" to
- * "act-00999999" at 0.25 is "act-00250000", as generated ids and UUIDs
- * are spread.  Otherwise the next 8 bytes of each as big-endian numbers
- * (trailing zero bytes dropped).  Monotonic in f.  Returns its length
- * (at most outmax).
+ * ... have va + rank at f = rank / rows).  That number is the run of
+ * digits both keys have there when it is 3 or more long, decimal if all
+ * are decimal digits, else hexadecimal (lower case; at most 15 digits):
+ * "act-00000000" to "act-00999999" at 0.25 is "act-00250000", as
+ * generated ids and UUIDs are spread.  Otherwise the next 8 bytes of each
+ * as big-endian numbers (trailing zero bytes dropped).  Monotonic in f.
+ * Returns its length (at most outmax).
  */
 size_t		 qpar_key_between(const char *a, size_t an, const char *b,
 		    size_t bn, double f, char *out, size_t outmax);
