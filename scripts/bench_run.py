@@ -949,7 +949,20 @@ def fs_of(path):
 
 DURABLE_CONNS = 8
 DURABLE_BATCH = [1, 10, 100]
-DURABLE_GROUP_MAX = 512          # write_group_max_items' default
+
+
+def config_default(key):
+    """A key's default as the shipped etc/batchd.conf gives it (that file
+    is written from the config table, and a unit test holds them equal)."""
+    with open(os.path.join(ROOT, "etc", "batchd.conf")) as f:
+        for line in f:
+            m = re.match(r"\s*%s\s*=\s*(\S+)" % re.escape(key), line)
+            if m:
+                return int(m.group(1))
+    raise RuntimeError("etc/batchd.conf has no %s" % key)
+
+
+DURABLE_GROUP_MAX = config_default("write_group_max_items")
 
 
 def redis_set_bench(port, pl, secs, conns, threads):
