@@ -13,6 +13,7 @@
 
 #include "merge_patch.h"
 #include "rows.h"
+#include "scan_ahead.h"
 
 #define ROWS_GEN_KEY_BYTES	16	/* 32 hex digits */
 /* Room around a row in a one-row scan page: a 512-byte key escaped as
@@ -709,7 +710,9 @@ rows_bound(struct store_key *k, uint32_t tid, const struct route_str *b)
  * address known only once the byte before it is read.  So the scan runs
  * one row ahead: the next row is found, and every line of it asked for
  * (a prefetch, which never faults and does not wait), before the callback
- * reads the current one; its bytes come while the callback works.
+ * reads the current one; its bytes come while the callback works.  The
+ * cursor's own first touch of each row, its node header, is asked for a
+ * page ahead (scan_ahead.h).
  */
 #define ROWS_PF_LINE	64u
 #define ROWS_PF_MAX	(64u * 1024)	/* a long row: its head is enough */
@@ -734,12 +737,14 @@ rows_iter(struct store *st, MDB_txn *txn, struct route_str ws,
 	struct store_key	 h;
 	struct route_str	 none = { NULL, 0 };
 	struct err		 ne;
+	struct scan_ahead	 sa;
 	int			 found, got, rc = 0;
 
 	if (store_table_get(st, txn, ws, table, &t, &found, e) == -1)
 		return -1;
 	if (!found)
 		return err_set(e, ERR_NOT_FOUND, "table not found");
+	scan_ahead_init(&sa, st->st_env);
 	if (rows_cursor_open(st, txn, t.tb_id, none, none, &c, e) == -1)
 		return -1;
 	if (lo != NULL && lo->n > 0) {
@@ -762,8 +767,10 @@ rows_iter(struct store *st, MDB_txn *txn, struct route_str ws,
 		/* Rows point into the map, valid for the transaction: the
 		 * current one stays readable after the cursor moves on. */
 		cur = r;
-		if ((got = rows_cursor_next(&c, none, 0, &r, &ne)) == 1)
+		if ((got = rows_cursor_next(&c, none, 0, &r, &ne)) == 1) {
+			scan_ahead_key(&sa, c.rc_k.mv_data);
 			rows_prefetch(r.rw_json, r.rw_json_len);
+		}
 		if ((rc = cb(arg, cur.rw_key, cur.rw_key_len, cur.rw_json,
 		    cur.rw_json_len)) != 0)
 			break;
