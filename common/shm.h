@@ -334,9 +334,16 @@ struct split_partial {
  *                   real sum, the min/max value, uint32_t n + n dcount
  *                   values (uint32_t len + key bytes each)
  *   SPLIT_K_COUNT   none (count holds the count)
+ *   SPLIT_K_TEXT    the answer's own rows when its columns are fixed (a
+ *                   project, summarize...): first, after the seen bytes,
+ *                   uint32_t per column, the bit mask of the value types
+ *                   its rows had (1 << enum qtype); then per row uint32_t
+ *                   len + the row as the answer writes it, "[v,...]" (the
+ *                   merge copies it, never parses it)
  */
 #define SPLIT_K_ROWS	1
 #define SPLIT_K_GROUPS	2
 #define SPLIT_K_COUNT	3
+#define SPLIT_K_TEXT	4
 
 #endif

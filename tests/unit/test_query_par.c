@@ -161,6 +161,10 @@ static const char *queries[] = {
 	"T | summarize c = count() by Level | sort by c desc",
 	"T | summarize n = count() by Caller | where n > 1",
 	"T | project-rename Who = Caller | top 2 by DurationMs",
+	/* Fixed columns whose types differ from part to part (long and
+	 * real make real; a part of nulls only; dynamic). */
+	"T | project Caller, S",
+	"T | project P, TimeGenerated",
 	"T | where Nope == 1",
 	"T | take 0",
 };
@@ -381,6 +385,82 @@ START_TEST(test_merge_malformed)
 	ck_assert_int_eq(res.status, 500);
 	ck_assert_ptr_nonnull(strstr(res.body.data, "malformed"));
 	item_res_free(&res);
+}
+END_TEST
+
+/* A part of a query whose columns are fixed writes the answer's own rows
+ * (SPLIT_K_TEXT): the types its rows had, then each row as the answer
+ * holds it; the merge refuses such records when they are not whole. */
+START_TEST(test_part_text_rows)
+{
+	struct item_res		 res, bad;
+	struct route_str	 pb[1];
+	struct qpar		 par;
+	struct range		 all = { 0, NROWS };
+	struct split_partial	 h;
+	const char		*p, *want = "[\"ann\",1200]";
+	uint32_t		 masks[2], len;
+	char			 buf[256];
+	size_t			 at;
+
+	memset(&res, 0, sizeof(res));
+	memset(&bad, 0, sizeof(bad));
+	memset(&par, 0, sizeof(par));
+	par.p_mode = QPM_PART;
+	run("T | project Caller, DurationMs", &par, &all, &res);
+	ck_assert_int_eq(res.status, 200);
+	ck_assert_uint_ge(res.body.len, sizeof(h));
+	memcpy(&h, res.body.data, sizeof(h));
+	ck_assert_uint_eq(h.kind, SPLIT_K_TEXT);
+	ck_assert_uint_eq(h.count, NROWS);
+	p = res.body.data + sizeof(h) + h.nfields;
+	memcpy(masks, p, sizeof(masks));
+	/* Caller: strings and a null (the row without one); DurationMs:
+	 * longs and a null. */
+	ck_assert_uint_eq(masks[0], (1u << QV_STRING) | (1u << QV_NULL));
+	ck_assert_uint_eq(masks[1], (1u << QV_LONG) | (1u << QV_NULL));
+	memcpy(&len, p + sizeof(masks), sizeof(len));
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert_int_eq(memcmp(p + sizeof(masks) + 4, want, len), 0);
+
+	/* Malformed: a row that is not "[...]", a row past the end, the
+	 * masks cut short, and text rows where the columns are not fixed. */
+	memset(&par, 0, sizeof(par));
+	par.p_mode = QPM_MERGE;
+	par.p_parts = pb;
+	par.p_nparts = 1;
+	h.count = 1;
+	at = sizeof(h) + h.nfields + sizeof(masks);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), p - h.nfields, h.nfields + sizeof(masks));
+	len = 3;
+	memcpy(buf + at, &len, 4);
+	memcpy(buf + at + 4, "\"a\"", 3);
+	pb[0].p = buf;
+	pb[0].n = at + 4 + 3;
+	run("T | project Caller, DurationMs", &par, &all, &bad);
+	ck_assert_int_eq(bad.status, 500);
+	ck_assert_ptr_nonnull(strstr(bad.body.data, "malformed"));
+	len = 40;
+	memcpy(buf + at, &len, 4);
+	memcpy(buf + at + 4, "[1,2]", 5);
+	pb[0].n = at + 4 + 5;
+	run("T | project Caller, DurationMs", &par, &all, &bad);
+	ck_assert_int_eq(bad.status, 500);
+	pb[0].n = sizeof(h) + h.nfields + 4;
+	run("T | project Caller, DurationMs", &par, &all, &bad);
+	ck_assert_int_eq(bad.status, 500);
+	len = 5;
+	memcpy(buf + at, &len, 4);
+	pb[0].n = at + 4 + 5;
+	run("T | take 3", &par, &all, &bad);
+	ck_assert_int_eq(bad.status, 500);
+	/* The same record whole is merged. */
+	run("T | project Caller, DurationMs", &par, &all, &bad);
+	ck_assert_int_eq(bad.status, 200);
+	ck_assert_ptr_nonnull(strstr(bad.body.data, "\"rows\":[[1,2]]"));
+	item_res_free(&res);
+	item_res_free(&bad);
 }
 END_TEST
 
@@ -619,6 +699,7 @@ main(void)
 	tcase_add_test(tc, test_key_between);
 	tcase_add_test(tc, test_agg_merge);
 	tcase_add_test(tc, test_merge_malformed);
+	tcase_add_test(tc, test_part_text_rows);
 	tcase_add_test(tc, test_store_split);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -605,6 +605,14 @@ int		 qops_key_row(struct qexec *, const struct qschema *,
 /* query_render.c */
 /* A row reaches the answer: written at once (closed schema) or kept. */
 int		 qrender_push(struct qexec *, const struct qrow *);
+/* A row of a closed schema of ncols columns as the answer writes it,
+ * "[v,...]", appended to out; the types of its values noted in seen (one
+ * bit mask per column).  0, or -1 on ENOMEM. */
+int		 qrender_row(struct buf *out, unsigned *seen, size_t ncols,
+		    const struct qrow *);
+/* A row a part wrote with qrender_row() reaches the answer, as
+ * qrender_push() would have written it: 0, 1 (the answer is cut) or -1. */
+int		 qrender_push_text(struct qexec *, const char *p, size_t n);
 /* Write the whole answer into b. */
 int		 qrender_answer(struct qexec *, struct buf *b);
 /* What the answer carries beside "tables": the PartialError of a cut

@@ -225,17 +225,35 @@ qpar_counted(struct qexec *x, const struct buf *b)
 	return qpar_over(x, b);
 }
 
+/* The answer's own rows, of a closed schema: a part writes them as the
+ * answer will hold them (SPLIT_K_TEXT), and the merge only copies them. */
+static int
+qpar_text(const struct qexec *x)
+{
+	return x->x_ckind == QPC_SINK && !x->x_sink.k_schema->s_open;
+}
+
 int
 qpar_emit(struct qexec *x, const struct qrow *r)
 {
 	const struct qschema	*sc = qpar_schema(x, x->x_nst);
 	struct buf		*b = &x->x_pout;
-	size_t			 i, n;
+	size_t			 i, n, at;
+	uint32_t		 len;
 
 	/* The answer's rows: one past the limit tells the merge it is cut. */
 	if (x->x_ckind == QPC_SINK && x->x_lim->max_result_rows > 0 &&
 	    x->x_pnrec > (uint64_t)x->x_lim->max_result_rows)
 		return 1;
+	if (qpar_text(x)) {
+		at = b->len;
+		if (qpar_put_u32(b, 0) == -1 || qrender_row(b,
+		    x->x_sink.k_seen, x->x_sink.k_schema->s_ncols, r) == -1)
+			return qx_oom(x);
+		len = (uint32_t)(b->len - at - sizeof(len));
+		memcpy(b->data + at, &len, sizeof(len));
+		return qpar_counted(x, b);
+	}
 	if (r->src != NULL) {
 		n = (size_t)(r->src->s_e - r->src->s_p);
 		if (buf_putc(b, 1) == -1 || qpar_put_u32(b, (uint32_t)n) == -1 ||
@@ -311,7 +329,8 @@ qpar_part_end(struct qexec *x, const int64_t now_ms, const struct qstats *s,
 	memset(&h, 0, sizeof(h));
 	h.magic = SPLIT_MAGIC;
 	h.kind = x->x_ckind == QPC_COUNT ? SPLIT_K_COUNT :
-	    x->x_ckind == QPC_GROUPS ? SPLIT_K_GROUPS : SPLIT_K_ROWS;
+	    x->x_ckind == QPC_GROUPS ? SPLIT_K_GROUPS : qpar_text(x) ?
+	    SPLIT_K_TEXT : SPLIT_K_ROWS;
 	if (x->x_ckind == QPC_GROUPS &&
 	    qpar_put_groups(x, &x->x_st[x->x_cut]) == -1)
 		return -1;
@@ -328,12 +347,18 @@ qpar_part_end(struct qexec *x, const int64_t now_ms, const struct qstats *s,
 	h.count = x->x_ckind == QPC_COUNT ? (uint64_t)st->s_count :
 	    x->x_pnrec;
 	hlen = sizeof(h) + h.nfields;
+	if (h.kind == SPLIT_K_TEXT)
+		hlen += x->x_sink.k_schema->s_ncols * sizeof(uint32_t);
 	buf_reset(out);
 	if (buf_reserve(out, hlen + x->x_pout.len) == -1 ||
 	    buf_append(out, &h, sizeof(h)) == -1)
 		return qx_oom(x);
 	for (k = 0; k < h.nfields; k++)
 		buf_putc(out, x->x_row.s_f[k].f_seen ? 1 : 0);
+	/* The types the part's rows had, per column (reserved above). */
+	for (k = 0; h.kind == SPLIT_K_TEXT &&
+	    k < x->x_sink.k_schema->s_ncols; k++)
+		qpar_put_u32(out, x->x_sink.k_seen[k]);
 	if (x->x_pout.len > 0)
 		buf_append(out, x->x_pout.data, x->x_pout.len);
 	/* The whole answer, head included, is a result like any. */
@@ -562,6 +587,20 @@ out:
 	return rc;
 }
 
+/* One row a part wrote as the answer holds it (SPLIT_K_TEXT). */
+static int
+qpar_merge_text(struct qexec *x, struct qpr *r)
+{
+	uint32_t	 n = qpar_get_u32(r);
+	const char	*p = qpar_take(r, n);
+
+	if (p == NULL || n < 2 || p[0] != '[' || p[n - 1] != ']') {
+		r->bad = 1;
+		return -1;
+	}
+	return qrender_push_text(x, p, n);
+}
+
 int
 qpar_merge(struct qexec *x, const struct qpar *par)
 {
@@ -624,11 +663,19 @@ qpar_merge(struct qexec *x, const struct qpar *par)
 			continue;
 		}
 		if (h.kind != (x->x_ckind == QPC_GROUPS ? SPLIT_K_GROUPS :
-		    SPLIT_K_ROWS))
+		    qpar_text(x) ? SPLIT_K_TEXT : SPLIT_K_ROWS))
 			goto bad;
+		if (h.kind == SPLIT_K_TEXT) {
+			for (k = 0; k < x->x_sink.k_schema->s_ncols; k++)
+				x->x_sink.k_seen[k] |= qpar_get_u32(&r);
+			if (r.bad)
+				goto bad;
+		}
 		for (n = 0; n < h.count && rc == 0; n++) {
 			if (x->x_ckind == QPC_GROUPS)
 				rc = qpar_merge_group(x, st, &r, vals);
+			else if (h.kind == SPLIT_K_TEXT)
+				rc = qpar_merge_text(x, &r);
 			else
 				rc = qpar_merge_row(x, &r, i, vals, nvals);
 			if (rc == -1 && r.bad)

@@ -36,7 +36,6 @@ qrender_push(struct qexec *x, const struct qrow *r)
 	struct qsink		*k = &x->x_sink;
 	const struct qschema	*sc = k->k_schema;
 	struct qstored		*s;
-	size_t			 i;
 
 	if (qx_over_rows(x, (size_t)k->k_nrows + 1)) {
 		/* The answer holds the first rows and says it was cut. */
@@ -54,15 +53,43 @@ qrender_push(struct qexec *x, const struct qrow *r)
 		return 0;
 	}
 	if ((k->k_rows.len > 0 && buf_putc(&k->k_rows, ',') == -1) ||
-	    buf_putc(&k->k_rows, '[') == -1)
+	    qrender_row(&k->k_rows, k->k_seen, sc->s_ncols, r) == -1)
 		return qx_oom(x);
-	for (i = 0; i < sc->s_ncols; i++) {
-		qrender_seen(&k->k_seen[i], &r->cols[i]);
-		if ((i > 0 && buf_putc(&k->k_rows, ',') == -1) ||
-		    qval_json(&k->k_rows, &r->cols[i]) == -1)
-			return qx_oom(x);
+	if (x->x_lim->max_result_bytes > 0 &&
+	    k->k_rows.len > x->x_lim->max_result_bytes)
+		return qx_limit_bytes(x);
+	return 0;
+}
+
+int
+qrender_row(struct buf *out, unsigned *seen, size_t ncols,
+    const struct qrow *r)
+{
+	size_t	i;
+
+	if (buf_putc(out, '[') == -1)
+		return -1;
+	for (i = 0; i < ncols; i++) {
+		qrender_seen(&seen[i], &r->cols[i]);
+		if ((i > 0 && buf_putc(out, ',') == -1) ||
+		    qval_json(out, &r->cols[i]) == -1)
+			return -1;
 	}
-	if (buf_putc(&k->k_rows, ']') == -1)
+	return buf_putc(out, ']');
+}
+
+int
+qrender_push_text(struct qexec *x, const char *p, size_t n)
+{
+	struct qsink	*k = &x->x_sink;
+
+	if (qx_over_rows(x, (size_t)k->k_nrows + 1)) {
+		x->x_partial = 1;
+		return 1;
+	}
+	k->k_nrows++;
+	if ((k->k_rows.len > 0 && buf_putc(&k->k_rows, ',') == -1) ||
+	    buf_append(&k->k_rows, p, n) == -1)
 		return qx_oom(x);
 	if (x->x_lim->max_result_bytes > 0 &&
 	    k->k_rows.len > x->x_lim->max_result_bytes)
