@@ -771,8 +771,8 @@ rows_iter(struct store *st, MDB_txn *txn, struct route_str ws,
 	memset(&ne, 0, sizeof(ne));
 	got = rows_cursor_next(&c, none, 1, &r, &ne);
 	while (got == 1) {
-		if (hi != NULL && store_key_cmp(c.rc_k.mv_data, c.rc_k.mv_size,
-		    h.sk_data, h.sk_len) >= 0)
+		if (hi != NULL && rows_key_at_or_past(c.rc_k.mv_data,
+		    c.rc_k.mv_size, h.sk_data, h.sk_len))
 			break;
 		/* Rows point into the map, valid for the transaction: the
 		 * current one stays readable after the cursor moves on. */

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <json-c/json.h>
 #include <lmdb.h>
@@ -120,6 +121,37 @@ int	store_etag_next(struct store *, MDB_txn *, uint64_t *, struct err *);
 void	store_etag_format(char *out, uint64_t seq);
 int	store_json_parse(const char *, size_t, json_object **,
 	    enum err_code bad, const char *what, struct err *);
+
+/*
+ * Is key a (an bytes) at or past the bound b (bn bytes), in LMDB's order
+ * of keys (store_key_cmp(a, an, b, bn) >= 0)?  A part's scan asks it of
+ * every row: eight bytes at a time, as big-endian words compared as
+ * integers, instead of a memcmp() call (which was a tenth of what a plain
+ * count spends on a row).
+ */
+static inline int
+rows_key_at_or_past(const void *a, size_t an, const void *b, size_t bn)
+{
+	const unsigned char	*pa = a, *pb = b;
+	size_t			 n = an < bn ? an : bn, i;
+	uint64_t		 wa, wb;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&wa, pa + i, 8);
+		memcpy(&wb, pb + i, 8);
+		if (wa != wb) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			wa = __builtin_bswap64(wa);
+			wb = __builtin_bswap64(wb);
+#endif
+			return wa > wb;
+		}
+	}
+	for (; i < n; i++)
+		if (pa[i] != pb[i])
+			return pa[i] > pb[i];
+	return an >= bn;
+}
 
 /* rows.c */
 int	tables_list(struct store *, MDB_txn *, const struct item_req *,

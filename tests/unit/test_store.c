@@ -326,6 +326,46 @@ START_TEST(test_get_missing)
 END_TEST
 
 /* Every write of any row gets a new, strictly increasing ETag. */
+/* A part's upper bound: the word-at-a-time test agrees with
+ * store_key_cmp() on keys that differ in every byte position, in length
+ * only, and in bytes past 0x7f (compared unsigned). */
+START_TEST(test_key_at_or_past)
+{
+	unsigned char	a[40], b[40];
+	uint64_t	x = 0x9e3779b97f4a7c15ULL;
+	size_t		an, bn, i;
+	int		r;
+
+	for (r = 0; r < 200000; r++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		an = x % 24;
+		bn = (x >> 8) % 24;
+		for (i = 0; i < sizeof(a); i++) {
+			/* Mostly equal bytes, so that keys share prefixes
+			 * of every length; a few differ, some above 0x7f. */
+			a[i] = (unsigned char)('a' + i % 5);
+			b[i] = a[i];
+		}
+		i = (x >> 16) % 24;
+		if ((x >> 24) & 1)
+			b[i] = (unsigned char)(x >> 32);
+		if ((x >> 25) & 1)
+			a[(x >> 40) % 24] = (unsigned char)(x >> 48);
+		ck_assert_msg(rows_key_at_or_past(a, an, b, bn) ==
+		    (store_key_cmp(a, an, b, bn) >= 0),
+		    "lengths %zu %zu, differing at %zu", an, bn, i);
+	}
+	ck_assert(rows_key_at_or_past("ab", 2, "ab", 2));
+	ck_assert(!rows_key_at_or_past("ab", 2, "abc", 3));
+	ck_assert(rows_key_at_or_past("abcdefghi", 9, "abcdefgh", 8));
+	ck_assert(rows_key_at_or_past("abcdefgh\x80", 9, "abcdefgh\x7f", 9));
+	ck_assert(!rows_key_at_or_past("abcdefg\x01" "z", 9,
+	    "abcdefg\xff" "a", 9));
+}
+END_TEST
+
 START_TEST(test_etag_format)
 {
 	static const struct {
@@ -1951,6 +1991,7 @@ store_suite(void)
 	tcase_add_test(txn, test_durable_by_next_commit);
 	tcase_add_test(txn, test_durable_empty_commit);
 	tcase_add_test(txn, test_open_errors);
+	tcase_add_test(scans, test_key_at_or_past);
 
 	suite_add_tcase(s, rows);
 	suite_add_tcase(s, scans);
