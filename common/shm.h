@@ -328,11 +328,19 @@ struct split_partial {
  * (the query engine's group-key encoding, qval_key, with reals exact).
  *   SPLIT_K_ROWS    a row: uint8_t has_src (1: uint32_t len + the stored
  *                   row's JSON), then the fixed columns' values
- *   SPLIT_K_GROUPS  a summarize group: uint32_t klen + its key bytes; the
- *                   by values; per aggregate: uint8_t sum kind (a tag as
- *                   above, 'n' none), int64 count, int64 long sum, double
- *                   real sum, the min/max value, uint32_t n + n dcount
- *                   values (uint32_t len + key bytes each)
+ *   SPLIT_K_GROUPS  first, once (not a record): per dcount or dcountif
+ *                   aggregate, in aggregate order, the part's dictionary
+ *                   of its values: uint32_t D + D values (uint32_t len +
+ *                   key bytes each) in id order, ids 0..D-1.  Then the
+ *                   records, a summarize group each: uint32_t klen + its
+ *                   key bytes; the by values; per aggregate: uint8_t sum
+ *                   kind (a tag as above, 'n' none), int64 count, int64
+ *                   long sum, double real sum, the min/max value, and for
+ *                   a dcount/dcountif only the group's value ids: uint8_t
+ *                   form, uint32_t n (ids in the set), then 'm' a bitmap
+ *                   of ceil(D / 8) bytes (bit id % 8 of byte id / 8; the
+ *                   form when it is smaller than the list), 'h' n uint16_t
+ *                   ids (D <= 65536), 'w' n uint32_t ids
  *   SPLIT_K_COUNT   none (count holds the count)
  *   SPLIT_K_TEXT    the answer's own rows when its columns are fixed (a
  *                   project, summarize...): first, after the seen bytes,

@@ -13,7 +13,9 @@ that crashes (debug_ops: the body's {"debug": {"crash_part": k}}) fails
 its query 500 WORKER_CRASHED and nothing else, a part that outlives the
 query's Prefer: wait fails it 504 QUERY_TIMEOUT, query_max_rows_scanned
 counts over every part (422), and a damaged row met by one part is the
-query's 500, never the server's.
+query's 500, never the server's.  A table with more distinct values than
+a part's dcount dictionary sends as u16 ids (65,536), each value in two
+parts, is counted exactly (an answer computed here, in Python).
 """
 
 import json
@@ -124,6 +126,39 @@ def bad_rows():
     return out
 
 
+# "Many": MANY rows, value "v<i mod MANY/2>" in column c, so each value is
+# in two rows half the table apart (two of the 3 parts, each of which has
+# over 65,536 values); even rows in group "all" (half of a part's values:
+# its ids travel as a bitmap, and its values meet again in another part),
+# odd rows over 97 groups (a few values each: a list of u32 ids).
+MANY = 200000
+
+
+def many_row(i):
+    return {"g": "all" if i % 2 == 0 else "g%d" % (i % 97),
+            "c": "v%d" % (i % (MANY // 2)), "n": i % 1000}
+
+
+def many_rows():
+    return [json.dumps({"key": "m%06d" % i,
+                        "value": json.dumps(many_row(i))}) + "\n"
+            for i in range(MANY)]
+
+
+def many_want():
+    """count(), dcount(c), dcountif(c, n > 500) by g, groups in first-seen
+    (key) order."""
+    groups = {}
+    for i in range(MANY):
+        r = many_row(i)
+        g = groups.setdefault(r["g"], [0, set(), set()])
+        g[0] += 1
+        g[1].add(r["c"])
+        if r["n"] > 500:
+            g[2].add(r["c"])
+    return [[k, v[0], len(v[1]), len(v[2])] for k, v in groups.items()]
+
+
 def setUpModule():
     global TMP, DB, SRV
     TMP = tempfile.mkdtemp(prefix="batchd-bb-par-")
@@ -134,6 +169,7 @@ def setUpModule():
         gen(DB, WS, 100, 3, table="Small")
         load(DB, WS, "Esc", esc_rows(), raw=True)
         load(DB, WS, "Bad", bad_rows(), raw=True)
+        load(DB, WS, "Many", many_rows(), raw=True)
         with Server(workers=2, extra_args=["--db-path", DB],
                     query_parallel_rows=0) as one:
             for q in QUERIES + TAKES:
@@ -211,6 +247,18 @@ class SameAnswerTest(unittest.TestCase):
         got = json.loads(raw)
         self.assertEqual(got["tables"][0]["rows"], [[100]])
         self.assertEqual(got["statistics"]["worker"]["parts"], 1)
+
+    def test_dcount_many_values(self):
+        st, _, _, raw = post(SRV, {"query": "Many | summarize count(), "
+                                   "dcount(c), dcountif(c, n > 500) by g"},
+                             headers={"Prefer": "include-statistics=true"})
+        self.assertEqual(st, 200, raw[:300])
+        got = json.loads(raw)
+        self.assertEqual(got["statistics"]["worker"]["parts"], 3)
+        want = many_want()
+        self.assertEqual(len(want), 98)
+        self.assertEqual(want[0], ["all", MANY // 2, MANY // 4, 24900])
+        self.assertEqual(got["tables"][0]["rows"], want)
 
     def test_batch_and_async_items(self):
         q = QUERIES[6]

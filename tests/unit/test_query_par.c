@@ -46,6 +46,17 @@ static const char *rows[] = {
 
 static struct query_limits	lim;
 
+/* The table the in-memory source reads: rows[] unless a test generates
+ * its rows (row i into buf, which holds 128 bytes). */
+static const char *
+fixed_row(size_t i, char *buf)
+{
+	return rows[i];
+}
+
+static const char	*(*row_at)(size_t, char *) = fixed_row;
+static size_t		 nrows = NROWS;
+
 struct range {
 	size_t	lo, hi;
 };
@@ -56,14 +67,16 @@ range_source(void *arg, const char *table, store_row_cb cb, void *cbarg,
 {
 	const struct range	*r = arg;
 	size_t			 i;
-	char			 key[32];
+	char			 key[32], buf[128];
+	const char		*row;
 	int			 rc;
 
 	if (strcmp(table, "T") != 0)
 		return err_set(e, ERR_NOT_FOUND, "no table %s", table);
 	for (i = r->lo; i < r->hi; i++) {
 		snprintf(key, sizeof(key), "k%zu", i);
-		rc = cb(cbarg, key, strlen(key), rows[i], strlen(rows[i]));
+		row = row_at(i, buf);
+		rc = cb(cbarg, key, strlen(key), row, strlen(row));
 		if (rc == -1)
 			return err_set(e, ERR_INTERNAL, "callback failed");
 		if (rc == 1)
@@ -90,7 +103,7 @@ same_split(const char *q, const size_t *c, uint32_t n)
 {
 	struct item_res		 whole, parts[4], merged;
 	struct route_str	 pb[4];
-	struct range		 all = { 0, NROWS }, r;
+	struct range		 all = { 0, nrows }, r;
 	struct qpar		 par;
 	uint32_t		 k;
 
@@ -103,7 +116,7 @@ same_split(const char *q, const size_t *c, uint32_t n)
 		par.p_mode = QPM_PART;
 		par.p_index = k;
 		r.lo = k == 0 ? 0 : c[k - 1];
-		r.hi = k == n - 1 ? NROWS : c[k];
+		r.hi = k == n - 1 ? nrows : c[k];
 		run(q, &par, &r, &parts[k]);
 		if (parts[k].status != 200) {
 			/* A failing part's answer is the query's (split.c):
@@ -202,6 +215,9 @@ START_TEST(test_limits_across_parts)
 		"T | summarize count() by Caller",
 		"T | summarize c = count() by Caller | sort by c",
 		"T | sort by DurationMs | where DurationMs > 0",
+		/* dcount's ids of groups past the cut are read, not kept */
+		"T | summarize dcount(Op), dcountif(Level, DurationMs > 100) "
+		    "by Caller",
 	};
 
 	lim.max_result_rows = 3;
@@ -276,8 +292,6 @@ START_TEST(test_agg_merge)
 {
 	struct qnode	n;
 	struct qaggst	a, b;
-	size_t		idx;
-	int		added;
 
 	memset(&n, 0, sizeof(n));
 	memset(&a, 0, sizeof(a));
@@ -332,25 +346,19 @@ START_TEST(test_agg_merge)
 	b.a_v.t = QV_NULL;
 	qpar_agg_merge(&n, &a, &b);
 	ck_assert(a.a_v.t == QV_REAL && a.a_v.u.r == 2.5);
-	/* dcount: the exact union of the sets. */
+	/* dcount: the exact union of the sets of ids. */
 	n.n_op = QA_DCOUNT;
-	a.a_set = calloc(1, sizeof(*a.a_set));
-	b.a_set = calloc(1, sizeof(*b.a_set));
-	ck_assert(a.a_set != NULL && b.a_set != NULL);
-	qhset_put(a.a_set, "x", 1, &idx, &added);
-	qhset_put(a.a_set, "y", 1, &idx, &added);
-	qhset_put(b.a_set, "y", 1, &idx, &added);
-	qhset_put(b.a_set, "z", 1, &idx, &added);
-	qhset_put(b.a_set, "w", 1, &idx, &added);
-	qpar_agg_merge(&n, &a, &b);
-	ck_assert_uint_eq(a.a_set->h_n, 4);
-	qhset_free(b.a_set);
-	free(b.a_set);
-	b.a_set = NULL;
-	qpar_agg_merge(&n, &a, &b);
-	ck_assert_uint_eq(a.a_set->h_n, 4);
-	qhset_free(a.a_set);
-	free(a.a_set);
+	ck_assert_int_eq(qidset_add(&a.a_ids, 1), 1);
+	ck_assert_int_eq(qidset_add(&a.a_ids, 2), 1);
+	ck_assert_int_eq(qidset_add(&b.a_ids, 2), 1);
+	ck_assert_int_eq(qidset_add(&b.a_ids, 3), 1);
+	ck_assert_int_eq(qidset_add(&b.a_ids, 0), 1);
+	ck_assert_int_eq(qpar_agg_merge(&n, &a, &b), 0);
+	ck_assert_uint_eq(a.a_ids.i_n, 4);
+	qidset_free(&b.a_ids);
+	ck_assert_int_eq(qpar_agg_merge(&n, &a, &b), 0);
+	ck_assert_uint_eq(a.a_ids.i_n, 4);
+	qidset_free(&a.a_ids);
 }
 END_TEST
 
@@ -384,6 +392,189 @@ START_TEST(test_merge_malformed)
 	run("T | take 3", &par, &all, &res);
 	ck_assert_int_eq(res.status, 500);
 	ck_assert_ptr_nonnull(strstr(res.body.data, "malformed"));
+	item_res_free(&res);
+}
+END_TEST
+
+/* dcount's ids in a part's answer: a bitmap when smaller than the list,
+ * else the list in u16 up to 65,536 values and u32 above; read back
+ * through the translation; short or malformed input rejected. */
+START_TEST(test_dcount_ids)
+{
+	static const struct {
+		uint32_t	d, n, step;
+		char		form;
+		size_t		bytes;
+	} c[] = {
+		{ 100, 90, 1, QPAR_IDS_BITMAP, 13 },
+		{ 100, 7, 14, QPAR_IDS_BITMAP, 13 },
+		{ 100, 6, 16, QPAR_IDS_U16, 12 },	/* 12 < 13 */
+		{ 65536, 3, 20000, QPAR_IDS_U16, 6 },
+		{ 65537, 3, 20000, QPAR_IDS_U32, 12 },
+		{ 200000, 60000, 3, QPAR_IDS_BITMAP, 25000 },
+		{ 200000, 6000, 33, QPAR_IDS_U32, 24000 },
+		{ 10, 0, 1, QPAR_IDS_U16, 0 },
+		{ 0, 0, 1, QPAR_IDS_U16, 0 },
+	};
+	struct buf	 b = BUF_INIT;
+	struct qidset	 s, dst;
+	struct qpr	 r;
+	uint32_t	*tr, i, n;
+	size_t		 k, len;
+
+	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		memset(&s, 0, sizeof(s));
+		memset(&dst, 0, sizeof(dst));
+		for (i = c[k].n; i > 0; i--)
+			ck_assert_int_eq(qidset_add(&s, (i - 1) * c[k].step),
+			    1);
+		buf_reset(&b);
+		ck_assert_int_eq(qpar_put_ids(&b, &s, c[k].d), 0);
+		ck_assert_int_eq(b.data[0], c[k].form);
+		ck_assert_uint_eq(b.len, 5 + c[k].bytes);
+		tr = malloc(((size_t)c[k].d + 1) * sizeof(*tr));
+		ck_assert_ptr_nonnull(tr);
+		for (i = 0; i < c[k].d; i++)
+			tr[i] = i * 2 + 1;
+		r = (struct qpr){ b.data, b.data + b.len, 0 };
+		ck_assert_int_eq(qpar_get_ids(&r, tr, c[k].d, &dst), 0);
+		ck_assert(r.p == r.e && !r.bad);
+		ck_assert_uint_eq(dst.i_n, c[k].n);
+		for (i = 0; i < c[k].n; i++)
+			ck_assert_int_eq(qidset_add(&dst,
+			    i * c[k].step * 2 + 1), 0);
+		/* Only checked (a group past the cut). */
+		r = (struct qpr){ b.data, b.data + b.len, 0 };
+		ck_assert_int_eq(qpar_get_ids(&r, tr, c[k].d, NULL), 0);
+		ck_assert(r.p == r.e);
+		/* Cut short anywhere: rejected. */
+		for (len = 0; len < b.len; len += b.len > 64 ? b.len / 7 : 1) {
+			r = (struct qpr){ b.data, b.data + len, 0 };
+			ck_assert_int_eq(qpar_get_ids(&r, tr, c[k].d, NULL),
+			    -1);
+			ck_assert(r.bad);
+		}
+		r = (struct qpr){ b.data, b.data + b.len - 1, 0 };
+		ck_assert(qpar_get_ids(&r, tr, c[k].d, NULL) == -1 && r.bad);
+		free(tr);
+		qidset_free(&s);
+		qidset_free(&dst);
+	}
+	/* Malformed: an id of the list past the dictionary, a bitmap bit
+	 * past it, a bitmap count that is not its bits, an unknown form. */
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(qidset_add(&s, 5), 1);
+	buf_reset(&b);
+	ck_assert_int_eq(qpar_put_ids(&b, &s, 10), 0);
+	ck_assert_int_eq(b.data[0], QPAR_IDS_U16);
+	r = (struct qpr){ b.data, b.data + b.len, 0 };
+	ck_assert(qpar_get_ids(&r, NULL, 5, NULL) == -1 && r.bad);
+	for (i = 0; i < 10; i++)
+		qidset_add(&s, i);
+	buf_reset(&b);
+	ck_assert_int_eq(qpar_put_ids(&b, &s, 10), 0);
+	ck_assert_int_eq(b.data[0], QPAR_IDS_BITMAP);
+	r = (struct qpr){ b.data, b.data + b.len, 0 };
+	ck_assert(qpar_get_ids(&r, NULL, 9, NULL) == -1 && r.bad);
+	for (k = 0; k < 2; k++) {
+		n = k == 0 ? 9 : 11;
+		memcpy(b.data + 1, &n, 4);
+		r = (struct qpr){ b.data, b.data + b.len, 0 };
+		ck_assert(qpar_get_ids(&r, NULL, 10, NULL) == -1 && r.bad);
+	}
+	b.data[0] = 'x';
+	r = (struct qpr){ b.data, b.data + b.len, 0 };
+	ck_assert(qpar_get_ids(&r, NULL, 10, NULL) == -1 && r.bad);
+	qidset_free(&s);
+	buf_free(&b);
+}
+END_TEST
+
+/* Rows with many distinct callers, each twice in a row: even rows in
+ * group "all" (a part's every value: a bitmap), odd rows spread over 97
+ * groups (a few values each: a list, of u32 once a part has more than
+ * 65,536 values). */
+static const char *
+many_row(size_t i, char *buf)
+{
+	snprintf(buf, 128, "{\"G\":\"%s%zu\",\"C\":\"caller-%zu\","
+	    "\"N\":%zu}", i % 2 ? "g" : "all", i % 2 ? i % 97 : 0, i / 2,
+	    i % 1000);
+	return buf;
+}
+
+START_TEST(test_dcount_many_values)
+{
+	static const size_t	 sizes[] = { 20000, 280000 };
+	const char		*q = "T | summarize count(), dcount(C), "
+	    "dcountif(C, N > 500), dcount(N) by G";
+	size_t			 k, c[3];
+
+	row_at = many_row;
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		nrows = sizes[k];
+		c[0] = nrows / 2;
+		same_split(q, c, 2);
+		c[0] = nrows / 3;
+		c[1] = nrows / 2 + 1;
+		same_split(q, c, 3);
+	}
+	row_at = fixed_row;
+	nrows = NROWS;
+}
+END_TEST
+
+/* A part's answer with dcount dictionaries cut short anywhere, or
+ * claiming a dictionary larger than the answer: an error of the merge. */
+START_TEST(test_merge_truncated)
+{
+	const char		*q = "T | summarize count(), dcount(Caller), "
+	    "dcountif(Op, DurationMs > 0) by Level";
+	struct item_res		 part, res;
+	struct route_str	 pb[1];
+	struct qpar		 par;
+	struct range		 all = { 0, NROWS };
+	struct split_partial	 h;
+	char			*copy;
+	size_t			 len;
+	uint32_t		 huge = 0xfffffff0u;
+
+	memset(&part, 0, sizeof(part));
+	memset(&res, 0, sizeof(res));
+	memset(&par, 0, sizeof(par));
+	par.p_mode = QPM_PART;
+	run(q, &par, &all, &part);
+	ck_assert_int_eq(part.status, 200);
+	copy = malloc(part.body.len);
+	ck_assert_ptr_nonnull(copy);
+	memset(&par, 0, sizeof(par));
+	par.p_mode = QPM_MERGE;
+	par.p_parts = pb;
+	par.p_nparts = 1;
+	pb[0].p = part.body.data;
+	pb[0].n = part.body.len;
+	run(q, &par, &all, &res);
+	ck_assert_int_eq(res.status, 200);
+	for (len = 0; len < part.body.len; len++) {
+		/* A copy of exactly len bytes: ASan sees any read past. */
+		memcpy(copy, part.body.data, len);
+		pb[0].p = copy;
+		pb[0].n = len;
+		run(q, &par, &all, &res);
+		ck_assert_msg(res.status == 500 && strstr(res.body.data,
+		    "malformed") != NULL, "cut at %zu: %d %s", len,
+		    res.status, res.body.data);
+	}
+	/* The first dictionary's size, after the head and its seen bytes. */
+	memcpy(&h, part.body.data, sizeof(h));
+	memcpy(copy, part.body.data, part.body.len);
+	memcpy(copy + sizeof(h) + h.nfields, &huge, 4);
+	pb[0].n = part.body.len;
+	run(q, &par, &all, &res);
+	ck_assert_int_eq(res.status, 500);
+	ck_assert_ptr_nonnull(strstr(res.body.data, "malformed"));
+	free(copy);
+	item_res_free(&part);
 	item_res_free(&res);
 }
 END_TEST
@@ -700,6 +891,9 @@ main(void)
 	tcase_add_test(tc, test_agg_merge);
 	tcase_add_test(tc, test_merge_malformed);
 	tcase_add_test(tc, test_part_text_rows);
+	tcase_add_test(tc, test_dcount_ids);
+	tcase_add_test(tc, test_dcount_many_values);
+	tcase_add_test(tc, test_merge_truncated);
 	tcase_add_test(tc, test_store_split);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -349,6 +349,46 @@ START_TEST(test_hset)
 }
 END_TEST
 
+/* dcount's sets of ids: each id once, growth keeps every id, a zeroed
+ * set is empty, ids up to QIDSET_EMPTY - 1. */
+START_TEST(test_idset)
+{
+	struct qidset	s;
+	uint32_t	i, n = 100000, j, empty;
+
+	memset(&s, 0, sizeof(s));
+	ck_assert_uint_eq(s.i_n, 0);
+	/* Multiples of 64: ids a weak hash would pile into few slots. */
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(qidset_add(&s, i * 64), 1);
+		ck_assert_uint_eq(s.i_n, i + 1);
+		ck_assert_uint_ge((uint64_t)s.i_cap * 3, (uint64_t)s.i_n * 4);
+	}
+	for (i = 0; i < n; i += 3)
+		ck_assert_int_eq(qidset_add(&s, i * 64), 0);
+	ck_assert_int_eq(qidset_add(&s, 1), 1);
+	ck_assert_int_eq(qidset_add(&s, QIDSET_EMPTY - 1), 1);
+	ck_assert_int_eq(qidset_add(&s, QIDSET_EMPTY - 1), 0);
+	ck_assert_uint_eq(s.i_n, n + 2);
+	/* The table holds exactly those ids. */
+	for (j = 0, empty = 0; j < s.i_cap; j++)
+		empty += s.i_tab[j] == QIDSET_EMPTY;
+	ck_assert_uint_eq(s.i_cap - empty, n + 2);
+	qidset_free(&s);
+	ck_assert_uint_eq(s.i_n, 0);
+	ck_assert_ptr_null(s.i_tab);
+	/* A duplicate into a full table does not grow it. */
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(qidset_add(&s, i), 1);
+	ck_assert_uint_eq(s.i_cap, 8);
+	ck_assert_int_eq(qidset_add(&s, 5), 0);
+	ck_assert_uint_eq(s.i_cap, 8);
+	ck_assert_int_eq(qidset_add(&s, 6), 1);
+	ck_assert_uint_eq(s.i_cap, 16);
+	qidset_free(&s);
+}
+END_TEST
+
 START_TEST(test_arena)
 {
 	struct qarena	 a = { NULL, 0 };
@@ -387,6 +427,7 @@ val_suite(void)
 	tcase_add_test(tc, test_from_json_and_text);
 	tcase_add_test(tc, test_order_and_keys);
 	tcase_add_test(tc, test_hset);
+	tcase_add_test(tc, test_idset);
 	tcase_add_test(tc, test_arena);
 	suite_add_tcase(s, tc);
 	return s;

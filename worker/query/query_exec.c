@@ -247,6 +247,9 @@ qx_free(struct qexec *x)
 			    st->s_naggs);
 		free(st->s_groups);
 		qhset_free(&st->s_set);
+		for (k = 0; st->s_dicts != NULL && k < st->s_naggs; k++)
+			qhset_free(&st->s_dicts[k]);
+		free(st->s_dicts);
 		free(st->s_row);
 		free(st->s_keys);
 		free(st->s_aggv);

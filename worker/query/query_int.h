@@ -18,13 +18,13 @@
  *   query_row.c     reads the fields of a stored row in place
  *
  * query_val.c holds what they share: typed values, time parsing and
- * printing, arenas and the byte-key hash set.
+ * printing, arenas, the byte-key hash set and the integer set.
  *
  * Prefixes: qlex_ (query_lex.c), qparse / qp_ (query_parse.c), qeval /
  * qe_ (query_eval.c), qplan (query_plan.c), qops_ (query_ops.c),
  * qrender_ (query_render.c), qrow_ (query_row.c), qx_ and query_run /
  * query_exec (query_exec.c); query_val.c's are named for their object
- * (qval_, qtime_, qspan_, qarena_, qhset_).
+ * (qval_, qtime_, qspan_, qarena_, qhset_, qidset_).
  *
  * Conventions: functions return 0 or -1; on -1 a struct err is filled
  * (ERR_QUERY_SYNTAX_ERROR with "line L, column C: ..." in the detail for
@@ -159,9 +159,34 @@ struct qhset {
 int	qhset_put(struct qhset *, const void *key, size_t n, size_t *idx,
 	    int *added);
 void	qhset_free(struct qhset *);
-/* The key in slot j (0..h_cap-1) and its length, or NULL when the slot
- * is empty: every key, by walking the slots. */
-const char *qhset_slot(const struct qhset *, size_t j, size_t *n);
+/* The key in slot j (0..h_cap-1), its length and its index (idx may be
+ * NULL), or NULL when the slot is empty: every key, by walking the
+ * slots. */
+const char *qhset_slot(const struct qhset *, size_t j, size_t *n,
+	    size_t *idx);
+
+/* ---- small integer set (query_val.c) ---------------------------------- */
+
+/*
+ * A set of 32-bit ids: what a summarize group keeps for dcount, the ids
+ * its values have in the stage's dictionary (a struct qhset of value
+ * keys), so that a value is hashed as bytes once per row and a group's
+ * set costs 4 bytes a value instead of a copy of the value and a byte-key
+ * entry.  Open addressing with linear probing over a power-of-two table
+ * kept at most 3/4 full (8 slots to start); the slot of an id is the top
+ * bits of a multiplicative hash, so dense ids spread.  QIDSET_EMPTY marks
+ * a free slot and is never an id.  Zeroed: the empty set.
+ */
+#define QIDSET_EMPTY	UINT32_MAX
+struct qidset {
+	uint32_t	*i_tab;
+	uint32_t	 i_cap;		/* power of two, or 0 */
+	uint32_t	 i_n;		/* ids in the set */
+};
+
+/* Add id (< QIDSET_EMPTY): 1 when new, 0 when there, -1 on ENOMEM. */
+int	qidset_add(struct qidset *, uint32_t id);
+void	qidset_free(struct qidset *);
 
 /* ---- tokens (query_lex.c) --------------------------------------------- */
 
@@ -483,7 +508,8 @@ struct qaggst {
 	int64_t		 a_l;
 	double		 a_r;
 	struct qval	 a_v;		/* min, max */
-	struct qhset	*a_set;		/* dcount */
+	struct qidset	 a_ids;		/* dcount: ids of the stage's
+					 * dictionary (s_dicts) */
 };
 
 struct qgroup {
@@ -520,6 +546,9 @@ struct qstage {
 	struct qgroup	**s_groups;
 	size_t		  s_ngroups, s_capgroups;
 	struct qhset	  s_set;	/* summarize groups, distinct rows */
+	struct qhset	 *s_dicts;	/* summarize: per aggregate, dcount's
+					 * values (qops_key bytes) -> ids,
+					 * one for all groups */
 };
 
 /* The answer being built. */
@@ -697,8 +726,29 @@ int		 qpar_merge(struct qexec *x, const struct qpar *par);
  */
 size_t		 qpar_key_between(const char *a, size_t an, const char *b,
 		    size_t bn, double f, char *out, size_t outmax);
+/* A reader over one part's answer: bad once something was short or
+ * malformed. */
+struct qpr {
+	const char	*p, *e;
+	int		 bad;
+};
+/* The forms of a group's dcount ids in a part's answer (shm.h). */
+#define QPAR_IDS_BITMAP	'm'
+#define QPAR_IDS_U16	'h'
+#define QPAR_IDS_U32	'w'
+/* Append the set s of ids < d (the size of the part's dictionary) in the
+ * smallest form: a bitmap of ceil(d / 8) bytes when that is smaller than
+ * the list, else the list in u16 (d <= 65536) or u32.  -1 on ENOMEM. */
+int		 qpar_put_ids(struct buf *, const struct qidset *s,
+		    uint32_t d);
+/* Read one such set into dst (NULL: only checked), each id translated
+ * through tr[0..d).  -1 with r->bad set when it is short or malformed
+ * (an id >= d, a count that is not the bitmap's), else on ENOMEM. */
+int		 qpar_get_ids(struct qpr *r, const uint32_t *tr, uint32_t d,
+		    struct qidset *dst);
 /* Merge partial aggregate state src into dst for aggregate n (sum, avg
- * as sum + count, min, max, count, dcount as exact sets). */
+ * as sum + count, min, max, count, dcount as sets of ids of one
+ * dictionary). */
 int		 qpar_agg_merge(const struct qnode *n, struct qaggst *dst,
 		    struct qaggst *src);
 /* query_val.c: a dynamic value's compact JSON text. */

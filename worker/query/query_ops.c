@@ -337,10 +337,7 @@ qops_group_free(struct qgroup *g, size_t nby, size_t naggs)
 		qval_clear(&g->g_keys[i]);
 	for (i = 0; i < naggs; i++) {
 		qval_clear(&g->g_aggs[i].a_v);
-		if (g->g_aggs[i].a_set != NULL) {
-			qhset_free(g->g_aggs[i].a_set);
-			free(g->g_aggs[i].a_set);
-		}
+		qidset_free(&g->g_aggs[i].a_ids);
 	}
 	free(g);
 }
@@ -381,9 +378,10 @@ qops_group_add(struct qstage *st, struct qgroup *g)
 	return 0;
 }
 
+/* dcount's values: dict is the stage's dictionary of aggregate n. */
 static int
 qops_agg_add(struct qexec *x, const struct qnode *n, struct qaggst *a,
-    const struct qrow *r)
+    struct qhset *dict, const struct qrow *r)
 {
 	struct qval	v;
 	size_t		idx;
@@ -454,11 +452,12 @@ qops_agg_add(struct qexec *x, const struct qnode *n, struct qaggst *a,
 		break;
 	case QA_DCOUNT:
 	case QA_DCOUNTIF:
-		if (a->a_set == NULL &&
-		    (a->a_set = calloc(1, sizeof(*a->a_set))) == NULL)
-			return qx_oom(x);
-		if (qops_key(x, &v, 1) == -1 || qhset_put(a->a_set,
-		    x->x_key.data, x->x_key.len, &idx, &added) == -1)
+		/* One hash of the value's bytes (its id in the stage's
+		 * dictionary), then an integer into the group's set. */
+		if (qops_key(x, &v, 1) == -1 || qhset_put(dict,
+		    x->x_key.data, x->x_key.len, &idx, &added) == -1 ||
+		    idx >= QIDSET_EMPTY ||
+		    qidset_add(&a->a_ids, (uint32_t)idx) == -1)
 			return qx_oom(x);
 		break;
 	default:
@@ -505,7 +504,8 @@ qops_summarize_push(struct qexec *x, struct qstage *st, const struct qrow *r)
 		return 0;	/* a group past the cut */
 	g = st->s_groups[idx];
 	for (i = 0; i < st->s_naggs; i++)
-		if (qops_agg_add(x, st->s_aggs[i], &g->g_aggs[i], r) == -1)
+		if (qops_agg_add(x, st->s_aggs[i], &g->g_aggs[i],
+		    &st->s_dicts[i], r) == -1)
 			return -1;
 	return 0;
 }
@@ -544,7 +544,7 @@ qops_agg_result(const struct qnode *n, const struct qaggst *a, struct qval *v)
 		break;
 	default:
 		v->t = QV_LONG;
-		v->u.l = a->a_set != NULL ? (int64_t)a->a_set->h_n : 0;
+		v->u.l = (int64_t)a->a_ids.i_n;
 		break;
 	}
 }

@@ -525,7 +525,8 @@ qplan_summarize(struct qexec *x, struct qstage *st, const struct qschema *in)
 		out->s_ncols = i + 1;
 	}
 	if ((st->s_aggv = calloc(st->s_naggs + 1, sizeof(*st->s_aggv))) ==
-	    NULL)
+	    NULL || (st->s_dicts = calloc(st->s_naggs + 1,
+	    sizeof(*st->s_dicts))) == NULL)
 		return qx_oom(x);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * query_val.c - what the query engine's steps share: typed values, the
- * text of dates, times and numbers, arenas and a byte-key hash set.
+ * text of dates, times and numbers, arenas, a byte-key hash set and a
+ * set of integer ids (dcount's).
  */
 #include <math.h>
 #include <stdio.h>
@@ -804,10 +805,78 @@ qhset_free(struct qhset *hs)
 }
 
 const char *
-qhset_slot(const struct qhset *hs, size_t j, size_t *n)
+qhset_slot(const struct qhset *hs, size_t j, size_t *n, size_t *idx)
 {
 	const struct qhent *e = &hs->h_tab[j];
 
 	*n = e->e_n;
+	if (idx != NULL)
+		*idx = e->e_idx;
 	return e->e_key;
+}
+
+/* ---- small integer set ------------------------------------------------- */
+
+/* Fibonacci hashing: the top bits of id * 2^32 / phi, the table's log2
+ * of them. */
+static uint32_t
+qidset_slot(uint32_t id, uint32_t cap)
+{
+	return (uint32_t)(id * 0x9e3779b9u) >>
+	    (32 - (unsigned)__builtin_ctz(cap));
+}
+
+static int
+qidset_grow(struct qidset *s)
+{
+	uint32_t	*tab, cap, i, j;
+
+	if (s->i_cap >= 1u << 30)
+		return -1;
+	cap = s->i_cap ? s->i_cap * 2 : 8;
+	if ((tab = malloc((size_t)cap * sizeof(*tab))) == NULL)
+		return -1;
+	memset(tab, 0xff, (size_t)cap * sizeof(*tab));	/* QIDSET_EMPTY */
+	for (i = 0; i < s->i_cap; i++) {
+		if (s->i_tab[i] == QIDSET_EMPTY)
+			continue;
+		for (j = qidset_slot(s->i_tab[i], cap); tab[j] != QIDSET_EMPTY;
+		    j = (j + 1) & (cap - 1))
+			;
+		tab[j] = s->i_tab[i];
+	}
+	free(s->i_tab);
+	s->i_tab = tab;
+	s->i_cap = cap;
+	return 0;
+}
+
+int
+qidset_add(struct qidset *s, uint32_t id)
+{
+	uint32_t	j;
+
+	for (j = s->i_cap ? qidset_slot(id, s->i_cap) : 0; s->i_cap > 0 &&
+	    s->i_tab[j] != QIDSET_EMPTY; j = (j + 1) & (s->i_cap - 1))
+		if (s->i_tab[j] == id)
+			return 0;
+	/* New: the table grows only for an id it does not hold. */
+	if (((uint64_t)s->i_n + 1) * 4 > (uint64_t)s->i_cap * 3) {
+		if (qidset_grow(s) == -1)
+			return -1;
+		for (j = qidset_slot(id, s->i_cap);
+		    s->i_tab[j] != QIDSET_EMPTY; j = (j + 1) & (s->i_cap - 1))
+			;
+	}
+	s->i_tab[j] = id;
+	s->i_n++;
+	return 1;
+}
+
+void
+qidset_free(struct qidset *s)
+{
+	free(s->i_tab);
+	s->i_tab = NULL;
+	s->i_cap = s->i_n = 0;
 }
