@@ -754,7 +754,14 @@ rows_iter(struct store *st, MDB_txn *txn, struct route_str ws,
 		return -1;
 	if (!found)
 		return err_set(e, ERR_NOT_FOUND, "table not found");
-	scan_ahead_init(&sa, st->st_env);
+	/* Only the read snapshot's pages all lie in the map, each where a
+	 * page starts: a write transaction's (an atomicity or write group's)
+	 * changed pages are copies on the heap, where scan_ahead would take
+	 * other bytes for a page header. */
+	if (txn == st->st_rtxn)
+		scan_ahead_init(&sa, st->st_env);
+	else
+		memset(&sa, 0, sizeof(sa));
 	if (rows_cursor_open(st, txn, t.tb_id, none, none, &c, e) == -1)
 		return -1;
 	if (lo != NULL && lo->n > 0) {

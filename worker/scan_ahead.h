@@ -23,7 +23,10 @@
  * real read past the current page, P + 1's header, is made only when P + 1
  * is inside the file: P's own header names its page number (mp_pgno, a
  * 64-bit word at offset 0), and mdb_env_info()'s me_last_pgno the file's
- * last page (a page of the map past the file's end would fault).  Built
+ * last page (a page of the map past the file's end would fault).  Only
+ * for a read-only transaction, whose pages are all the map's: a write
+ * transaction's changed pages are heap copies, not where a page starts
+ * (worker/rows.c's rows_iter leaves it off there).  Built
  * only against LMDB 0.9 (whose format this is); elsewhere
  * scan_ahead_key() does nothing.
  */
